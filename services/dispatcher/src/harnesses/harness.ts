@@ -1,0 +1,31 @@
+import type { AgentEventInput, Config, HarnessName } from '@agentq/shared';
+
+/** What a harness needs to build its command line. */
+export interface HarnessContext {
+  taskId: string;
+  prompt: string;
+  model: string | undefined;
+  maxTurns: number;
+  /** Set for a follow-up run: the agent session to resume. */
+  resumeSessionId?: string;
+  config: Config;
+}
+
+/** The program the run script starts in the repository's working tree, inside the sandbox. */
+export interface HarnessCommand {
+  argv: string[];
+  /** Extra environment for the agent (not secrets: those come from the sandbox secrets). */
+  env: Record<string, string>;
+}
+
+/** Turns the agent's output, one line at a time, into normalized events. Never throws. */
+export interface OutputParser {
+  parseLine(line: string): AgentEventInput[];
+}
+
+/** A coding-agent CLI adapter. */
+export interface Harness {
+  readonly name: HarnessName;
+  command(ctx: HarnessContext): HarnessCommand;
+  createParser(): OutputParser;
+}

@@ -1,0 +1,156 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { AgentqError } from '../errors.js';
+import { ANTHROPIC_CREDENTIAL_VARS, DEFAULT_SANDBOX_VARS, SETTINGS } from './settings.js';
+
+type Settings = typeof SETTINGS;
+type EnvValues = { [S in Settings[number] as S['env']]: z.output<S['schema']> };
+
+export interface ApiToken {
+  token: string;
+  team: string;
+}
+
+/** The loaded configuration of any agentq service. */
+export interface Config {
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  dataDir: string;
+  host: string;
+  port: number;
+  publicUrl: string;
+  dispatcherPort: number;
+  relayPort: number;
+  apiTokens: ApiToken[] | undefined;
+  viewerSecret: string | undefined;
+  sandboxProvider: 'local';
+  harness: 'claude-code' | 'demo';
+  claudeBin: string;
+  claudeModel: string | undefined;
+  claudePermissionMode: 'bypassPermissions' | 'acceptEdits' | 'default' | 'plan';
+  maxTurns: number;
+  /** Names and values of the variables passed into sandboxes. Secret: never log this. */
+  sandboxSecrets: Record<string, string>;
+  /** Names listed in AGENTQ_SANDBOX_ENV that are not set in this environment. */
+  missingSandboxVars: string[];
+  taskTimeoutSec: number;
+  dispatcherConcurrency: number;
+  maxPromptChars: number;
+  bodyLimitBytes: number;
+  idempotencyTtlSec: number;
+  eventsTtlSec: number;
+  gitAuthorName: string;
+  gitAuthorEmail: string;
+  relayConsumer: string;
+  relayClaimIdleMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+  logPretty: boolean;
+  demoDelayMs: number;
+}
+
+export const DEFAULT_TEAM = 'default';
+
+export class ConfigError extends AgentqError {
+  constructor(readonly problems: string[]) {
+    super('CONFIG_INVALID', `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const envSchema = z.object(Object.fromEntries(SETTINGS.map((s) => [s.env, s.schema])));
+
+function parseTokens(entries: string[] | undefined, problems: string[]): ApiToken[] | undefined {
+  if (!entries) return undefined;
+  const out: ApiToken[] = [];
+  entries.forEach((entry, i) => {
+    const [token = '', team, ...rest] = entry.split(':');
+    if (token.length < 16 || rest.length > 0 || (team !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(team))) {
+      problems.push(
+        `AGENTQ_API_TOKENS: entry ${i + 1} must be "token" or "token:team" with a token of at least 16 characters`,
+      );
+      return;
+    }
+    out.push({ token, team: team ?? DEFAULT_TEAM });
+  });
+  return out;
+}
+
+/**
+ * Reads the configuration from an environment. Every problem is reported at once; values are
+ * never echoed (some are secrets).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const s of SETTINGS) {
+    const value = env[s.env];
+    if (value !== undefined && value !== '') input[s.env] = value;
+  }
+  const parsed = envSchema.safeParse(input);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const v = parsed.data as EnvValues;
+
+  const sandboxVars = v.AGENTQ_SANDBOX_ENV ?? DEFAULT_SANDBOX_VARS.filter((name) => env[name]);
+  const sandboxSecrets: Record<string, string> = {};
+  const missingSandboxVars: string[] = [];
+  for (const name of sandboxVars) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      problems.push(`AGENTQ_SANDBOX_ENV: ${JSON.stringify(name)} is not a variable name`);
+      continue;
+    }
+    const value = env[name];
+    if (value === undefined || value === '') missingSandboxVars.push(name);
+    else sandboxSecrets[name] = value;
+  }
+  const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const hasAnthropic = ANTHROPIC_CREDENTIAL_VARS.some((name) => sandboxSecrets[name] !== undefined);
+  return {
+    redisUrl: v.REDIS_URL,
+    redisPrefix: v.AGENTQ_REDIS_PREFIX,
+    dataDir: resolve(v.AGENTQ_DATA_DIR),
+    host: v.AGENTQ_HOST,
+    port: v.AGENTQ_PORT,
+    publicUrl: (v.AGENTQ_PUBLIC_URL ?? `http://localhost:${v.AGENTQ_PORT}`).replace(/\/+$/, ''),
+    dispatcherPort: v.AGENTQ_DISPATCHER_PORT,
+    relayPort: v.AGENTQ_RELAY_PORT,
+    apiTokens,
+    viewerSecret: v.AGENTQ_VIEWER_SECRET,
+    sandboxProvider: v.AGENTQ_SANDBOX_PROVIDER,
+    harness: v.AGENTQ_HARNESS ?? (hasAnthropic ? 'claude-code' : 'demo'),
+    claudeBin: v.AGENTQ_CLAUDE_BIN,
+    claudeModel: v.AGENTQ_CLAUDE_MODEL,
+    claudePermissionMode: v.AGENTQ_CLAUDE_PERMISSION_MODE,
+    maxTurns: v.AGENTQ_MAX_TURNS,
+    sandboxSecrets,
+    missingSandboxVars,
+    taskTimeoutSec: v.AGENTQ_TASK_TIMEOUT_SEC,
+    dispatcherConcurrency: v.AGENTQ_DISPATCHER_CONCURRENCY,
+    maxPromptChars: v.AGENTQ_MAX_PROMPT_CHARS,
+    bodyLimitBytes: v.AGENTQ_BODY_LIMIT_BYTES,
+    idempotencyTtlSec: v.AGENTQ_IDEMPOTENCY_TTL_SEC,
+    eventsTtlSec: v.AGENTQ_EVENTS_TTL_SEC,
+    gitAuthorName: v.AGENTQ_GIT_AUTHOR_NAME,
+    gitAuthorEmail: v.AGENTQ_GIT_AUTHOR_EMAIL,
+    relayConsumer: v.AGENTQ_RELAY_CONSUMER,
+    relayClaimIdleMs: v.AGENTQ_RELAY_CLAIM_IDLE_MS,
+    shutdownTimeoutMs: v.AGENTQ_SHUTDOWN_TIMEOUT_MS,
+    logLevel: v.AGENTQ_LOG_LEVEL,
+    logPretty: v.AGENTQ_LOG_PRETTY,
+    demoDelayMs: v.AGENTQ_DEMO_DELAY_MS,
+  };
+}
+
+/** Redis URL or a clear error telling how to get one. */
+export function requireRedisUrl(config: Config): string {
+  if (!config.redisUrl) {
+    throw new ConfigError(['REDIS_URL: required when a service runs on its own (npm start provides one)']);
+  }
+  return config.redisUrl;
+}

@@ -1,0 +1,3 @@
+import { configTable } from './config-table.js';
+
+process.stdout.write(`${configTable()}\n`);

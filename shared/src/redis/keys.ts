@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every Redis key agentq uses, under one prefix. Keys of one task share the hash tag `{<taskId>}`
+ * so that scripts touching the record and its event stream work on Redis Cluster.
+ */
+export interface RedisKeys {
+  readonly prefix: string;
+  /** Hash: the task record, each field JSON-encoded. */
+  task(taskId: string): string;
+  /** Stream: the task's normalized events; entry id `<seq>-0`, field `e` holds the event JSON. */
+  events(taskId: string): string;
+  /** Sorted set of task ids scored by creation time (ms). */
+  readonly taskIndex: string;
+  /** String: idempotency key → task id. */
+  idempotency(team: string, key: string): string;
+  /** Stream of task ids that the log relay picks up (one entry per task). */
+  readonly relayTasks: string;
+  /** Pub/sub channel on which cancel requests are announced. */
+  readonly cancelChannel: string;
+  /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`). */
+  readonly bullPrefix: string;
+}
+
+export function redisKeys(prefix = 'agentq'): RedisKeys {
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) {
+    throw new Error(`invalid Redis key prefix ${JSON.stringify(prefix)}`);
+  }
+  return {
+    prefix,
+    task: (id) => `${prefix}:task:{${id}}`,
+    events: (id) => `${prefix}:events:{${id}}`,
+    taskIndex: `${prefix}:tasks`,
+    idempotency: (team, key) =>
+      `${prefix}:idem:${createHash('sha256').update(`${team}\n${key}`).digest('hex')}`,
+    relayTasks: `${prefix}:relay:tasks`,
+    cancelChannel: `${prefix}:cancel`,
+    bullPrefix: `${prefix}:{q}`,
+  };
+}

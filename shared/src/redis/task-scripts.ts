@@ -1,0 +1,65 @@
+import { LuaScript } from './lua-script.js';
+
+/*
+ * Event JSON arrives without `seq` and always starts with `{"`; the scripts assign the next seq
+ * from the record's `lastSeq` counter and splice it in, so seq is contiguous whoever writes.
+ * Stream entry ids are `<seq>-0`, which makes a second append of the same seq impossible.
+ */
+
+const APPEND_ONE = `
+local function append(taskKey, eventsKey, json, extra)
+  local seq = redis.call('HINCRBY', taskKey, 'lastSeq', 1)
+  redis.call('XADD', eventsKey, seq .. '-0', 'e', '{"seq":' .. seq .. ',' .. extra .. string.sub(json, 2))
+  return seq
+end
+`;
+
+/** KEYS: task, events. ARGV: event json, then field/value pairs. Returns 1 if created, 0 if it existed. */
+export const createTaskScript = new LuaScript(`${APPEND_ONE}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'lastSeq', 0)
+append(KEYS[1], KEYS[2], ARGV[1], '')
+return 1
+`);
+
+/**
+ * KEYS: task, events. ARGV: new state (JSON), allowed from-states (JSON, comma separated),
+ * event json, updatedAt (JSON), then field/value pairs.
+ * Returns {seq, previousState}; seq is -1 when the task does not exist, 0 when the move is illegal.
+ */
+export const transitionScript = new LuaScript(`${APPEND_ONE}
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {-1, ''} end
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do
+  if s == cur then allowed = true end
+end
+if not allowed then return {0, cur} end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updatedAt', ARGV[4])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local seq = append(KEYS[1], KEYS[2], ARGV[3], '"from":' .. cur .. ',')
+return {seq, cur}
+`);
+
+/**
+ * KEYS: task, events. ARGV: final states (JSON, comma separated), then event jsons.
+ * Returns the last seq written; -1 when the task does not exist, -2 when it is already final.
+ */
+export const appendEventsScript = new LuaScript(`${APPEND_ONE}
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return -1 end
+for s in string.gmatch(ARGV[1], '[^,]+') do
+  if s == cur then return -2 end
+end
+local seq = 0
+for i = 2, #ARGV do seq = append(KEYS[1], KEYS[2], ARGV[i], '') end
+return seq
+`);
+
+/** KEYS: task. ARGV: field/value pairs. Returns 0 when the task does not exist. */
+export const updateTaskScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+`);

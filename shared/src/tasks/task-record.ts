@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { TASK_STATES } from './task-state.js';
+import { harnessNameSchema, taskLimitsSchema } from './task-request.js';
+
+export const taskErrorSchema = z.object({ code: z.string(), message: z.string() });
+export type TaskError = z.infer<typeof taskErrorSchema>;
+
+export const diffStatSchema = z.object({
+  files: z.number().int().min(0),
+  insertions: z.number().int().min(0),
+  deletions: z.number().int().min(0),
+});
+export type DiffStat = z.infer<typeof diffStatSchema>;
+
+/** Where a task came from. */
+export const taskSourceSchema = z.enum(['api', 'slack', 'github', 'webhook']);
+
+/**
+ * The task record as stored in Redis (one hash per task, each field JSON-encoded) and returned by
+ * `GET /v1/tasks/:id`. It never holds a secret.
+ */
+export const taskRecordSchema = z.object({
+  id: z.string(),
+  state: z.enum(TASK_STATES),
+  repo: z.string(),
+  prompt: z.string(),
+  baseRef: z.string().optional(),
+  harness: harnessNameSchema.optional(),
+  model: z.string().optional(),
+  limits: taskLimitsSchema.optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+  callbackUrl: z.string().optional(),
+  team: z.string(),
+  source: taskSourceSchema,
+  requestHash: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  branch: z.string().optional(),
+  baseCommit: z.string().optional(),
+  commit: z.string().optional(),
+  diffStat: diffStatSchema.optional(),
+  noChanges: z.boolean().optional(),
+  prUrl: z.string().optional(),
+  summary: z.string().optional(),
+  sessionId: z.string().optional(),
+  costUsd: z.number().optional(),
+  turns: z.number().optional(),
+  durationMs: z.number().optional(),
+  exitCode: z.number().optional(),
+  provider: z.string().optional(),
+  sandboxId: z.string().optional(),
+  cancelRequested: z.boolean().optional(),
+  error: taskErrorSchema.optional(),
+  lastSeq: z.number().int().optional(),
+});
+export type TaskRecord = z.infer<typeof taskRecordSchema>;
+
+/** Fields a writer may set on an existing record (identity and request fields are fixed). */
+export type TaskUpdate = Partial<
+  Omit<TaskRecord, 'id' | 'state' | 'repo' | 'prompt' | 'team' | 'source' | 'createdAt' | 'lastSeq'>
+>;

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+export const REPO_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})\/[A-Za-z0-9._-]{1,100}$/;
+
+export const repoNameSchema = z
+  .string()
+  .regex(REPO_PATTERN, 'must look like "owner/name"')
+  .refine((r) => !r.split('/').some((part) => part === '.' || part === '..' || part.endsWith('.git')), {
+    message: 'must look like "owner/name"',
+  });
+
+export const harnessNameSchema = z.enum(['claude-code', 'demo']);
+export type HarnessName = z.infer<typeof harnessNameSchema>;
+
+export const taskLimitsSchema = z
+  .object({
+    maxTurns: z.number().int().min(1).max(1000).optional(),
+    timeoutSec: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+    maxCostUsd: z.number().positive().max(10_000).optional(),
+  })
+  .strict();
+export type TaskLimits = z.infer<typeof taskLimitsSchema>;
+
+/** The body of `POST /v1/tasks`. */
+export const taskRequestSchema = z
+  .object({
+    repo: repoNameSchema,
+    prompt: z.string().trim().min(1, 'must not be empty'),
+    baseRef: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]{1,200}$/, 'must be a branch, tag or commit name')
+      .refine((r) => !r.startsWith('-') && !r.includes('..'), 'must be a branch, tag or commit name')
+      .optional(),
+    harness: harnessNameSchema.optional(),
+    model: z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/).optional(),
+    limits: taskLimitsSchema.optional(),
+    callbackUrl: z.url({ protocol: /^https?$/ }).optional(),
+    metadata: z.record(z.string().max(100), z.string().max(1000)).optional(),
+  })
+  .strict();
+export type TaskRequest = z.infer<typeof taskRequestSchema>;

@@ -1,0 +1,4 @@
+export { startTestRedis, startRedisProcess, type TestRedis, type TestRedisOptions } from './redis.js';
+export { freePort } from './net.js';
+export { waitFor } from './wait.js';
+export { makeTempDir, uniquePrefix } from './temp.js';

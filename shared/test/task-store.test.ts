@@ -1,0 +1,88 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskStore, newTaskId, redisKeys, type NewTask } from '../src/index.js';
+import { startTestRedis, uniquePrefix, type TestRedis } from '../src/testing/index.js';
+
+let redis: TestRedis;
+let client: Redis;
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  client.disconnect();
+  await redis.stop();
+});
+
+function newTask(): NewTask {
+  return { id: newTaskId(), repo: 'demo/hello', prompt: 'do it', team: 'default', source: 'api' };
+}
+
+describe('TaskStore', () => {
+  it('creates a queued task once, with its first event at seq 1', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    const task = newTask();
+    expect(await store.create(task)).toBe(true);
+    expect(await store.create(task)).toBe(false);
+    const record = await store.require(task.id);
+    expect(record.state).toBe('queued');
+    expect(record.lastSeq).toBe(1);
+    const events = await store.readEvents(task.id);
+    expect(events).toMatchObject([{ seq: 1, kind: 'task.state', state: 'queued', taskId: task.id, v: 1 }]);
+  });
+
+  it('allows only legal transitions and numbers events contiguously across writers', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    const task = newTask();
+    await store.create(task);
+    expect(await store.transition(task.id, 'succeeded')).toEqual({ ok: false, current: 'queued' });
+    expect(await store.transition(task.id, 'starting', { sandboxId: 'sb1' })).toEqual({ ok: true, seq: 2, from: 'queued' });
+    await Promise.all([
+      store.append(task.id, [{ kind: 'agent.message', text: 'a' }, { kind: 'agent.message', text: 'b' }]),
+      store.append(task.id, [{ kind: 'log', stream: 'output', text: 'c' }]),
+    ]);
+    expect(await store.transition(task.id, 'canceled')).toMatchObject({ ok: true, seq: 6, from: 'starting' });
+    expect(await store.transition(task.id, 'succeeded')).toEqual({ ok: false, current: 'canceled' });
+    expect(await store.append(task.id, [{ kind: 'agent.message', text: 'late' }])).toBeUndefined();
+    const events = await store.readEvents(task.id);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events[5]).toMatchObject({ kind: 'task.state', state: 'canceled', from: 'starting' });
+    const record = await store.require(task.id);
+    expect(record).toMatchObject({ state: 'canceled', sandboxId: 'sb1', lastSeq: 6 });
+    expect(record.finishedAt).toBeDefined();
+    expect(await store.readEvents(task.id, 4)).toHaveLength(2);
+  });
+
+  it('redacts secrets in records and events before they are written', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()), { redact: (s) => s.replaceAll('s3cr3t-value', '[REDACTED]') });
+    const task = newTask();
+    await store.create(task);
+    await store.append(task.id, [{ kind: 'agent.message', text: 'key is s3cr3t-value' }]);
+    await store.update(task.id, { summary: 'printed s3cr3t-value' });
+    const dump = JSON.stringify(await client.xrange(store.keys.events(task.id), '-', '+')) + JSON.stringify(await client.hgetall(store.keys.task(task.id)));
+    expect(dump).not.toContain('s3cr3t-value');
+    expect(dump).toContain('[REDACTED]');
+  });
+
+  it('lists newest first with filters', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const task = { ...newTask(), repo: i % 2 === 0 ? 'a/b' : 'c/d', createdAt: new Date(Date.now() + i * 1000).toISOString() };
+      ids.push(task.id);
+      await store.create(task);
+    }
+    const all = await store.list({ limit: 10 });
+    expect(all.map((t) => t.id)).toEqual([...ids].reverse());
+    expect((await store.list({ limit: 2 })).map((t) => t.id)).toEqual([ids[4], ids[3]]);
+    expect((await store.list({ limit: 10, repo: 'c/d' })).map((t) => t.id)).toEqual([ids[3], ids[1]]);
+  });
+
+  it('binds an idempotency key to the first task id', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    expect(await store.claimIdempotencyKey('default', 'k1', 'first', 60)).toBeUndefined();
+    expect(await store.claimIdempotencyKey('default', 'k1', 'second', 60)).toBe('first');
+    expect(await store.claimIdempotencyKey('other', 'k1', 'third', 60)).toBeUndefined();
+  });
+});
