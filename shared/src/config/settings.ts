@@ -52,7 +52,7 @@ export const SETTINGS = [
   { env: 'AGENTQ_SANDBOX_ENV', schema: list.optional(), shown: 'the Anthropic variables that are set', doc: 'Names of variables of the dispatcher\'s environment passed into sandboxes, as secrets: their values are redacted everywhere. Default: whichever of `ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN`, `ANTHROPIC_BASE_URL` are set.' },
   { env: 'AGENTQ_TASK_TIMEOUT_SEC', schema: int(1, 7 * 24 * 3600).default(3600), shown: '`3600`', doc: 'Default wall-clock limit of a task; past it the sandbox is stopped and the task ends `timed_out`.' },
   { env: 'AGENTQ_DISPATCHER_CONCURRENCY', schema: int(1, 1000).default(2), shown: '`2`', doc: 'Tasks one dispatcher runs at once.' },
-  { env: 'AGENTQ_MAX_PROMPT_CHARS', schema: int(1, 1_000_000).default(20_000), shown: '`20000`', doc: 'Longest prompt accepted.' },
+  { env: 'AGENTQ_MAX_PROMPT_CHARS', schema: int(1, 30_000).default(20_000), shown: '`20000`', doc: 'Longest prompt accepted, in characters (at most 30000: the prompt reaches the agent as one command-line argument, which Linux limits to 128 KiB).' },
   { env: 'AGENTQ_BODY_LIMIT_BYTES', schema: int(1024, 10 * 1024 * 1024).default(256 * 1024), shown: '`262144`', doc: 'Largest request body accepted by the ingress.' },
   { env: 'AGENTQ_IDEMPOTENCY_TTL_SEC', schema: int(60, 30 * 24 * 3600).default(24 * 3600), shown: '`86400`', doc: 'How long an `Idempotency-Key` keeps returning the same task.' },
   { env: 'AGENTQ_EVENTS_TTL_SEC', schema: int(60, 365 * 24 * 3600).default(7 * 24 * 3600), shown: '`604800`', doc: 'How long a finished task\'s event stream stays in Redis once archived; the viewer and API read the archive after that.' },

@@ -63,3 +63,15 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 `);
+
+/**
+ * KEYS: idempotency key. ARGV: task id, ttl (s). Binds the key to the id unless it is bound;
+ * returns the id bound before, or false when this call bound it. One step, so a key that expires
+ * between a check and a set can never be bound twice.
+ */
+export const claimIdempotencyScript = new LuaScript(`
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+`);

@@ -4,7 +4,13 @@ import { EVENT_SCHEMA_VERSION, type AgentEvent, type AgentEventInput } from '../
 import type { TaskError, TaskRecord, TaskUpdate } from '../tasks/task-record.js';
 import { FINAL_STATES, allowedFrom, type TaskState } from '../tasks/task-state.js';
 import type { RedisKeys } from './keys.js';
-import { appendEventsScript, createTaskScript, transitionScript, updateTaskScript } from './task-scripts.js';
+import {
+  appendEventsScript,
+  claimIdempotencyScript,
+  createTaskScript,
+  transitionScript,
+  updateTaskScript,
+} from './task-scripts.js';
 
 export type NewTask = Omit<TaskRecord, 'state' | 'createdAt' | 'updatedAt' | 'lastSeq'> & { createdAt?: string };
 
@@ -235,10 +241,7 @@ export class TaskStore {
    * or undefined when this call bound it.
    */
   async claimIdempotencyKey(team: string, key: string, taskId: string, ttlSec: number): Promise<string | undefined> {
-    const redisKey = this.keys.idempotency(team, key);
-    const set = await this.redis.set(redisKey, taskId, 'EX', ttlSec, 'NX');
-    if (set === 'OK') return undefined;
-    const existing = await this.redis.get(redisKey);
-    return existing ?? undefined;
+    const existing = await claimIdempotencyScript.run(this.redis, [this.keys.idempotency(team, key)], [taskId, ttlSec]);
+    return typeof existing === 'string' ? existing : undefined;
   }
 }

@@ -56,6 +56,10 @@ export class FsTranscriptArchive implements TranscriptArchive {
     return last;
   }
 
+  forget(taskId: string): void {
+    this.known.delete(taskId);
+  }
+
   async append(taskId: string, events: AgentEvent[]): Promise<number> {
     let last = await this.lastSeq(taskId);
     const fresh: AgentEvent[] = [];

@@ -12,4 +12,9 @@ export interface TranscriptArchive {
   readEvents(taskId: string, afterSeq?: number): Promise<AgentEvent[]>;
   writeTask(task: TaskRecord): Promise<void>;
   readTask(taskId: string): Promise<TaskRecord | undefined>;
+  /**
+   * Drops what is cached in memory about a task, so that the next call reads the store again
+   * (another process may have written to it meanwhile).
+   */
+  forget?(taskId: string): void;
 }

@@ -1,0 +1,72 @@
+import { ANTHROPIC_CREDENTIAL_VARS, type Config } from '@agentq/shared';
+import type { Style } from '../render/style.js';
+
+export interface BannerInfo {
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  /** The token to print when it was generated; undefined when tokens are configured. */
+  generatedToken: string | undefined;
+  tokenFile: string;
+  redis: { url: string; private: boolean; dir?: string };
+  /** The shell's working directory: decides which variables the CLI needs to find agentq. */
+  cwd: string;
+  defaultDataDir: string;
+  /** Base URLs of the dispatcher's and relay's /healthz, /readyz, /metrics. */
+  ops: { dispatcher: string; relay: string };
+}
+
+/** Why the default harness is what it is. */
+export function harnessReason(config: Config, env: NodeJS.ProcessEnv): string {
+  if (env.AGENTQ_HARNESS) return `${config.harness} (set by AGENTQ_HARNESS)`;
+  if (config.harness === 'demo') {
+    return `demo: no Anthropic credentials configured (set ${ANTHROPIC_CREDENTIAL_VARS.join(', ')} to run Claude Code)`;
+  }
+  const found = ANTHROPIC_CREDENTIAL_VARS.filter((name) => config.sandboxSecrets[name] !== undefined);
+  return `claude-code: Anthropic credentials found (${found.join(', ')})`;
+}
+
+/** The variables the CLI needs, in this shell, to reach this agentq. */
+export function cliEnvPrefix(info: BannerInfo): string {
+  const vars: string[] = [];
+  if (info.config.port !== 8080) vars.push(`AGENTQ_PORT=${info.config.port}`);
+  if (info.config.dataDir !== info.defaultDataDir) vars.push(`AGENTQ_DATA_DIR=${info.config.dataDir}`);
+  if (!info.generatedToken) vars.push('AGENTQ_TOKEN=<your token>');
+  return vars.length > 0 ? `${vars.join(' ')} ` : '';
+}
+
+/** What `npm start` prints once everything is ready. */
+export function formatBanner(info: BannerInfo, style: Style): string {
+  const { config } = info;
+  const rows: [string, string][] = [
+    ['API URL', config.publicUrl],
+    ['viewer', `${config.publicUrl}/tasks/<id>?key=…  (each task's viewerUrl carries its key)`],
+    [
+      'API token',
+      info.generatedToken
+        ? `${info.generatedToken}  (saved in ${info.tokenFile}, where the CLI finds it)`
+        : 'configured in AGENTQ_API_TOKENS (give it to the CLI with AGENTQ_TOKEN)',
+    ],
+    ['harness', harnessReason(config, info.env)],
+    ['data dir', config.dataDir],
+    ['redis', info.redis.private ? `${info.redis.url}  (private, data in ${info.redis.dir ?? ''})` : 'REDIS_URL'],
+    ['ops', `dispatcher ${info.ops.dispatcher}, relay ${info.ops.relay} (/healthz /readyz /metrics)`],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  const lines = [
+    '',
+    style.bold(style.green('agentq is running')),
+    ...rows.map(([label, value]) => `  ${style.dim(label.padEnd(width))}  ${value}`),
+  ];
+  if (config.missingSandboxVars.length > 0) {
+    lines.push(style.yellow(`  warning: AGENTQ_SANDBOX_ENV names unset variables: ${config.missingSandboxVars.join(', ')}`));
+  }
+  lines.push(
+    '',
+    'Try it:',
+    `  ${style.cyan(`${cliEnvPrefix(info)}npx agentq submit demo/hello "add a CONTRIBUTING.md" --follow`)}`,
+    '',
+    'Stop with Ctrl-C.',
+    '',
+  );
+  return `${lines.join('\n')}\n`;
+}

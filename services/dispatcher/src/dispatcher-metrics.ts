@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** The dispatcher's own metrics, registered in the service's registry. */
+export interface DispatcherMetrics {
+  tasksStarted: Counter<'harness'>;
+  tasksFinished: Counter<'outcome'>;
+  taskDuration: Histogram<'outcome'>;
+  runningTasks: Gauge;
+  sandboxesAttached: Counter;
+  handedOver: Counter;
+}
+
+export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
+  const registers = [registry];
+  return {
+    tasksStarted: new Counter({
+      name: 'agentq_dispatcher_tasks_started_total',
+      help: 'Tasks this dispatcher launched a sandbox for.',
+      labelNames: ['harness'],
+      registers,
+    }),
+    tasksFinished: new Counter({
+      name: 'agentq_dispatcher_tasks_finished_total',
+      help: 'Tasks this dispatcher brought to a final state, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    taskDuration: new Histogram({
+      name: 'agentq_dispatcher_task_duration_seconds',
+      help: 'Wall-clock time from the start of a task to its final state.',
+      labelNames: ['outcome'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400],
+      registers,
+    }),
+    runningTasks: new Gauge({
+      name: 'agentq_dispatcher_running_tasks',
+      help: 'Tasks this dispatcher is running now.',
+      registers,
+    }),
+    sandboxesAttached: new Counter({
+      name: 'agentq_dispatcher_sandboxes_attached_total',
+      help: 'Sandboxes of earlier dispatchers this one re-attached to.',
+      registers,
+    }),
+    handedOver: new Counter({
+      name: 'agentq_dispatcher_tasks_handed_over_total',
+      help: 'Running tasks handed back to the queue at shutdown, their sandboxes left running.',
+      registers,
+    }),
+  };
+}

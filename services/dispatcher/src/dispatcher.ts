@@ -1,0 +1,222 @@
+import { resolve } from 'node:path';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import {
+  LocalForge,
+  TaskStore,
+  connectRedis,
+  createMetricsRegistry,
+  createRedactor,
+  errorMessage,
+  isFinalState,
+  queues,
+  redisKeys,
+  requireRedisUrl,
+  type Config,
+  type Logger,
+} from '@agentq/shared';
+import { CancelListener } from './cancel-listener.js';
+import { createDispatcherMetrics } from './dispatcher-metrics.js';
+import { LocalSandboxProvider } from './providers/local-provider.js';
+import type { SandboxProvider } from './providers/sandbox-provider.js';
+import { TaskRunner, abandonTask, type RunEnd, type RunnerDeps } from './run/task-runner.js';
+
+/** Queue timings; the defaults suit production, tests shorten them. */
+export interface WorkerTuning {
+  /** How long a job stays locked to a dispatcher that stopped renewing the lock (crashed). */
+  lockDurationMs?: number;
+  /** How often locks of crashed dispatchers are looked for. */
+  stalledIntervalMs?: number;
+  /** How often a running task's record is checked for a cancel request. */
+  cancelPollMs?: number;
+}
+
+export interface DispatcherDeps {
+  config: Config;
+  logger: Logger;
+  provider?: SandboxProvider;
+  /** Metrics registry to register in (one is created when absent). */
+  registry?: Registry;
+  worker?: WorkerTuning;
+}
+
+export interface Dispatcher {
+  /** Stops taking jobs and hands running tasks over (their sandboxes keep running); closes connections. Safe to call twice. */
+  close(): Promise<void>;
+  /** Redis reachable and not shutting down. */
+  ready(): Promise<boolean>;
+  readonly registry: Registry;
+}
+
+/** Longest wait for Redis to answer a readiness check. */
+const READY_TIMEOUT_MS = 1000;
+/** Longest wait at shutdown for running tasks to hand their jobs back. */
+const HANDOVER_DEADLINE_MS = 5000;
+
+function watchConnection(redis: Redis, name: string, logger: Logger): void {
+  let reported = false;
+  redis.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    logger.warn({ connection: name, err: err.message }, 'redis connection error');
+  });
+  redis.on('ready', () => {
+    if (reported) logger.info({ connection: name }, 'redis connection restored');
+    reported = false;
+  });
+}
+
+/**
+ * The dispatcher: takes task jobs from the queue, runs each task in a sandbox, streams its events
+ * and records the result.
+ */
+export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher> {
+  const logger = deps.logger;
+  // the harness runs in the repository's working tree: a relative CLI path must not depend on it
+  const config: Config = deps.config.claudeBin.includes('/')
+    ? { ...deps.config, claudeBin: resolve(deps.config.claudeBin) }
+    : deps.config;
+  const url = requireRedisUrl(config);
+  const keys = redisKeys(config.redisPrefix);
+  const redact = createRedactor(Object.values(config.sandboxSecrets));
+  const registry = deps.registry ?? createMetricsRegistry('dispatcher');
+  const metrics = createDispatcherMetrics(registry);
+  const provider = deps.provider ?? new LocalSandboxProvider({ dataDir: config.dataDir });
+
+  const redis = connectRedis(url, { connectionName: 'agentq-dispatcher' });
+  const subscriber = connectRedis(url, { connectionName: 'agentq-dispatcher-cancel' });
+  const bull = connectRedis(url, { bullmq: true, connectionName: 'agentq-dispatcher-queue' });
+  watchConnection(redis, 'store', logger);
+  watchConnection(subscriber, 'cancel', logger);
+  watchConnection(bull, 'queue', logger);
+
+  const handover = new AbortController();
+  let cancels: CancelListener;
+  try {
+    cancels = await CancelListener.start(subscriber, keys.cancelChannel, logger);
+  } catch (err) {
+    redis.disconnect();
+    subscriber.disconnect();
+    bull.disconnect();
+    throw err;
+  }
+  const store = new TaskStore(redis, keys, { redact });
+  const runnerDeps: RunnerDeps = {
+    config,
+    redis,
+    keys,
+    store,
+    provider,
+    forge: new LocalForge(config.dataDir),
+    redact,
+    logger,
+    metrics,
+    cancels,
+    handover: handover.signal,
+    cancelPollMs: deps.worker?.cancelPollMs,
+  };
+
+  const active = new Set<Promise<unknown>>();
+
+  const handBack = async (job: Job, token: string | undefined): Promise<never> => {
+    await job.moveToWait(token);
+    throw new WaitingError();
+  };
+
+  const processJob = async (job: Job, token?: string): Promise<RunEnd> => {
+    const parsed = queues.tasks.schema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('job data is not {taskId}');
+    const { taskId } = parsed.data;
+    if (handover.signal.aborted) return handBack(job, token);
+    metrics.runningTasks.inc();
+    const run = new TaskRunner(runnerDeps, taskId).run();
+    active.add(run);
+    try {
+      const end = await run;
+      if (end.kind === 'handover') return await handBack(job, token);
+      if (end.kind === 'skipped') logger.info({ taskId, reason: end.reason }, 'job skipped');
+      return end;
+    } catch (err) {
+      if (err instanceof WaitingError) throw err;
+      const message = errorMessage(err);
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      logger.error({ taskId, err: redact(message), attempt: job.attemptsMade + 1, lastAttempt }, 'task run failed');
+      if (handover.signal.aborted) throw err;
+      if (lastAttempt) {
+        await abandonTask(runnerDeps, taskId, { code: 'DISPATCH_INTERNAL', message }).catch(() => undefined);
+        throw new UnrecoverableError(redact(message));
+      }
+      throw err;
+    } finally {
+      active.delete(run);
+      metrics.runningTasks.dec();
+    }
+  };
+
+  const worker = new Worker(queues.tasks.name, processJob, {
+    connection: bull,
+    prefix: keys.bullPrefix,
+    concurrency: config.dispatcherConcurrency,
+    lockDuration: deps.worker?.lockDurationMs ?? 30_000,
+    stalledInterval: deps.worker?.stalledIntervalMs ?? 30_000,
+    // a dispatcher that crashes leaves its jobs stalled; they are picked up again, not failed
+    maxStalledCount: 5,
+  });
+  worker.on('error', (err) => logger.warn({ err: redact(err.message) }, 'queue worker error'));
+  worker.on('failed', (job, err) => {
+    if (job) logger.warn({ taskId: job.data?.taskId, err: redact(err.message) }, 'job failed');
+  });
+  await worker.waitUntilReady();
+  void sweepOrphans(provider, store, logger);
+  logger.info({ queue: queues.tasks.name, concurrency: config.dispatcherConcurrency, provider: provider.name }, 'dispatcher ready');
+
+  let closing: Promise<void> | undefined;
+  return {
+    registry,
+    ready: async () => {
+      if (closing) return false;
+      const timeout = new Promise<string>((resolvePing) => setTimeout(() => resolvePing('timeout'), READY_TIMEOUT_MS).unref());
+      try {
+        return (await Promise.race([redis.ping(), timeout])) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    close: () => {
+      closing ??= (async () => {
+        await worker.pause(true).catch(() => undefined);
+        handover.abort();
+        const all = Promise.allSettled([...active]);
+        await Promise.race([all, new Promise((resolve) => setTimeout(resolve, HANDOVER_DEADLINE_MS).unref())]);
+        await worker.close(true).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'queue worker close failed'));
+        await cancels.close();
+        await redis.quit().catch(() => redis.disconnect());
+        await bull.quit().catch(() => bull.disconnect());
+        logger.info('dispatcher closed');
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Sandboxes left running for tasks that are final — a dispatcher stopped between the final state
+ * and the cleanup — are terminated. Sandboxes of live tasks are left to their jobs.
+ */
+async function sweepOrphans(provider: SandboxProvider, store: TaskStore, logger: Logger): Promise<void> {
+  try {
+    for (const info of await provider.list({})) {
+      if (info.status.state !== 'running') continue;
+      const taskId = info.tags.agentq_task;
+      const task = taskId ? await store.get(taskId) : undefined;
+      if (!task || !isFinalState(task.state)) continue; // a live task, or one of another deployment
+      const handle = await provider.attach(info.id);
+      await handle?.terminate();
+      await handle?.release();
+      logger.warn({ sandboxId: info.id, taskId }, 'orphaned sandbox terminated');
+    }
+  } catch (err) {
+    logger.warn({ err: errorMessage(err) }, 'orphan sweep failed');
+  }
+}

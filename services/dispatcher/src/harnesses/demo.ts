@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+import type { Harness } from './harness.js';
+import { StreamJsonParser } from './stream-json-parser.js';
+
+/** The bundled demo agent (plain Node, no dependencies), run with the `node` on the sandbox's PATH. */
+export const DEMO_AGENT_PATH = fileURLToPath(new URL('./demo-agent.mjs', import.meta.url));
+
+/**
+ * The `demo` harness: a scripted agent that speaks Claude Code's stream-json and makes a real,
+ * prompt-dependent edit, so agentq can be tried with no API key and no network.
+ */
+export const demoHarness: Harness = {
+  name: 'demo',
+  command: (ctx) => ({
+    argv: ['node', DEMO_AGENT_PATH, ctx.prompt],
+    env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs) },
+  }),
+  createParser: () => new StreamJsonParser(),
+};

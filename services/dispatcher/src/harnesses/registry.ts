@@ -1,0 +1,14 @@
+import type { HarnessName } from '@agentq/shared';
+import { claudeCodeHarness } from './claude-code.js';
+import { demoHarness } from './demo.js';
+import type { Harness } from './harness.js';
+
+/** Every harness the dispatcher can run, by the name tasks use. */
+export const HARNESSES: Readonly<Record<HarnessName, Harness>> = {
+  'claude-code': claudeCodeHarness,
+  demo: demoHarness,
+};
+
+export function harnessFor(name: string): Harness | undefined {
+  return Object.hasOwn(HARNESSES, name) ? HARNESSES[name as HarnessName] : undefined;
+}

@@ -1,0 +1,258 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { AgentqError } from '@agentq/shared';
+import { tailLines } from './file-tail.js';
+import { isGroupAlive, killGroup, processStartTime } from './process-group.js';
+import type { OutputLine, SandboxHandle, SandboxInfo, SandboxProvider, SandboxSpec, SandboxStatus } from './sandbox-provider.js';
+
+export interface LocalProviderOptions {
+  /** Sandboxes live in `<dataDir>/sandboxes/<id>/`. */
+  dataDir: string;
+  /** Time between SIGTERM and SIGKILL on terminate. */
+  graceMs?: number;
+  /** How often the output file is polled. */
+  pollMs?: number;
+}
+
+/** What `sandbox.json` holds. */
+interface SandboxMeta {
+  id: string;
+  tags: Record<string, string>;
+  createdAt: string;
+  /** Process group id (= pid of the wrapper, the group leader). */
+  pgid?: number;
+  /** Start time of the group leader, to tell it apart from a later process with the same pid. */
+  startTime?: string;
+}
+
+/**
+ * Runs the command, then records its exit code. `$1` is the sandbox directory; the pid file lets a
+ * supervisor find the process group, and disappears when the run ends (before the exit code appears).
+ */
+const WRAPPER = [
+  'd=$1; shift',
+  `printf '%s\\n' "$$" > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"`,
+  '"$@"',
+  'code=$?',
+  'rm -f "$d/pid"',
+  `printf '%s\\n' "$code" > "$d/exit-code.tmp" && mv -f "$d/exit-code.tmp" "$d/exit-code"`,
+  'exit "$code"',
+].join('\n');
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
+/** Kept by `release()`: the agent's home (session files), the output and the exit code. */
+const KEPT = new Set(['home', 'output.log', 'exit-code', 'sandbox.json']);
+
+/**
+ * The dispatcher's PATH with the directory of its node binary first. Relative entries are dropped:
+ * in the sandbox they would point into the agent's working tree.
+ */
+function searchPath(): string {
+  const entries = [dirname(process.execPath), ...(process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)];
+  return [...new Set(entries.filter((e) => isAbsolute(e)))].join(delimiter);
+}
+
+/**
+ * The `local` sandbox provider: a process group per task on this machine, in
+ * `<dataDir>/sandboxes/<taskId>/` with its own HOME and TMPDIR and a scrubbed environment. Output
+ * goes straight to `output.log` (a file, not a pipe), so the agent keeps running if the dispatcher
+ * dies and a new dispatcher re-attaches by reading the file.
+ */
+export class LocalSandboxProvider implements SandboxProvider {
+  readonly name = 'local';
+  readonly root: string;
+  private readonly graceMs: number;
+  private readonly pollMs: number;
+
+  constructor(options: LocalProviderOptions) {
+    this.root = join(options.dataDir, 'sandboxes');
+    this.graceMs = options.graceMs ?? 2000;
+    this.pollMs = options.pollMs ?? 75;
+  }
+
+  dir(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new AgentqError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(id)}`);
+    return join(this.root, id);
+  }
+
+  /** The environment of a sandbox: nothing of the dispatcher's own environment but PATH and LANG. */
+  environment(dir: string, spec: SandboxSpec): Record<string, string> {
+    return {
+      ...spec.env,
+      ...spec.secrets,
+      PATH: searchPath(),
+      HOME: join(dir, 'home'),
+      TMPDIR: join(dir, 'tmp'),
+      LANG: process.env.LANG || 'C.UTF-8',
+    };
+  }
+
+  async create(spec: SandboxSpec): Promise<SandboxHandle> {
+    const id = spec.taskId;
+    const dir = this.dir(id);
+    await mkdir(this.root, { recursive: true });
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new AgentqError('DISPATCH_SANDBOX_EXISTS', `a sandbox for ${id} exists already`);
+      }
+      throw err;
+    }
+    await mkdir(join(dir, 'home'));
+    await mkdir(join(dir, 'tmp'));
+    const meta: SandboxMeta = { id, tags: spec.tags, createdAt: new Date().toISOString() };
+    await this.writeMeta(dir, meta);
+
+    const fd = openSync(join(dir, 'output.log'), 'a', 0o600);
+    let pid: number | undefined;
+    try {
+      const child = spawn('bash', ['-c', WRAPPER, 'agentq-sandbox', dir, ...spec.command], {
+        cwd: dir,
+        env: this.environment(dir, spec),
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      child.unref();
+      pid = child.pid;
+    } catch (err) {
+      throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not start the sandbox: ${(err as Error).message}`, { cause: err });
+    } finally {
+      closeSync(fd);
+    }
+    if (pid === undefined) throw new AgentqError('DISPATCH_SANDBOX_FAILED', 'could not start the sandbox');
+    meta.pgid = pid;
+    meta.startTime = processStartTime(pid);
+    await this.writeMeta(dir, meta);
+    return new LocalSandboxHandle(dir, meta, this.graceMs, this.pollMs);
+  }
+
+  async attach(sandboxId: string): Promise<SandboxHandle | undefined> {
+    const dir = this.dir(sandboxId);
+    const meta = await this.readMeta(dir);
+    if (!meta) return undefined;
+    return new LocalSandboxHandle(dir, meta, this.graceMs, this.pollMs);
+  }
+
+  async list(tags: Record<string, string>): Promise<SandboxInfo[]> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    const out: SandboxInfo[] = [];
+    for (const name of names) {
+      if (!ID_PATTERN.test(name)) continue;
+      const dir = join(this.root, name);
+      const meta = await this.readMeta(dir);
+      if (!meta) continue;
+      if (!Object.entries(tags).every(([k, v]) => meta.tags[k] === v)) continue;
+      const handle = new LocalSandboxHandle(dir, meta, this.graceMs, this.pollMs);
+      out.push({ id: meta.id, tags: meta.tags, status: await handle.status() });
+    }
+    return out;
+  }
+
+  private async writeMeta(dir: string, meta: SandboxMeta): Promise<void> {
+    const path = join(dir, 'sandbox.json');
+    await writeFile(`${path}.tmp`, `${JSON.stringify(meta, null, 2)}\n`);
+    await rename(`${path}.tmp`, path);
+  }
+
+  private async readMeta(dir: string): Promise<SandboxMeta | undefined> {
+    try {
+      return JSON.parse(await readFile(join(dir, 'sandbox.json'), 'utf8')) as SandboxMeta;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+class LocalSandboxHandle implements SandboxHandle {
+  readonly provider = 'local';
+  readonly id: string;
+  private terminating: Promise<void> | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly meta: SandboxMeta,
+    private readonly graceMs: number,
+    private readonly pollMs: number,
+  ) {
+    this.id = meta.id;
+  }
+
+  /** The process group id, once the program was started. */
+  get pgid(): number | undefined {
+    return this.meta.pgid;
+  }
+
+  output(afterLine: number, signal?: AbortSignal): AsyncIterable<OutputLine[]> {
+    return tailLines(join(this.dir, 'output.log'), {
+      afterLine,
+      signal,
+      pollMs: this.pollMs,
+      finished: async () => (await this.status()).state !== 'running',
+    });
+  }
+
+  private async exitCode(): Promise<number | undefined> {
+    try {
+      const text = (await readFile(join(this.dir, 'exit-code'), 'utf8')).trim();
+      return /^\d+$/.test(text) ? Number(text) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private leaderIsOurs(): boolean {
+    const { pgid, startTime } = this.meta;
+    if (pgid === undefined) return false;
+    const now = processStartTime(pgid);
+    // the leader may be gone while other members run on; a different start time means a new process
+    return now === undefined || startTime === undefined || now === startTime;
+  }
+
+  async status(): Promise<SandboxStatus> {
+    const code = await this.exitCode();
+    if (code !== undefined) return { state: 'exited', exitCode: code };
+    const pgid = this.meta.pgid;
+    if (pgid !== undefined && this.leaderIsOurs() && isGroupAlive(pgid)) return { state: 'running' };
+    const late = await this.exitCode();
+    return late !== undefined ? { state: 'exited', exitCode: late } : { state: 'lost' };
+  }
+
+  async wait(signal?: AbortSignal): Promise<SandboxStatus> {
+    for (;;) {
+      const status = await this.status();
+      if (status.state !== 'running' || signal?.aborted) return status;
+      await new Promise((resolve) => setTimeout(resolve, this.pollMs));
+    }
+  }
+
+  terminate(): Promise<void> {
+    this.terminating ??= (async () => {
+      const pgid = this.meta.pgid;
+      if (pgid !== undefined && this.leaderIsOurs()) {
+        const gone = await killGroup(pgid, this.graceMs);
+        if (!gone) {
+          this.terminating = undefined;
+          throw new AgentqError('DISPATCH_TERMINATE_FAILED', `process group ${pgid} survived SIGKILL`);
+        }
+      }
+      await rm(join(this.dir, 'pid'), { force: true });
+    })();
+    return this.terminating;
+  }
+
+  async release(): Promise<void> {
+    if ((await this.status()).state === 'running') await this.terminate();
+    await rm(join(this.dir, 'pid'), { force: true });
+    const entries = await readdir(this.dir).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (!KEPT.has(entry)) await rm(join(this.dir, entry), { recursive: true, force: true });
+    }
+  }
+}

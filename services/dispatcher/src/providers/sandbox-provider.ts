@@ -1,0 +1,67 @@
+/** What to run in a new sandbox. */
+export interface SandboxSpec {
+  /** The task the sandbox belongs to (one sandbox per task). */
+  taskId: string;
+  /** The program and its arguments, started in the sandbox's working directory. */
+  command: string[];
+  /** Environment of the run (not secret). */
+  env: Record<string, string>;
+  /** Secret environment variables (API keys); their values are redacted wherever output goes. */
+  secrets: Record<string, string>;
+  /** Labels used to find the sandbox again (`list`), e.g. `{ agentq_task: <id> }`. */
+  tags: Record<string, string>;
+}
+
+/** One line of the sandbox's combined output; `line` is 1-based. */
+export interface OutputLine {
+  line: number;
+  text: string;
+}
+
+export type SandboxStatus =
+  | { state: 'running' }
+  | { state: 'exited'; exitCode: number }
+  /** Gone without an exit code: terminated, killed from outside, or its machine was lost. */
+  | { state: 'lost' };
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running (or finished) sandbox. */
+export interface SandboxHandle {
+  readonly id: string;
+  readonly provider: string;
+  /**
+   * The output, in chunks of complete lines, starting after the first `afterLine` lines. Ends once
+   * the sandbox is no longer running and everything it wrote has been read, or when `signal` aborts.
+   */
+  output(afterLine: number, signal?: AbortSignal): AsyncIterable<OutputLine[]>;
+  status(): Promise<SandboxStatus>;
+  /** Resolves when the sandbox no longer runs. */
+  wait(signal?: AbortSignal): Promise<SandboxStatus>;
+  /** Stops everything the sandbox runs; resolves once that is verified. Safe to call twice. */
+  terminate(): Promise<void>;
+  /** Runs a command beside the main program (optional capability). */
+  exec?(command: string[]): Promise<ExecResult>;
+  /** The task is done with the sandbox: frees what it held. The output stays readable where the provider keeps it. */
+  release(): Promise<void>;
+}
+
+export interface SandboxInfo {
+  id: string;
+  tags: Record<string, string>;
+  status: SandboxStatus;
+}
+
+/** Where agents run: `local` (process groups), later `docker` and `modal`. */
+export interface SandboxProvider {
+  readonly name: string;
+  create(spec: SandboxSpec): Promise<SandboxHandle>;
+  /** Re-attaches to a sandbox created earlier (after a dispatcher restart); undefined when it is unknown. */
+  attach(sandboxId: string): Promise<SandboxHandle | undefined>;
+  /** Sandboxes whose tags include all the given ones (to find orphans). */
+  list(tags: Record<string, string>): Promise<SandboxInfo[]>;
+}

@@ -1,0 +1,73 @@
+import type { DiffStat } from '@agentq/shared';
+
+/** A progress line of the run script: `{"agentq": {...}}`. */
+export type RunMarker =
+  | { type: 'step'; step: 'clone' | 'agent' | 'commit' | 'push' }
+  | { type: 'clone'; ok: true; baseCommit: string }
+  | { type: 'clone'; ok: false; reason: 'clone' | 'base_ref' }
+  | { type: 'branch'; ok: boolean; branch?: string }
+  | { type: 'commit'; ok: true; commit: string; diffStat: DiffStat }
+  | { type: 'commit'; ok: false }
+  | { type: 'no_changes' }
+  | { type: 'push'; ok: boolean; branch?: string; commit?: string }
+  | { type: 'agent_exit'; code: number };
+
+type Json = Record<string, unknown>;
+
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+const BRANCH = /^[A-Za-z0-9._/-]{1,200}$/;
+const STEPS = new Set(['clone', 'agent', 'commit', 'push']);
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const sha = (v: unknown): string | undefined => (typeof v === 'string' && SHA.test(v) ? v : undefined);
+const branch = (v: unknown): string | undefined => (typeof v === 'string' && BRANCH.test(v) ? v : undefined);
+
+function fromBody(m: Json): RunMarker | undefined {
+  if (typeof m.step === 'string') return STEPS.has(m.step) ? { type: 'step', step: m.step as 'clone' } : undefined;
+  if (m.agent === 'exit') return isCount(m.code) ? { type: 'agent_exit', code: m.code } : undefined;
+  if (typeof m.ok !== 'boolean') return undefined;
+  switch (m.git) {
+    case 'clone': {
+      if (!m.ok) return { type: 'clone', ok: false, reason: m.reason === 'base_ref' ? 'base_ref' : 'clone' };
+      const baseCommit = sha(m.baseCommit);
+      return baseCommit ? { type: 'clone', ok: true, baseCommit } : undefined;
+    }
+    case 'branch':
+      return { type: 'branch', ok: m.ok, branch: branch(m.branch) };
+    case 'commit': {
+      if (!m.ok) return { type: 'commit', ok: false };
+      const commit = sha(m.commit);
+      const d = isObject(m.diffStat) ? m.diffStat : undefined;
+      if (!commit || !d || !isCount(d.files) || !isCount(d.insertions) || !isCount(d.deletions)) return undefined;
+      return { type: 'commit', ok: true, commit, diffStat: { files: d.files, insertions: d.insertions, deletions: d.deletions } };
+    }
+    case 'no_changes':
+      return { type: 'no_changes' };
+    case 'push':
+      return { type: 'push', ok: m.ok, branch: branch(m.branch), commit: sha(m.commit) };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The marker a line holds, if it is one: the whole line must be a JSON object with a top-level
+ * `agentq` object of a known shape. Anything else (a marker quoted inside the agent's JSON, a
+ * malformed marker) is not a marker.
+ */
+export function parseMarker(line: string): RunMarker | undefined {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith('{') || !trimmed.includes('"agentq"')) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(value) || !Object.hasOwn(value, 'agentq') || !isObject(value.agentq)) return undefined;
+  return fromBody(value.agentq);
+}

@@ -1,0 +1,103 @@
+import type { TaskError, TaskUpdate } from '@agentq/shared';
+import type { SandboxStatus } from '../providers/sandbox-provider.js';
+import type { RunFacts } from './output-reader.js';
+
+export type FinalState = 'succeeded' | 'failed' | 'canceled' | 'timed_out';
+
+export interface Outcome {
+  state: FinalState;
+  update: TaskUpdate;
+}
+
+export interface OutcomeInput {
+  facts: RunFacts;
+  status: SandboxStatus;
+  /** Set when the dispatcher stopped the sandbox. */
+  stopped?: 'cancel' | 'timeout';
+  repo: string;
+  baseRef: string | undefined;
+  timeoutSec: number;
+  /** Where the task branch points in the forge after the push (undefined: not there). */
+  forgeCommit: string | undefined;
+}
+
+const MAX_MESSAGE = 2000;
+
+function clip(text: string): string {
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
+}
+
+function lastLines(facts: RunFacts, count = 5): string | undefined {
+  const lines = facts.textTail.slice(-count);
+  return lines.length > 0 ? lines.join('\n') : undefined;
+}
+
+function failed(update: TaskUpdate, code: string, message: string): Outcome {
+  const error: TaskError = { code, message: clip(message) };
+  return { state: 'failed', update: { ...update, error } };
+}
+
+/** The final state and record fields of a run, from what its output said and how it ended. */
+export function decideOutcome(input: OutcomeInput): Outcome {
+  const { facts, status } = input;
+  const result = facts.agentResult;
+  const update: TaskUpdate = {
+    baseCommit: facts.baseCommit,
+    sessionId: facts.sessionId,
+    turns: result?.turns,
+    costUsd: result?.costUsd,
+    summary: result?.summary,
+    exitCode: facts.agentExitCode,
+  };
+
+  if (input.stopped === 'cancel') return { state: 'canceled', update };
+  if (input.stopped === 'timeout') {
+    return {
+      state: 'timed_out',
+      update: { ...update, error: { code: 'DISPATCH_TIMEOUT', message: `the task ran longer than its limit of ${input.timeoutSec} s` } },
+    };
+  }
+  const tail = lastLines(facts);
+  if (facts.cloneFailure === 'base_ref') {
+    return failed(update, 'DISPATCH_BASE_REF_NOT_FOUND', `base ref ${JSON.stringify(input.baseRef ?? '')} was not found in ${input.repo}`);
+  }
+  if (facts.cloneFailure === 'clone' || facts.branchFailed) {
+    return failed(update, 'DISPATCH_CLONE_FAILED', `could not clone ${input.repo}${tail ? `: ${tail}` : ''}`);
+  }
+  if (result?.success === false) {
+    return failed(update, 'DISPATCH_AGENT_FAILED', result.summary || tail || 'the agent reported a failure');
+  }
+  if (facts.agentExitCode !== undefined && facts.agentExitCode !== 0) {
+    return failed(update, 'DISPATCH_AGENT_FAILED', tail ?? `the agent exited with code ${facts.agentExitCode}`);
+  }
+  if (facts.agentExitCode === undefined || (!facts.commit && !facts.noChanges && !facts.commitFailed)) {
+    if (status.state === 'lost') {
+      return failed(update, 'DISPATCH_SANDBOX_LOST', 'the sandbox stopped before the run finished');
+    }
+    const code = status.state === 'exited' ? status.exitCode : undefined;
+    return failed(update, 'DISPATCH_SANDBOX_FAILED', `the run ended early${code !== undefined ? ` with code ${code}` : ''}${tail ? `: ${tail}` : ''}`);
+  }
+  if (facts.commitFailed) {
+    return failed(update, 'DISPATCH_COMMIT_FAILED', `could not commit the changes${tail ? `: ${tail}` : ''}`);
+  }
+  if (facts.noChanges) return { state: 'succeeded', update: { ...update, noChanges: true } };
+  const commit = facts.commit;
+  if (!commit || !facts.push?.ok) {
+    return failed(
+      { ...update, commit: commit?.sha, diffStat: commit?.diffStat },
+      'DISPATCH_PUSH_FAILED',
+      `could not push ${facts.branch ?? 'the branch'}${tail ? `: ${tail}` : ''}`,
+    );
+  }
+  if (input.forgeCommit !== commit.sha) {
+    return failed(
+      { ...update, commit: commit.sha, diffStat: commit.diffStat },
+      'DISPATCH_PUSH_FAILED',
+      `${facts.branch ?? 'the branch'} is not at ${commit.sha} in ${input.repo} after the push`,
+    );
+  }
+  return {
+    state: 'succeeded',
+    update: { ...update, branch: facts.branch, commit: commit.sha, diffStat: commit.diffStat },
+  };
+}

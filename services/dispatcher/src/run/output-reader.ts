@@ -1,0 +1,150 @@
+import type { AgentEventInput, DiffStat, Redact } from '@agentq/shared';
+import type { OutputParser } from '../harnesses/harness.js';
+import type { OutputLine } from '../providers/sandbox-provider.js';
+import { parseMarker, type RunMarker } from './markers.js';
+
+export interface AgentResultFacts {
+  success: boolean;
+  turns?: number;
+  costUsd?: number;
+  durationMs?: number;
+  summary?: string;
+  sessionId?: string;
+}
+
+/** What the output of a run said so far. */
+export interface RunFacts {
+  lastStep?: 'clone' | 'agent' | 'commit' | 'push';
+  baseCommit?: string;
+  cloneFailure?: 'clone' | 'base_ref';
+  branch?: string;
+  branchFailed?: boolean;
+  sessionId?: string;
+  agentResult?: AgentResultFacts;
+  agentExitCode?: number;
+  commit?: { sha: string; diffStat: DiffStat };
+  commitFailed?: boolean;
+  noChanges?: boolean;
+  push?: { ok: boolean; commit?: string };
+  /** The last plain-text lines of output (git errors, crashes), newest last. */
+  textTail: string[];
+}
+
+/** Task states the output moves a task through before its final state. */
+export type RunPhase = 'starting' | 'running' | 'publishing';
+
+const TAIL_LINES = 8;
+
+function markerEvents(marker: RunMarker): AgentEventInput[] {
+  switch (marker.type) {
+    case 'step':
+      return [{ kind: 'step', step: marker.step }];
+    case 'clone':
+      return marker.ok
+        ? [{ kind: 'git', action: 'clone', ok: true, baseCommit: marker.baseCommit }]
+        : [{ kind: 'git', action: 'clone', ok: false, message: marker.reason === 'base_ref' ? 'base ref not found' : 'clone failed' }];
+    case 'branch':
+      return [{ kind: 'git', action: 'branch', ok: marker.ok, branch: marker.branch }];
+    case 'commit':
+      return marker.ok
+        ? [{ kind: 'git', action: 'commit', ok: true, commit: marker.commit, diffStat: marker.diffStat }]
+        : [{ kind: 'git', action: 'commit', ok: false, message: 'commit failed' }];
+    case 'no_changes':
+      return [{ kind: 'git', action: 'no_changes', ok: true }];
+    case 'push':
+      return [{ kind: 'git', action: 'push', ok: marker.ok, branch: marker.branch, commit: marker.commit, message: marker.ok ? undefined : 'push failed' }];
+    case 'agent_exit':
+      return [{ kind: 'log', stream: 'system', text: `agent exited with code ${marker.code}` }];
+  }
+}
+
+/**
+ * Turns the sandbox output, line by line, into events: run-script markers become `step`/`git`
+ * events, everything else goes to the harness's parser. Every line is redacted before it is looked
+ * at, and every event carries the number of the line it came from. Deterministic: reading the same
+ * lines again gives the same events and facts (which is how a re-attached dispatcher catches up).
+ */
+export class OutputReader {
+  readonly facts: RunFacts = { textTail: [] };
+
+  constructor(
+    private readonly parser: OutputParser,
+    private readonly redact: Redact,
+    private readonly harness: string,
+  ) {}
+
+  read(output: OutputLine): AgentEventInput[] {
+    const text = this.redact(output.text);
+    const marker = parseMarker(text);
+    const events = marker ? this.onMarker(marker) : this.onHarnessLine(text);
+    return events.map((e) => ({ ...e, line: output.line }));
+  }
+
+  /** The state the task should be in given what the output said. */
+  phase(): RunPhase {
+    switch (this.facts.lastStep) {
+      case 'agent':
+        return 'running';
+      case 'commit':
+      case 'push':
+        return 'publishing';
+      default:
+        return 'starting';
+    }
+  }
+
+  private onMarker(marker: RunMarker): AgentEventInput[] {
+    const f = this.facts;
+    switch (marker.type) {
+      case 'step':
+        f.lastStep = marker.step;
+        break;
+      case 'clone':
+        if (marker.ok) f.baseCommit = marker.baseCommit;
+        else f.cloneFailure = marker.reason;
+        break;
+      case 'branch':
+        if (marker.ok && marker.branch) f.branch = marker.branch;
+        else f.branchFailed = true;
+        break;
+      case 'commit':
+        if (marker.ok) f.commit = { sha: marker.commit, diffStat: marker.diffStat };
+        else f.commitFailed = true;
+        break;
+      case 'no_changes':
+        f.noChanges = true;
+        break;
+      case 'push':
+        f.push = { ok: marker.ok, commit: marker.commit };
+        break;
+      case 'agent_exit':
+        f.agentExitCode = marker.code;
+        break;
+    }
+    return markerEvents(marker);
+  }
+
+  private onHarnessLine(text: string): AgentEventInput[] {
+    const events = this.parser.parseLine(text);
+    for (const event of events) {
+      if (event.kind === 'agent.init') {
+        if (event.harness === undefined) event.harness = this.harness;
+        if (event.sessionId) this.facts.sessionId = event.sessionId;
+      } else if (event.kind === 'agent.result') {
+        this.facts.agentResult = {
+          success: event.success,
+          turns: event.turns,
+          costUsd: event.costUsd,
+          durationMs: event.durationMs,
+          summary: event.summary,
+          sessionId: event.sessionId,
+        };
+        if (event.sessionId) this.facts.sessionId = event.sessionId;
+      } else if (event.kind === 'log' && event.text.trim().length > 0) {
+        this.facts.textTail.push(event.text.length > 500 ? `${event.text.slice(0, 500)}…` : event.text);
+        if (this.facts.textTail.length > TAIL_LINES) this.facts.textTail.shift();
+      }
+    }
+    return events;
+  }
+}

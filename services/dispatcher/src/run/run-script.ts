@@ -1,0 +1,134 @@
+/**
+ * The script every sandbox runs: clone → branch → harness → commit → push. It is plain bash with
+ * git, so it runs unchanged in any provider. It receives the harness command as its arguments and
+ * everything else through `AGENTQ_*` variables, and reports progress with marker lines: one JSON
+ * object per line with a top-level `agentq` key, built only from safe values (step names, hex
+ * shas, integers, the validated branch name).
+ */
+
+/** Exit codes of the run script (otherwise it exits with the harness's own code). */
+export const RUN_EXIT = {
+  badArguments: 64,
+  cloneFailed: 81,
+  baseRefNotFound: 82,
+  commitFailed: 83,
+  pushFailed: 84,
+} as const;
+
+/** Branch names the run script accepts (what `branchName()` produces, and more). */
+export const SAFE_BRANCH = /^[A-Za-z0-9._/-]{1,200}$/;
+
+export const RUN_SCRIPT = `set -u
+set -o pipefail
+export GIT_TERMINAL_PROMPT=0
+marker() { printf '{"agentq":%s}\\n' "$1"; }
+is_sha() { [[ "$1" =~ ^[0-9a-f]{40}([0-9a-f]{24})?$ ]]; }
+is_int() { [[ "$1" =~ ^[0-9]+$ ]]; }
+
+if [[ ! "\${AGENTQ_BRANCH:-}" =~ ^[A-Za-z0-9._/-]{1,200}$ || "\${AGENTQ_BRANCH}" == -* || "\${AGENTQ_BRANCH}" == *..* ]]; then
+  echo "agentq-run: AGENTQ_BRANCH is missing or not a safe branch name" >&2; exit ${RUN_EXIT.badArguments}
+fi
+if [[ -z "\${AGENTQ_REPO_URL:-}" || $# -eq 0 ]]; then
+  echo "agentq-run: usage: AGENTQ_REPO_URL=... AGENTQ_BRANCH=... agentq-run <harness command...>" >&2; exit ${RUN_EXIT.badArguments}
+fi
+branch=$AGENTQ_BRANCH
+base_ref=\${AGENTQ_BASE_REF:-}
+workdir=\${AGENTQ_WORKDIR:-repo}
+author_name=\${AGENTQ_GIT_AUTHOR_NAME:-agentq}
+author_email=\${AGENTQ_GIT_AUTHOR_EMAIL:-agentq@localhost}
+message=\${AGENTQ_COMMIT_MESSAGE:-agentq task}
+
+marker '{"step":"clone"}'
+if ! git clone --no-tags --quiet -- "$AGENTQ_REPO_URL" "$workdir" 2>&1; then
+  marker '{"git":"clone","ok":false,"reason":"clone"}'; exit ${RUN_EXIT.cloneFailed}
+fi
+cd -- "$workdir" || { marker '{"git":"clone","ok":false,"reason":"clone"}'; exit ${RUN_EXIT.cloneFailed}; }
+if [[ -n "$base_ref" ]]; then
+  base=""
+  if [[ "$base_ref" != -* && "$base_ref" != *..* ]]; then
+    base=$(git rev-parse --verify --quiet "refs/remotes/origin/$base_ref^{commit}") ||
+    base=$(git fetch --quiet --no-tags origin "+refs/tags/$base_ref:refs/tags/$base_ref" 2>/dev/null && git rev-parse --verify --quiet "refs/tags/$base_ref^{commit}") ||
+    base=$(git rev-parse --verify --quiet "$base_ref^{commit}") ||
+    base=""
+  fi
+else
+  base=$(git rev-parse --verify --quiet "HEAD^{commit}") || base=""
+fi
+if ! is_sha "$base"; then
+  marker '{"git":"clone","ok":false,"reason":"base_ref"}'; exit ${RUN_EXIT.baseRefNotFound}
+fi
+marker "{\\"git\\":\\"clone\\",\\"ok\\":true,\\"baseCommit\\":\\"$base\\"}"
+if ! git checkout --quiet -b "$branch" "$base" 2>&1; then
+  marker '{"git":"branch","ok":false}'; exit ${RUN_EXIT.cloneFailed}
+fi
+marker "{\\"git\\":\\"branch\\",\\"ok\\":true,\\"branch\\":\\"$branch\\"}"
+
+marker '{"step":"agent"}'
+"$@" < /dev/null
+code=$?
+marker "{\\"agent\\":\\"exit\\",\\"code\\":$code}"
+if [[ $code -ne 0 ]]; then exit "$code"; fi
+
+marker '{"step":"commit"}'
+if ! git add -A 2>&1; then marker '{"git":"commit","ok":false}'; exit ${RUN_EXIT.commitFailed}; fi
+if ! git diff --cached --quiet 2>/dev/null; then
+  if ! git -c "user.name=$author_name" -c "user.email=$author_email" commit --quiet --no-verify -F - <<<"$message" 2>&1; then
+    marker '{"git":"commit","ok":false}'; exit ${RUN_EXIT.commitFailed}
+  fi
+fi
+head=$(git rev-parse --verify --quiet "HEAD^{commit}") || head=""
+if ! is_sha "$head"; then marker '{"git":"commit","ok":false}'; exit ${RUN_EXIT.commitFailed}; fi
+if [[ "$head" == "$base" ]]; then
+  marker '{"git":"no_changes","ok":true}'; exit 0
+fi
+files=0; insertions=0; deletions=0
+while IFS=$'\\t' read -r added removed _; do
+  files=$((files + 1))
+  if is_int "$added"; then insertions=$((insertions + added)); fi
+  if is_int "$removed"; then deletions=$((deletions + removed)); fi
+done < <(git diff --numstat "$base" "$head")
+marker "{\\"git\\":\\"commit\\",\\"ok\\":true,\\"commit\\":\\"$head\\",\\"diffStat\\":{\\"files\\":$files,\\"insertions\\":$insertions,\\"deletions\\":$deletions}}"
+
+marker '{"step":"push"}'
+if ! git push --quiet --no-verify origin "$head:refs/heads/$branch" 2>&1; then
+  marker "{\\"git\\":\\"push\\",\\"ok\\":false,\\"branch\\":\\"$branch\\"}"; exit ${RUN_EXIT.pushFailed}
+fi
+marker "{\\"git\\":\\"push\\",\\"ok\\":true,\\"branch\\":\\"$branch\\",\\"commit\\":\\"$head\\"}"
+exit 0
+`;
+
+/** The sandbox command: the run script with the harness command as its arguments. */
+export function runCommand(harnessArgv: string[]): string[] {
+  return ['bash', '-c', RUN_SCRIPT, 'agentq-run', ...harnessArgv];
+}
+
+export interface RunVariables {
+  taskId: string;
+  repoUrl: string;
+  baseRef: string | undefined;
+  branch: string;
+  prompt: string;
+  gitAuthorName: string;
+  gitAuthorEmail: string;
+}
+
+/** The commit message: the prompt's first line (shortened), and the task id as a trailer. */
+export function commitMessage(prompt: string, taskId: string): string {
+  const first = prompt.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'agentq task';
+  const subject = first.length > 72 ? `${first.slice(0, 71).trimEnd()}…` : first;
+  return `${subject}\n\nagentq-task: ${taskId}`;
+}
+
+/** The variables the run script reads. */
+export function runEnvironment(vars: RunVariables): Record<string, string> {
+  const env: Record<string, string> = {
+    AGENTQ_TASK_ID: vars.taskId,
+    AGENTQ_REPO_URL: vars.repoUrl,
+    AGENTQ_BRANCH: vars.branch,
+    AGENTQ_COMMIT_MESSAGE: commitMessage(vars.prompt, vars.taskId),
+    AGENTQ_GIT_AUTHOR_NAME: vars.gitAuthorName,
+    AGENTQ_GIT_AUTHOR_EMAIL: vars.gitAuthorEmail,
+  };
+  if (vars.baseRef) env.AGENTQ_BASE_REF = vars.baseRef;
+  return env;
+}

@@ -1,0 +1,320 @@
+import type { Redis } from 'ioredis';
+import {
+  AgentqError,
+  branchName,
+  decodeStreamEntries,
+  errorMessage,
+  isFinalState,
+  type Config,
+  type LocalForge,
+  type Logger,
+  type Redact,
+  type RedisKeys,
+  type TaskError,
+  type TaskRecord,
+  type TaskStore,
+} from '@agentq/shared';
+import type { CancelListener } from '../cancel-listener.js';
+import type { DispatcherMetrics } from '../dispatcher-metrics.js';
+import type { Harness } from '../harnesses/harness.js';
+import { harnessFor } from '../harnesses/registry.js';
+import type { SandboxHandle, SandboxProvider, SandboxStatus } from '../providers/sandbox-provider.js';
+import { EventSink, BATCH_EVENTS } from './event-sink.js';
+import { decideOutcome, type FinalState } from './outcome.js';
+import { OutputReader } from './output-reader.js';
+import { SAFE_BRANCH, runCommand, runEnvironment } from './run-script.js';
+
+export interface RunnerDeps {
+  config: Config;
+  redis: Redis;
+  keys: RedisKeys;
+  store: TaskStore;
+  provider: SandboxProvider;
+  forge: LocalForge;
+  redact: Redact;
+  logger: Logger;
+  metrics: DispatcherMetrics;
+  cancels: CancelListener;
+  /** Aborted when the dispatcher shuts down: running tasks are handed over, their sandboxes left running. */
+  handover: AbortSignal;
+  /** How often the record is checked for a cancel request. */
+  cancelPollMs?: number;
+}
+
+export type RunEnd =
+  | { kind: 'finished'; state: FinalState }
+  /** The dispatcher is shutting down; the sandbox runs on and another dispatcher continues. */
+  | { kind: 'handover' }
+  /** Nothing to do: the task is unknown, final already, or was canceled before it started. */
+  | { kind: 'skipped'; reason: string };
+
+type StopReason = 'cancel' | 'timeout' | 'final';
+
+/** The task tag every sandbox carries, to find it again after a crash. */
+export const TASK_TAG = 'agentq_task';
+
+/** Highest output line already written to the task's stream (0 when none). */
+export async function lastWrittenLine(redis: Redis, keys: RedisKeys, taskId: string): Promise<number> {
+  let end = '+';
+  for (;;) {
+    const entries = (await redis.xrevrange(keys.events(taskId), end, '-', 'COUNT', 200)) as [string, string[]][];
+    if (entries.length === 0) return 0;
+    for (const event of decodeStreamEntries(entries)) {
+      if (event.line !== undefined) return event.line;
+    }
+    end = `(${entries[entries.length - 1]?.[0] ?? '0-0'}`;
+  }
+}
+
+/** Runs one task: starts (or re-attaches to) its sandbox, streams its events, and records the outcome. */
+export class TaskRunner {
+  private readonly log: Logger;
+  private readonly startedMs = Date.now();
+
+  constructor(
+    private readonly deps: RunnerDeps,
+    private readonly taskId: string,
+  ) {
+    this.log = deps.logger.child({ taskId });
+  }
+
+  async run(): Promise<RunEnd> {
+    const { store } = this.deps;
+    let task = await store.get(this.taskId);
+    if (!task) return { kind: 'skipped', reason: 'unknown task' };
+    if (isFinalState(task.state)) return { kind: 'skipped', reason: `task is ${task.state}` };
+    if (task.state === 'queued') {
+      const result = await store.transition(this.taskId, 'starting', { startedAt: new Date().toISOString() });
+      if (!result.ok) {
+        if (result.current === undefined || isFinalState(result.current)) {
+          return { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` };
+        }
+        task = await store.require(this.taskId);
+        return this.resume(task);
+      }
+      task = await store.require(this.taskId);
+      return this.launch(task);
+    }
+    return this.resume(task);
+  }
+
+  private harnessOf(task: TaskRecord): Harness | undefined {
+    return harnessFor(task.harness ?? this.deps.config.harness);
+  }
+
+  /** Creates the sandbox of a task that has none. */
+  private async launch(task: TaskRecord): Promise<RunEnd> {
+    const { config, forge, provider, store } = this.deps;
+    const harness = this.harnessOf(task);
+    if (!harness) return this.fail(task, 'DISPATCH_UNKNOWN_HARNESS', `unknown harness ${JSON.stringify(task.harness)}`);
+    if (!forge.has(task.repo)) {
+      return this.fail(task, 'DISPATCH_UNKNOWN_REPO', `repository ${task.repo} does not exist in the local forge`);
+    }
+    if (task.cancelRequested) return this.finishWithoutSandbox(task, 'canceled');
+    const branch = branchName(task.id, task.prompt);
+    if (!SAFE_BRANCH.test(branch)) return this.fail(task, 'DISPATCH_INTERNAL', 'could not derive a branch name');
+    const command = harness.command({
+      taskId: task.id,
+      prompt: task.prompt,
+      model: task.model,
+      maxTurns: task.limits?.maxTurns ?? config.maxTurns,
+      config,
+    });
+    const env = {
+      ...command.env,
+      ...runEnvironment({
+        taskId: task.id,
+        repoUrl: forge.url(task.repo),
+        baseRef: task.baseRef,
+        branch,
+        prompt: task.prompt,
+        gitAuthorName: config.gitAuthorName,
+        gitAuthorEmail: config.gitAuthorEmail,
+      }),
+    };
+    await store.append(task.id, [{ kind: 'step', step: 'sandbox' }]);
+    let handle: SandboxHandle;
+    try {
+      handle = await provider.create({
+        taskId: task.id,
+        command: runCommand(command.argv),
+        env,
+        secrets: config.sandboxSecrets,
+        tags: { [TASK_TAG]: task.id },
+      });
+    } catch (err) {
+      if (err instanceof AgentqError && err.code === 'DISPATCH_SANDBOX_EXISTS') return this.resume(task);
+      if (err instanceof AgentqError) return this.fail(task, err.code, err.message);
+      throw err;
+    }
+    await store.update(task.id, { provider: provider.name, sandboxId: handle.id });
+    this.deps.metrics.tasksStarted.inc({ harness: harness.name });
+    this.log.info({ repo: task.repo, harness: harness.name, sandboxId: handle.id, branch }, 'sandbox created');
+    return this.follow(task, handle, harness, 0);
+  }
+
+  /** Continues a task an earlier run (or dispatcher) started. */
+  private async resume(task: TaskRecord): Promise<RunEnd> {
+    const { provider, store } = this.deps;
+    const harness = this.harnessOf(task);
+    if (!harness) return this.fail(task, 'DISPATCH_UNKNOWN_HARNESS', `unknown harness ${JSON.stringify(task.harness)}`);
+    let sandboxId = task.sandboxId;
+    if (!sandboxId) {
+      const found = await provider.list({ [TASK_TAG]: task.id });
+      sandboxId = found[0]?.id;
+    }
+    if (!sandboxId) {
+      // no sandbox was ever created for it: starting one now cannot make a second
+      if (task.state === 'starting') return this.launch(task);
+      return this.fail(task, 'DISPATCH_SANDBOX_LOST', 'the sandbox of this task cannot be found');
+    }
+    const handle = await provider.attach(sandboxId);
+    if (!handle) return this.fail(task, 'DISPATCH_SANDBOX_LOST', `sandbox ${sandboxId} no longer exists`);
+    if (!task.sandboxId) await store.update(task.id, { provider: provider.name, sandboxId });
+    const afterLine = await lastWrittenLine(this.deps.redis, this.deps.keys, task.id);
+    this.deps.metrics.sandboxesAttached.inc();
+    this.log.info({ sandboxId, afterLine }, 'sandbox attached');
+    return this.follow(task, handle, harness, afterLine);
+  }
+
+  /**
+   * Reads the sandbox's output from the start, writing the events of lines after `afterLine`, until
+   * the sandbox ends, is stopped (cancel, timeout) or the dispatcher hands the task over.
+   */
+  private async follow(task: TaskRecord, handle: SandboxHandle, harness: Harness, afterLine: number): Promise<RunEnd> {
+    const { config, store, handover } = this.deps;
+    const log = this.log.child({ sandboxId: handle.id });
+    const reader = new OutputReader(harness.createParser(), this.deps.redact, harness.name);
+    const sink = new EventSink(store, task.id, task.state);
+    const timeoutSec = task.limits?.timeoutSec ?? config.taskTimeoutSec;
+    const startedAt = task.startedAt ? Date.parse(task.startedAt) : this.startedMs;
+
+    let stopped: StopReason | undefined;
+    let terminating: Promise<void> | undefined;
+    const stop = (reason: StopReason) => {
+      if (stopped) return;
+      stopped = reason;
+      log.info({ reason }, 'stopping sandbox');
+      terminating = handle.terminate().catch((err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'sandbox did not stop');
+      });
+    };
+
+    const unwatch = this.deps.cancels.watch(task.id, () => stop('cancel'));
+    const timer = setTimeout(() => stop('timeout'), Math.max(0, startedAt + timeoutSec * 1000 - Date.now()));
+    let polling = false;
+    const poll = setInterval(() => {
+      if (polling || stopped) return;
+      polling = true;
+      store
+        .get(task.id)
+        .then((current) => {
+          if (!current || isFinalState(current.state)) stop('final');
+          else if (current.cancelRequested) stop('cancel');
+        })
+        .catch(() => undefined) // Redis trouble shows up in the appends
+        .finally(() => {
+          polling = false;
+        });
+    }, this.deps.cancelPollMs ?? 1000);
+    if (task.cancelRequested) stop('cancel');
+
+    try {
+      for await (const chunk of handle.output(0, handover)) {
+        for (const line of chunk) {
+          const events = reader.read(line);
+          if (line.line > afterLine) sink.add(events);
+          if (sink.size >= BATCH_EVENTS && !(await sink.flush())) stop('final');
+          if (!(await sink.advance(reader.phase()))) stop('final');
+        }
+        if (!(await sink.flush())) stop('final');
+      }
+      if (handover.aborted) {
+        await sink.flush();
+        this.deps.metrics.handedOver.inc();
+        log.info('task handed over');
+        return { kind: 'handover' };
+      }
+    } finally {
+      clearTimeout(timer);
+      clearInterval(poll);
+      unwatch();
+    }
+
+    await terminating;
+    const status: SandboxStatus = await handle.status();
+    if (!(await sink.flush()) || stopped === 'final') {
+      await this.release(handle, log);
+      log.warn({ state: sink.state }, 'task ended elsewhere');
+      return { kind: 'skipped', reason: 'task ended elsewhere' };
+    }
+    const facts = reader.facts;
+    const forgeCommit =
+      facts.push?.ok && facts.branch ? await this.deps.forge.branchCommit(task.repo, facts.branch) : undefined;
+    const outcome = decideOutcome({
+      facts,
+      status,
+      // a run that ended by itself before the stop took effect is judged by what it did
+      stopped: (stopped === 'cancel' || stopped === 'timeout') && status.state !== 'exited' ? stopped : undefined,
+      repo: task.repo,
+      baseRef: task.baseRef,
+      timeoutSec,
+      forgeCommit,
+    });
+    await this.release(handle, log);
+    const durationMs = Date.now() - startedAt;
+    const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
+    if (!result.ok) {
+      log.warn({ current: result.current }, 'task ended elsewhere');
+      return { kind: 'skipped', reason: 'task ended elsewhere' };
+    }
+    this.recordFinish(outcome.state, durationMs, outcome.update.error, log);
+    return { kind: 'finished', state: outcome.state };
+  }
+
+  private async release(handle: SandboxHandle, log: Logger): Promise<void> {
+    try {
+      await handle.release();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not release the sandbox');
+    }
+  }
+
+  private recordFinish(state: FinalState, durationMs: number, error: TaskError | undefined, log: Logger): void {
+    const { metrics, redact } = this.deps;
+    metrics.tasksFinished.inc({ outcome: state });
+    metrics.taskDuration.observe({ outcome: state }, durationMs / 1000);
+    const fields = error ? { state, durationMs, code: error.code, reason: redact(error.message) } : { state, durationMs };
+    if (state === 'failed' || state === 'timed_out') log.warn(fields, 'task finished');
+    else log.info(fields, 'task finished');
+  }
+
+  private async finishWithoutSandbox(task: TaskRecord, state: FinalState, error?: TaskError): Promise<RunEnd> {
+    const durationMs = Date.now() - (task.startedAt ? Date.parse(task.startedAt) : this.startedMs);
+    const result = await this.deps.store.transition(task.id, state, { error, durationMs });
+    if (!result.ok) return { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` };
+    this.recordFinish(state, durationMs, error, this.log);
+    return { kind: 'finished', state };
+  }
+
+  /** Ends a task that has no sandbox as failed. */
+  private async fail(task: TaskRecord, code: string, message: string): Promise<RunEnd> {
+    return this.finishWithoutSandbox(task, 'failed', { code, message: this.deps.redact(message) });
+  }
+}
+
+/**
+ * Ends a task that could not be run at all (its job failed for good): terminates its sandbox if
+ * there is one, and records the failure. Best effort.
+ */
+export async function abandonTask(deps: RunnerDeps, taskId: string, error: TaskError): Promise<void> {
+  const task = await deps.store.get(taskId);
+  if (!task || isFinalState(task.state)) return;
+  if (task.sandboxId) {
+    const handle = await deps.provider.attach(task.sandboxId).catch(() => undefined);
+    await handle?.terminate().catch(() => undefined);
+    await handle?.release().catch(() => undefined);
+  }
+  await deps.store.transition(taskId, 'failed', { error: { code: error.code, message: deps.redact(error.message) } });
+  deps.metrics.tasksFinished.inc({ outcome: 'failed' });
+}

@@ -1,0 +1,175 @@
+import { existsSync } from 'node:fs';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LocalForge, createRedactor, git } from '@agentq/shared';
+import { makeTempDir } from '@agentq/shared/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
+import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import type { SandboxStatus } from '../src/providers/sandbox-provider.js';
+import { parseMarker } from '../src/run/markers.js';
+import { OutputReader, type RunFacts } from '../src/run/output-reader.js';
+import { RUN_EXIT, runCommand, runEnvironment } from '../src/run/run-script.js';
+
+const REPO = 'acme/widgets';
+const BRANCH = 'agentq/abcd1234-test-run';
+
+interface ScriptRun {
+  facts: RunFacts;
+  status: SandboxStatus;
+  texts: string[];
+}
+
+describe('run script', () => {
+  let tmp: { path: string; remove: () => Promise<void> };
+  let forge: LocalForge;
+  let provider: LocalSandboxProvider;
+  let counter = 0;
+
+  beforeEach(async () => {
+    tmp = await makeTempDir('agentq-run-');
+    forge = new LocalForge(tmp.path);
+    await forge.seed(REPO, { 'README.md': '# widgets\n', 'src/a.txt': 'one\ntwo\nthree\n' });
+    provider = new LocalSandboxProvider({ dataDir: tmp.path, pollMs: 25 });
+  });
+  afterEach(async () => {
+    await tmp.remove();
+  });
+
+  async function run(harness: string, vars: { baseRef?: string; repoUrl?: string; prompt?: string } = {}): Promise<ScriptRun> {
+    counter += 1;
+    const handle = await provider.create({
+      taskId: `run${counter}`,
+      command: runCommand(['bash', '-c', harness]),
+      env: runEnvironment({
+        taskId: `run${counter}`,
+        repoUrl: vars.repoUrl ?? forge.url(REPO),
+        baseRef: vars.baseRef,
+        branch: BRANCH,
+        prompt: vars.prompt ?? 'Change the widgets\nwith more detail',
+        gitAuthorName: 'Agent Q',
+        gitAuthorEmail: 'agentq@example.com',
+      }),
+      secrets: {},
+      tags: {},
+    });
+    const reader = new OutputReader(new StreamJsonParser(), createRedactor([]), 'test');
+    const texts: string[] = [];
+    for await (const chunk of handle.output(0)) {
+      for (const line of chunk) {
+        texts.push(line.text);
+        reader.read(line);
+      }
+    }
+    return { facts: reader.facts, status: await handle.status(), texts };
+  }
+
+  it('commits the agent\'s changes on the task branch and pushes it, with a numstat diff stat', async () => {
+    const result = await run('printf "new\\n" > new.txt; printf "one\\nTWO\\n" > src/a.txt');
+    expect(result.status).toEqual({ state: 'exited', exitCode: 0 });
+    const { facts } = result;
+    expect(facts.agentExitCode).toBe(0);
+    expect(facts.baseCommit).toMatch(/^[0-9a-f]{40}$/);
+    expect(facts.branch).toBe(BRANCH);
+    expect(facts.commit?.diffStat).toEqual({ files: 2, insertions: 2, deletions: 2 });
+    expect(facts.push).toEqual({ ok: true, commit: facts.commit?.sha });
+    expect(await forge.branchCommit(REPO, BRANCH)).toBe(facts.commit?.sha);
+
+    const bare = forge.path(REPO);
+    const { stdout: log } = await git(['log', '-1', '--format=%an <%ae>%n%B', BRANCH], { cwd: bare });
+    expect(log.trim()).toBe('Agent Q <agentq@example.com>\nChange the widgets\n\nagentq-task: run1');
+    const { stdout: parent } = await git(['rev-parse', `${BRANCH}^`], { cwd: bare });
+    expect(parent.trim()).toBe(facts.baseCommit);
+    expect(result.texts.filter((t) => parseMarker(t)?.type === 'step').map((t) => parseMarker(t))).toEqual([
+      { type: 'step', step: 'clone' },
+      { type: 'step', step: 'agent' },
+      { type: 'step', step: 'commit' },
+      { type: 'step', step: 'push' },
+    ]);
+  });
+
+  it('pushes what the agent committed itself', async () => {
+    const result = await run('echo x > self.txt && git add self.txt && git -c user.name=me -c user.email=me@x commit -qm "agent commit"');
+    expect(result.facts.commit?.diffStat).toEqual({ files: 1, insertions: 1, deletions: 0 });
+    const { stdout } = await git(['log', '-1', '--format=%s', BRANCH], { cwd: forge.path(REPO) });
+    expect(stdout.trim()).toBe('agent commit');
+    expect(result.facts.push?.ok).toBe(true);
+  });
+
+  it('reports no changes and pushes nothing', async () => {
+    const result = await run('echo "looked around"');
+    expect(result.status).toEqual({ state: 'exited', exitCode: 0 });
+    expect(result.facts.noChanges).toBe(true);
+    expect(result.facts.commit).toBeUndefined();
+    expect(result.facts.push).toBeUndefined();
+    expect(await forge.branchCommit(REPO, BRANCH)).toBeUndefined();
+  });
+
+  it('stops after a failing agent with its exit code', async () => {
+    const result = await run('echo partial > p.txt; echo "it broke" >&2; exit 3');
+    expect(result.status).toEqual({ state: 'exited', exitCode: 3 });
+    expect(result.facts.agentExitCode).toBe(3);
+    expect(result.facts.lastStep).toBe('agent');
+    expect(result.facts.textTail).toContain('it broke');
+    expect(await forge.branchCommit(REPO, BRANCH)).toBeUndefined();
+  });
+
+  it('starts from a base branch, tag or commit, and reports an unknown one', async () => {
+    const work = join(tmp.path, 'work');
+    await git(['clone', '-q', forge.url(REPO), work]);
+    await writeFile(join(work, 'dev.txt'), 'dev\n');
+    await git(['add', '.'], { cwd: work });
+    await git(['-c', 'user.name=t', '-c', 'user.email=t@x', 'commit', '-qm', 'dev'], { cwd: work });
+    await git(['tag', 'v1'], { cwd: work });
+    await git(['push', '-q', 'origin', 'HEAD:refs/heads/dev', 'v1'], { cwd: work });
+    const { stdout } = await git(['rev-parse', 'HEAD'], { cwd: work });
+    const devCommit = stdout.trim();
+
+    expect((await run('true', { baseRef: 'dev' })).facts.baseCommit).toBe(devCommit);
+    expect((await run('true', { baseRef: 'v1' })).facts.baseCommit).toBe(devCommit);
+    expect((await run('true', { baseRef: devCommit.slice(0, 12) })).facts.baseCommit).toBe(devCommit);
+    const missing = await run('true', { baseRef: 'no-such-branch' });
+    expect(missing.facts.cloneFailure).toBe('base_ref');
+    expect(missing.status).toEqual({ state: 'exited', exitCode: RUN_EXIT.baseRefNotFound });
+  });
+
+  it('reports a clone failure with git\'s own message', async () => {
+    const result = await run('true', { repoUrl: `file://${join(tmp.path, 'nowhere.git')}` });
+    expect(result.facts.cloneFailure).toBe('clone');
+    expect(result.facts.textTail.join('\n')).toMatch(/does not exist|not a git repository|Could not read/i);
+    expect(result.status).toEqual({ state: 'exited', exitCode: RUN_EXIT.cloneFailed });
+    expect(result.facts.agentExitCode).toBeUndefined();
+  });
+
+  it('reports a rejected push', async () => {
+    const hook = join(forge.path(REPO), 'hooks', 'pre-receive');
+    await writeFile(hook, '#!/bin/sh\necho "pushes are frozen" >&2\nexit 1\n');
+    await chmod(hook, 0o755);
+    const result = await run('echo change > c.txt');
+    expect(result.facts.commit?.sha).toMatch(/^[0-9a-f]{40}$/);
+    expect(result.facts.push).toEqual({ ok: false, commit: undefined });
+    expect(result.facts.textTail.join('\n')).toContain('pushes are frozen');
+    expect(result.status).toEqual({ state: 'exited', exitCode: RUN_EXIT.pushFailed });
+  });
+
+  it('takes no marker from the agent unless the whole line is one, and keeps odd prompts out of the shell', async () => {
+    const prompt = 'Fix "quotes" $(touch /tmp/agentq-pwned) `id` \\ and \'more\'';
+    const result = await run(
+      [
+        `echo '{"type":"user","message":{"content":"{\\"agentq\\":{\\"step\\":\\"push\\"}}"}}'`,
+        `echo 'note: {"agentq":{"git":"push","ok":true}}'`,
+        `echo '{"agentq":{"git":"push","ok":"yes"}}'`,
+        'echo done > d.txt',
+      ].join('; '),
+      { prompt },
+    );
+    expect(result.facts.push?.ok).toBe(true);
+    expect(result.texts.filter((t) => parseMarker(t) !== undefined).every((t) => t.startsWith('{"agentq"'))).toBe(true);
+    expect(parseMarker(result.texts.find((t) => t.startsWith('{"type"')) ?? '')).toBeUndefined();
+    expect(parseMarker('{"agentq":{"git":"push","ok":"yes"}}')).toBeUndefined();
+    expect(parseMarker('{ "x": 1, "agentq": { "step": "agent" } }')).toEqual({ type: 'step', step: 'agent' });
+    const { stdout } = await git(['log', '-1', '--format=%s', BRANCH], { cwd: forge.path(REPO) });
+    expect(stdout.trim()).toBe(prompt);
+    expect(existsSync('/tmp/agentq-pwned')).toBe(false);
+  });
+});

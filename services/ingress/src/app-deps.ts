@@ -1,0 +1,27 @@
+import type { ApiToken, Config, LocalForge, Logger, TaskStore, TranscriptArchive } from '@agentq/shared';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+
+/** Everything the ingress app needs; `main.ts` builds these once, tests build their own. */
+export interface AppDeps {
+  config: Config;
+  /** A fail-fast client (`connectRedis(url, {failFast: true})`): commands fail at once while Redis is down. */
+  redis: Redis;
+  /** The BullMQ queue `queues.tasks.name` with `prefix: keys.bullPrefix`. */
+  queue: Queue;
+  store: TaskStore;
+  archive: TranscriptArchive;
+  forge: LocalForge;
+  logger: Logger;
+  metrics: Registry;
+  apiTokens: readonly ApiToken[];
+  viewerSecret: string;
+  /** Opens a new connection for one SSE stream's blocking reads; the stream disconnects it when done. */
+  openBlockingRedis: () => Redis;
+  isShuttingDown: () => boolean;
+  /** Interval of SSE heartbeat comments (default 15 s). */
+  sseHeartbeatMs?: number;
+  /** How long one blocking read waits before the stream checks on the task again (default 5 s). */
+  sseBlockMs?: number;
+}

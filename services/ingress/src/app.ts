@@ -1,0 +1,98 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AppDeps } from './app-deps.js';
+import { ApiTokenAuth } from './auth/api-token-auth.js';
+import { requireToken } from './auth/request-auth.js';
+import { registerEventsRoute } from './events/events-route.js';
+import { SseHub } from './events/sse-hub.js';
+import { TranscriptReader } from './events/transcript-reader.js';
+import { installErrorHandlers, sendError } from './http/error-handler.js';
+import { unavailable } from './http/ingress-errors.js';
+import { installIngressMetrics } from './ops/ingress-metrics.js';
+import { registerOpsRoutes } from './ops/ops-routes.js';
+import { registerRepoRoutes } from './repos/repo-routes.js';
+import { TaskCanceler } from './tasks/task-canceler.js';
+import { TaskIntake } from './tasks/task-intake.js';
+import { registerTaskRoutes } from './tasks/task-routes.js';
+import { registerViewerRoute } from './viewer/viewer-route.js';
+
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The ingress HTTP app: task API under `/v1`, the viewer page, and ops endpoints. Closing it
+ * ends every open event stream first.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const { config, store, archive, logger } = deps;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // JSON only (anything else is 415), parsed with prototype-poisoning checks
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // a POST without a body (cancel) may still say it is JSON
+    if (body === '') return done(null, undefined);
+    defaultJson(request, body as string, done);
+  });
+
+  installErrorHandlers(app);
+  const metrics = installIngressMetrics(app, deps.metrics);
+  app.decorateRequest('principal', null);
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const fields = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (OPS_PATHS.has(route)) request.log.debug(fields, 'request');
+    else request.log.info(fields, 'request');
+  });
+
+  const hub = new SseHub();
+  app.addHook('preClose', async () => hub.closeAll());
+
+  registerOpsRoutes(app, { redis: deps.redis, registry: deps.metrics, isShuttingDown: deps.isShuttingDown });
+  registerViewerRoute(app, { store, archive, viewerSecret: deps.viewerSecret });
+
+  const auth = new ApiTokenAuth(deps.apiTokens);
+  registerEventsRoute(app, {
+    store,
+    reader: new TranscriptReader(store, archive),
+    archive,
+    auth,
+    viewerSecret: deps.viewerSecret,
+    hub,
+    logger,
+    openBlockingRedis: deps.openBlockingRedis,
+    heartbeatMs: deps.sseHeartbeatMs ?? 15_000,
+    blockMs: deps.sseBlockMs ?? 5_000,
+  });
+
+  void app.register(async (api) => {
+    api.addHook('onRequest', requireToken(auth));
+    api.addHook('onRequest', async (request, reply) => {
+      if (request.method !== 'GET' && deps.isShuttingDown()) return sendError(reply, unavailable());
+    });
+    registerTaskRoutes(api, {
+      config,
+      store,
+      archive,
+      forge: deps.forge,
+      intake: new TaskIntake({
+        store,
+        redis: deps.redis,
+        queue: deps.queue,
+        logger,
+        idempotencyTtlSec: config.idempotencyTtlSec,
+      }),
+      canceler: new TaskCanceler(store, deps.redis, deps.queue, logger),
+      metrics,
+      viewerSecret: deps.viewerSecret,
+    });
+    registerRepoRoutes(api, deps.forge);
+  });
+
+  return app;
+}

@@ -1,0 +1,3 @@
+export { buildApp } from './app.js';
+export type { AppDeps } from './app-deps.js';
+export { INGRESS_ERRORS, type IngressErrorCode } from './http/ingress-errors.js';

@@ -1,0 +1,78 @@
+import { join } from 'node:path';
+import {
+  API_TOKEN_FILE,
+  FsTranscriptArchive,
+  LocalForge,
+  ShutdownManager,
+  TaskStore,
+  connectRedis,
+  createLogger,
+  createMetricsRegistry,
+  createRedactor,
+  errorMessage,
+  loadConfig,
+  queues,
+  redisKeys,
+  requireRedisUrl,
+  resolveApiTokens,
+  resolveViewerSecret,
+} from '@agentq/shared';
+import { Queue } from 'bullmq';
+import { buildApp } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const { tokens, generated } = resolveApiTokens(config);
+  const viewerSecret = resolveViewerSecret(config);
+  const redact = createRedactor([...tokens.map((t) => t.token), viewerSecret, ...Object.values(config.sandboxSecrets)]);
+  const logger = createLogger({ service: 'ingress', level: config.logLevel, pretty: config.logPretty, redact });
+  const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
+  shutdown.installSignalHandlers();
+
+  const redisUrl = requireRedisUrl(config);
+  const keys = redisKeys(config.redisPrefix);
+  const redis = connectRedis(redisUrl, { failFast: true, connectionName: 'agentq-ingress' });
+  let redisDown = false;
+  redis.on('error', (err) => {
+    if (redisDown) return;
+    redisDown = true;
+    logger.warn({ err: errorMessage(err) }, 'redis unavailable');
+  });
+  redis.on('ready', () => {
+    if (!redisDown) return;
+    redisDown = false;
+    logger.info('redis available again');
+  });
+  shutdown.register('redis', () => void redis.disconnect());
+
+  const queue = new Queue(queues.tasks.name, { connection: redis, prefix: keys.bullPrefix });
+  queue.on('error', (err) => logger.debug({ err: errorMessage(err) }, 'queue error'));
+  shutdown.register('queue', () => queue.close());
+
+  const app = buildApp({
+    config,
+    redis,
+    queue,
+    store: new TaskStore(redis, keys, { redact }),
+    archive: FsTranscriptArchive.forDataDir(config.dataDir),
+    forge: new LocalForge(config.dataDir),
+    logger,
+    metrics: createMetricsRegistry('ingress'),
+    apiTokens: tokens,
+    viewerSecret,
+    openBlockingRedis: () => connectRedis(redisUrl, { connectionName: 'agentq-ingress-events' }),
+    isShuttingDown: () => shutdown.isShuttingDown,
+  });
+  shutdown.register('http', () => app.close());
+
+  if (generated) {
+    logger.info({ tokenFile: join(config.dataDir, API_TOKEN_FILE), team: tokens[0]?.team }, 'using a generated api token');
+  }
+  const address = await app.listen({ host: config.host, port: config.port });
+  logger.info({ address, publicUrl: config.publicUrl, teams: [...new Set(tokens.map((t) => t.team))] }, 'ingress listening');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ingress: ${errorMessage(err)}\n`);
+  process.exit(1);
+});

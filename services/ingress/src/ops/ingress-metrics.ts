@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export interface IngressMetrics {
+  tasksCreated: Counter<'team'>;
+}
+
+function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: T[]): Counter<T> {
+  return (registry.getSingleMetric(name) as Counter<T> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+function histogram<T extends string>(registry: Registry, name: string, help: string, labelNames: T[]): Histogram<T> {
+  return (
+    (registry.getSingleMetric(name) as Histogram<T> | undefined) ??
+    new Histogram({ name, help, labelNames, registers: [registry], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] })
+  );
+}
+
+/** Request counts and latencies by route template and status, and the tasks accepted. */
+export function installIngressMetrics(app: FastifyInstance, registry: Registry): IngressMetrics {
+  const requests = counter(registry, 'agentq_http_requests_total', 'HTTP requests answered', ['method', 'route', 'status']);
+  const duration = histogram(registry, 'agentq_http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
+  const tasksCreated = counter(registry, 'agentq_tasks_created_total', 'Tasks accepted (202)', ['team']);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+  });
+  return { tasksCreated };
+}

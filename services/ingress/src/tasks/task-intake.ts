@@ -1,0 +1,204 @@
+import {
+  newTaskId,
+  queues,
+  type Logger,
+  type NewTask,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskState,
+  type TaskStore,
+} from '@agentq/shared';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ingressError, unavailable } from '../http/ingress-errors.js';
+import { redisCall } from '../http/redis-call.js';
+import { requestHash } from './request-hash.js';
+
+export interface IntakeRequest {
+  team: string;
+  request: TaskRequest;
+  idempotencyKey?: string;
+}
+
+export interface IntakeResult {
+  id: string;
+  state: TaskState;
+  /** True when an earlier request with the same `Idempotency-Key` created the task. */
+  replayed: boolean;
+}
+
+export interface TaskIntakeOptions {
+  store: TaskStore;
+  redis: Redis;
+  queue: Queue;
+  logger: Logger;
+  idempotencyTtlSec: number;
+  /** A request younger than this that holds an idempotency key is taken to be still in progress. */
+  inProgressMs?: number;
+  now?: () => number;
+}
+
+/** Deletes an idempotency key only while it still names the given task. */
+const RELEASE_KEY = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+const MAX_ROUNDS = 4;
+
+/** What one attempt to accept a task has written so far. */
+interface Attempt {
+  id: string;
+  team: string;
+  key?: string;
+  created: boolean;
+}
+
+/**
+ * Accepts tasks: writes the record, announces the task to the log relay, adds the BullMQ job
+ * (job id = task id), in that order, and reports success only once the job is in Redis. When a
+ * step fails, what was written is removed (best effort) and the caller answers 503.
+ *
+ * With an idempotency key, the key is bound to the task id before anything else is written, so
+ * a repeated request finds the first task; a first attempt that died half-way is completed by
+ * the retry rather than duplicated.
+ */
+export class TaskIntake {
+  private readonly inProgressMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: TaskIntakeOptions) {
+    this.inProgressMs = options.inProgressMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async submit(input: IntakeRequest): Promise<IntakeResult> {
+    const hash = requestHash(input.request);
+    const key = input.idempotencyKey;
+    if (key === undefined) {
+      const attempt: Attempt = { id: newTaskId(), team: input.team, created: false };
+      await this.write(attempt, input, hash);
+      return { id: attempt.id, state: 'queued', replayed: false };
+    }
+    const { store, idempotencyTtlSec } = this.options;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const id = newTaskId();
+      const bound = await redisCall(() => store.claimIdempotencyKey(input.team, key, id, idempotencyTtlSec));
+      if (bound === undefined) {
+        await this.write({ id, team: input.team, key, created: false }, input, hash);
+        return { id, state: 'queued', replayed: false };
+      }
+      const result = await this.resume(bound, input, hash, key);
+      if (result) return result;
+    }
+    throw this.inProgress();
+  }
+
+  /**
+   * The key is bound to `id` already. Returns that task, completes it when its first attempt
+   * died half-way, or returns undefined when the key vanished meanwhile (the caller claims again).
+   */
+  private async resume(id: string, input: IntakeRequest, hash: string, key: string): Promise<IntakeResult | undefined> {
+    const { store, redis, queue, logger } = this.options;
+    const attempt: Attempt = { id, team: input.team, key, created: false };
+    let record: TaskRecord | undefined = await redisCall(() => store.get(id));
+    if (!record) {
+      const ttlMs = await redisCall(() => redis.pttl(store.keys.idempotency(input.team, key)));
+      if (ttlMs === -2) return undefined;
+      const ageMs = ttlMs < 0 ? Infinity : this.options.idempotencyTtlSec * 1000 - ttlMs;
+      if (ageMs < this.inProgressMs) throw this.inProgress();
+      // the request that bound the key died before writing the record: take its place
+      logger.warn({ taskId: id }, 'completing an abandoned task request');
+      if (await this.write(attempt, input, hash, true)) return { id, state: 'queued', replayed: false };
+      record = await redisCall(() => store.get(id));
+      if (!record) return undefined;
+    }
+    if (record.requestHash !== hash) {
+      throw ingressError(
+        'INGRESS_IDEMPOTENCY_CONFLICT',
+        'this Idempotency-Key was used for a different request; use a new key for a new task',
+        { details: { taskId: id } },
+      );
+    }
+    if (record.state === 'queued') {
+      const job = await redisCall(() => queue.getJob(id));
+      if (!job) {
+        if (this.now() - Date.parse(record.createdAt) < this.inProgressMs) throw this.inProgress();
+        logger.warn({ taskId: id }, 'completing a half-written task');
+        await this.enqueue({ ...attempt, created: true });
+        return { id, state: 'queued', replayed: false };
+      }
+    }
+    return { id, state: record.state, replayed: true };
+  }
+
+  private inProgress() {
+    return ingressError('INGRESS_IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is in progress; retry later');
+  }
+
+  /**
+   * Writes the record, then enqueues the task. With `mayExist`, returns false (and writes
+   * nothing) when the record is there already.
+   */
+  private async write(attempt: Attempt, input: IntakeRequest, hash: string, mayExist = false): Promise<boolean> {
+    const { request } = input;
+    const task: NewTask = {
+      id: attempt.id,
+      repo: request.repo,
+      prompt: request.prompt,
+      baseRef: request.baseRef,
+      harness: request.harness,
+      model: request.model,
+      limits: request.limits,
+      metadata: request.metadata,
+      callbackUrl: request.callbackUrl,
+      team: input.team,
+      source: 'api',
+      requestHash: hash,
+    };
+    let created: boolean;
+    try {
+      created = await this.options.store.create(task);
+    } catch (err) {
+      // the write may have happened with only its reply lost; a fresh id is ours to remove
+      attempt.created = !mayExist;
+      await this.discard(attempt, undefined);
+      throw unavailable(err);
+    }
+    if (!created) {
+      if (mayExist) return false;
+      throw ingressError('INGRESS_INTERNAL', 'task id collision');
+    }
+    attempt.created = true;
+    await this.enqueue(attempt);
+    return true;
+  }
+
+  /** Announces the task to the log relay, then adds its job. Removes the task when either fails. */
+  private async enqueue(attempt: Attempt): Promise<void> {
+    const { store, redis, queue } = this.options;
+    let relayEntry: string | undefined;
+    try {
+      relayEntry = (await redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id)) ?? undefined;
+      await queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id });
+    } catch (err) {
+      await this.discard(attempt, relayEntry);
+      throw unavailable(err);
+    }
+  }
+
+  /** Best-effort removal of what an attempt wrote, so a task that was not accepted leaves nothing behind. */
+  private async discard(attempt: Attempt, relayEntry: string | undefined): Promise<void> {
+    const { store, redis, queue, logger } = this.options;
+    const keys = store.keys;
+    const steps: Promise<unknown>[] = [];
+    if (attempt.created) {
+      steps.push(redis.del(keys.task(attempt.id), keys.events(attempt.id)), redis.zrem(keys.taskIndex, attempt.id));
+      steps.push(queue.remove(attempt.id));
+    }
+    if (relayEntry) steps.push(redis.xdel(keys.relayTasks, relayEntry));
+    if (attempt.key !== undefined) {
+      steps.push(redis.eval(RELEASE_KEY, 1, keys.idempotency(attempt.team, attempt.key), attempt.id));
+    }
+    const results = await Promise.allSettled(steps);
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) logger.warn({ taskId: attempt.id, failed }, 'could not remove a task that was not accepted');
+  }
+}

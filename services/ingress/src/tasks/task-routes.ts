@@ -1,0 +1,103 @@
+import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl, type Config, type LocalForge, type TaskStore, type TranscriptArchive } from '@agentq/shared';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { principalOf } from '../auth/request-auth.js';
+import { fieldProblems } from '../http/field-problems.js';
+import { ingressError, invalidRequest } from '../http/ingress-errors.js';
+import { redisCall } from '../http/redis-call.js';
+import type { IngressMetrics } from '../ops/ingress-metrics.js';
+import { loadTask } from './task-access.js';
+import type { TaskCanceler } from './task-canceler.js';
+import type { TaskIntake } from './task-intake.js';
+
+export const MAX_IDEMPOTENCY_KEY_CHARS = 200;
+export const DEFAULT_LIST_LIMIT = 20;
+export const MAX_LIST_LIMIT = 200;
+
+export interface TaskRoutesOptions {
+  config: Config;
+  store: TaskStore;
+  archive: TranscriptArchive;
+  forge: LocalForge;
+  intake: TaskIntake;
+  canceler: TaskCanceler;
+  metrics: IngressMetrics;
+  viewerSecret: string;
+}
+
+const listQuerySchema = z.object({
+  state: z.enum(TASK_STATES).optional(),
+  repo: repoNameSchema.optional(),
+  limit: z.coerce.number().int().min(1).optional(),
+});
+
+function idempotencyKey(request: FastifyRequest): string | undefined {
+  const value = request.headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_IDEMPOTENCY_KEY_CHARS || !/^[\x20-\x7e]+$/.test(value)) {
+    throw invalidRequest([
+      { path: 'Idempotency-Key', message: `must be 1 to ${MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters` },
+    ]);
+  }
+  return value;
+}
+
+/** The task API: create, read, list, cancel. */
+export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOptions): void {
+  const { config, store, archive, forge, intake, canceler } = options;
+  const links = (id: string) => ({
+    statusUrl: `${config.publicUrl}/v1/tasks/${id}`,
+    viewerUrl: viewerUrl(config.publicUrl, options.viewerSecret, id),
+  });
+
+  app.post('/v1/tasks', async (request, reply) => {
+    const principal = principalOf(request);
+    const key = idempotencyKey(request);
+    const parsed = taskRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error));
+    const body = parsed.data;
+    const promptChars = [...body.prompt].length;
+    if (promptChars > config.maxPromptChars) {
+      throw ingressError('INGRESS_PROMPT_TOO_LONG', `prompt has ${promptChars} characters; the limit is ${config.maxPromptChars}`, {
+        details: { limit: config.maxPromptChars },
+      });
+    }
+    if (!forge.has(body.repo)) {
+      throw ingressError('INGRESS_UNKNOWN_REPO', `repository ${body.repo} is not known; add it with POST /v1/repos (agentq repo add)`);
+    }
+    const result = await intake.submit({ team: principal.team, request: body, idempotencyKey: key });
+    const answer = { id: result.id, state: result.state, ...links(result.id) };
+    reply.header('location', answer.statusUrl);
+    if (result.replayed) return reply.code(200).header('idempotent-replayed', 'true').send(answer);
+    options.metrics.tasksCreated.inc({ team: principal.team });
+    request.log.info({ taskId: result.id, repo: body.repo, team: principal.team }, 'task accepted');
+    return reply.code(202).send(answer);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/tasks/:id', async (request) => {
+    return loadTask(store, archive, request.params.id, principalOf(request));
+  });
+
+  app.get('/v1/tasks', async (request) => {
+    const principal = principalOf(request);
+    const parsed = listQuerySchema.safeParse(request.query);
+    if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error, 'query'), 'query');
+    const { state, repo, limit } = parsed.data;
+    const tasks = await redisCall(() =>
+      store.list({
+        limit: Math.min(limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT),
+        state,
+        repo,
+        team: principal.admin ? undefined : principal.team,
+      }),
+    );
+    return { tasks };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/cancel', async (request, reply) => {
+    const task = await loadTask(store, archive, request.params.id, principalOf(request));
+    const result = await canceler.cancel(task);
+    request.log.info({ taskId: task.id, state: result.state }, 'cancel requested');
+    return reply.code(202).send(result);
+  });
+}

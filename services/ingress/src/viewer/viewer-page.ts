@@ -1,0 +1,63 @@
+import type { TaskRecord } from '@agentq/shared';
+import { escapeHtml, jsonForScript } from './html-escape.js';
+import { VIEWER_CSS, VIEWER_JS } from './viewer-assets.js';
+
+/** Headers of every viewer page: nothing external, nothing framed, the key never sent onward. */
+export function viewerHeaders(nonce: string): Record<string, string> {
+  return {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'referrer-policy': 'no-referrer',
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+  };
+}
+
+/** The live transcript page of one task. Only the task's request fields are embedded, as JSON. */
+export function viewerPage(task: TaskRecord, nonce: string): string {
+  const data = { id: task.id, state: task.state, repo: task.repo, prompt: task.prompt, baseRef: task.baseRef, createdAt: task.createdAt };
+  const title = `${task.repo} · ${task.prompt.replace(/\s+/g, ' ').slice(0, 60)}`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(title)} · agentq</title>
+<style nonce="${nonce}">${VIEWER_CSS}</style>
+</head>
+<body>
+<header>
+  <h1>${escapeHtml(task.repo)}</h1>
+  <div class="meta">
+    <span id="state" class="badge">${escapeHtml(task.state)}</span>
+    <span id="step"></span>
+    <span id="usage"></span>
+    <span>task <code>${escapeHtml(task.id)}</code></span>
+    <span id="conn">connecting…</span>
+  </div>
+</header>
+<main>
+  <div class="prompt">${escapeHtml(task.prompt)}</div>
+  <div id="feed"></div>
+  <section id="result" class="result-box" hidden></section>
+</main>
+<script type="application/json" id="agentq-task">${jsonForScript(data)}</script>
+<script nonce="${nonce}">${VIEWER_JS}</script>
+</body>
+</html>
+`;
+}
+
+/** A plain page for a viewer link that does not work. */
+export function viewerErrorPage(title: string, message: string, nonce: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · agentq</title>
+<style nonce="${nonce}">${VIEWER_CSS}</style></head>
+<body><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></main></body>
+</html>
+`;
+}

@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Loads a page in headless Chromium, lets its scripts run, and returns the resulting DOM. */
+async function renderedDom(url: string): Promise<string> {
+  const profile = await makeTempDir('agentq-chromium-');
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      execFile(
+        CHROMIUM,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--disable-domain-reliability',
+          '--no-first-run',
+          '--no-default-browser-check',
+          `--user-data-dir=${profile.path}`,
+          '--virtual-time-budget=15000',
+          '--dump-dom',
+          url,
+        ],
+        { timeout: 45_000, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      );
+    });
+  } finally {
+    await profile.remove();
+  }
+}
+
+// Runs where Debian's chromium is installed (`apt-get install chromium`), as the design's page tests do.
+describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
+  let redis: TestRedis;
+  let fx: IngressFixture;
+  let base: string;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    fx = await startIngress(redis.url);
+    base = await fx.listen();
+  });
+  afterAll(async () => {
+    await fx.close();
+    await redis.stop();
+  });
+
+  it('renders the transcript live, as text, and stops at the final state', async () => {
+    const res = await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ prompt: 'fix <b>it</b>' }) });
+    const { id, viewerUrl } = res.json() as { id: string; viewerUrl: string };
+    await fx.store.transition(id, 'starting');
+    await fx.store.append(id, [{ kind: 'step', step: 'agent' }]);
+    await fx.store.transition(id, 'running');
+    await fx.store.append(id, [
+      { kind: 'agent.message', text: 'Hello <img src=x onerror="document.title=1">' },
+      { kind: 'agent.tool_call', id: 'toolu_1', name: 'Write', input: { file_path: 'CONTRIBUTING.md', content: '# Contributing' } },
+      { kind: 'agent.tool_result', id: 'toolu_1', ok: true, output: 'File created' },
+    ]);
+    const link = new URL(viewerUrl);
+    const page = renderedDom(`${base}${link.pathname}${link.search}`);
+
+    // once the page follows the stream live, the rest of the task happens
+    await waitFor(() => fx.blockingClients.length === 1, { what: 'the page to follow the task', timeoutMs: 30_000 });
+    await fx.store.append(id, [
+      { kind: 'git', action: 'push', ok: true, branch: 'agentq/abc-fix', commit: '0123456789abcdef', diffStat: { files: 1, insertions: 3, deletions: 0 } },
+      { kind: 'agent.result', success: true, turns: 2, costUsd: 0.0123, summary: 'Added CONTRIBUTING.md' },
+    ]);
+    await fx.store.transition(id, 'succeeded');
+    const dom = await page;
+
+    expect(dom).toContain('<span id="state" class="badge state-succeeded">succeeded</span>');
+    expect(dom).toContain('<span id="conn">finished</span>');
+    expect(dom).toContain('Hello &lt;img src=x onerror="document.title=1"&gt;');
+    expect(dom).not.toMatch(/<img/);
+    expect(dom).toContain('<code>Write</code> CONTRIBUTING.md<span class="ok">  ✓</span>');
+    expect(dom).toContain('File created');
+    expect(dom).toContain('push agentq/abc-fix @ 0123456789 (1 files, +3 −0)');
+    expect(dom).toContain('Added CONTRIBUTING.md');
+    expect(dom).toContain('2 turns · $0.0123');
+    expect(dom).toContain('<div class="prompt">fix &lt;b&gt;it&lt;/b&gt;</div>');
+    const states = [...dom.matchAll(/<span class="label">state<\/span><span class="badge state-(\w+)">/g)].map((m) => m[1]);
+    expect(states).toEqual(['queued', 'starting', 'running', 'succeeded']);
+  });
+});

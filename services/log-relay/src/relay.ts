@@ -1,0 +1,158 @@
+import {
+  FsTranscriptArchive,
+  TaskStore,
+  connectRedis,
+  redisKeys,
+  requireRedisUrl,
+  type Config,
+  type Logger,
+  type TranscriptArchive,
+} from '@agentq/shared';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { TaskClaims } from './claims/task-claims.js';
+import { EventPump } from './follow/event-pump.js';
+import { BlockingConnection } from './redis/blocking-connection.js';
+import { RelayMetrics } from './relay-metrics.js';
+import type { Sink } from './sinks/sink.js';
+import { StorageSink } from './sinks/storage-sink.js';
+
+export interface RelayDeps {
+  config: Config;
+  logger: Logger;
+  /** Connection for ordinary commands; the relay opens its blocking connections from it. */
+  redis?: Redis;
+  /** Default: `FsTranscriptArchive.forDataDir(config.dataDir)`. */
+  archive?: TranscriptArchive;
+  /** Default: the storage sink on `archive`. */
+  sinks?: Sink[];
+  /** Registry for the relay's metrics (default: a private one). */
+  registry?: Registry;
+}
+
+export interface Relay {
+  /** Redis reachable and not shutting down. */
+  ready(): Promise<boolean>;
+  /** Task ids this relay owns now. */
+  ownedTasks(): string[];
+  /**
+   * Stops reading, delivers and acknowledges what was read, hands the owned tasks back to the task
+   * list for the next relay, and closes the connections it opened. Safe to call twice.
+   */
+  close(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 1000;
+const ERROR_LOG_INTERVAL_MS = 30_000;
+
+function watchErrors(connection: Redis, logger: Logger, name: string): void {
+  let lastMessage = '';
+  let lastAt = 0;
+  connection.on('error', (err: Error) => {
+    const now = Date.now();
+    if (err.message === lastMessage && now - lastAt < ERROR_LOG_INTERVAL_MS) return;
+    lastMessage = err.message;
+    lastAt = now;
+    logger.warn({ err, connection: name, code: 'RELAY_REDIS_ERROR' }, 'redis connection error');
+  });
+}
+
+/**
+ * Starts the log relay: it learns tasks from the task list, owns each task through the consumer
+ * group `relay`, and delivers the task's events to the sinks until its final state.
+ */
+export function startRelay(deps: RelayDeps): Relay {
+  const { config } = deps;
+  const logger = deps.logger.child({ consumer: config.relayConsumer });
+  const keys = redisKeys(config.redisPrefix);
+  const ownsRedis = deps.redis === undefined;
+  const redis = deps.redis ?? connectRedis(requireRedisUrl(config), { connectionName: 'agentq-relay' });
+  const tasksConnection = redis.duplicate({ connectionName: 'agentq-relay-tasks', commandTimeout: undefined });
+  const eventsConnection = redis.duplicate({ connectionName: 'agentq-relay-events', commandTimeout: undefined });
+  if (ownsRedis) watchErrors(redis, logger, 'commands');
+  watchErrors(tasksConnection, logger, 'tasks');
+  watchErrors(eventsConnection, logger, 'events');
+
+  const archive = deps.archive ?? FsTranscriptArchive.forDataDir(config.dataDir);
+  const sinks = deps.sinks ?? [new StorageSink(archive)];
+  const metrics = new RelayMetrics(deps.registry ?? new Registry());
+  const store = new TaskStore(redis, keys);
+  const tasksReader = new BlockingConnection(tasksConnection, redis);
+  const eventsReader = new BlockingConnection(eventsConnection, redis);
+
+  const claims = new TaskClaims({
+    redis,
+    blocking: tasksReader,
+    keys,
+    consumer: config.relayConsumer,
+    claimIdleMs: config.relayClaimIdleMs,
+    logger,
+    metrics,
+    onChange: () => pump.wake(),
+  });
+  const pump = new EventPump({
+    redis,
+    blocking: eventsReader,
+    keys,
+    store,
+    claims,
+    sinks,
+    eventsTtlSec: config.eventsTtlSec,
+    logger,
+    metrics,
+  });
+  metrics.observe({ ownedTasks: () => claims.size, lagEvents: () => pump.lag() });
+  claims.start();
+  pump.start();
+  logger.info({ claimIdleMs: config.relayClaimIdleMs, sinks: sinks.map((s) => s.name) }, 'log relay started');
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    if (ownsRedis && redis.status !== 'ready') {
+      // nothing can be acknowledged or handed over: fail the commands waiting for Redis at once
+      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
+      redis.disconnect();
+    }
+    await claims.stopDiscovery();
+    await pump.stop();
+    await claims.stopMaintenance();
+    let handedOver = 0;
+    if (redis.status === 'ready') {
+      handedOver = await claims.handOver();
+    }
+    tasksReader.detach();
+    eventsReader.detach();
+    tasksConnection.disconnect();
+    eventsConnection.disconnect();
+    if (ownsRedis) {
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    }
+    logger.info({ handedOver }, 'log relay stopped');
+  };
+
+  return {
+    ownedTasks: () => claims.taskIds(),
+    ready: async () => {
+      if (closing) return false;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const pong = await Promise.race([
+          redis.ping(),
+          new Promise<string>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS);
+          }),
+        ]);
+        return pong === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        if (timer) clearTimeout(timer);
+      }
+    },
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

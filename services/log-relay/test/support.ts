@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createLogger,
+  loadConfig,
+  newTaskId,
+  type AgentEvent,
+  type AgentEventInput,
+  type Config,
+  type FsTranscriptArchive,
+  type Logger,
+  type RedisKeys,
+  type TaskState,
+  type TaskStore,
+} from '@agentq/shared';
+import { waitFor } from '@agentq/shared/testing';
+import type { Redis } from 'ioredis';
+import { expect } from 'vitest';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const RELAY_MAIN = 'services/log-relay/src/main.ts';
+
+export interface RelayEnvOptions {
+  redisUrl: string;
+  prefix: string;
+  dataDir: string;
+  consumer: string;
+  claimIdleMs?: number;
+  eventsTtlSec?: number;
+}
+
+export function relayEnv(options: RelayEnvOptions): Record<string, string> {
+  return {
+    REDIS_URL: options.redisUrl,
+    AGENTQ_REDIS_PREFIX: options.prefix,
+    AGENTQ_DATA_DIR: options.dataDir,
+    AGENTQ_RELAY_CONSUMER: options.consumer,
+    AGENTQ_RELAY_CLAIM_IDLE_MS: String(options.claimIdleMs ?? 30_000),
+    AGENTQ_EVENTS_TTL_SEC: String(options.eventsTtlSec ?? 3600),
+    AGENTQ_RELAY_PORT: '0',
+    AGENTQ_HOST: '127.0.0.1',
+    AGENTQ_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
+    AGENTQ_SHUTDOWN_TIMEOUT_MS: '10000',
+  };
+}
+
+export function relayConfig(options: RelayEnvOptions): Config {
+  return loadConfig(relayEnv(options));
+}
+
+export function testLogger(): Logger {
+  return createLogger({ service: 'log-relay-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+}
+
+/** Creates a task as the ingress does: the record, then its entry in the relay's task list. */
+export async function submitTask(store: TaskStore, redis: Redis, keys: RedisKeys): Promise<string> {
+  const id = newTaskId();
+  expect(await store.create({ id, repo: 'demo/hello', prompt: 'add a file', team: 'default', source: 'api' })).toBe(true);
+  await redis.xadd(keys.relayTasks, '*', 'taskId', id);
+  return id;
+}
+
+export function messages(count: number, from = 0): AgentEventInput[] {
+  return Array.from({ length: count }, (_, i) => ({ kind: 'agent.message', text: `message ${from + i + 1}` }));
+}
+
+/** Moves a task to running, as the dispatcher does. */
+export async function startTask(store: TaskStore, id: string): Promise<void> {
+  expect(await store.transition(id, 'starting', { sandboxId: `sb-${id}` })).toMatchObject({ ok: true });
+  expect(await store.transition(id, 'running', { startedAt: new Date().toISOString() })).toMatchObject({ ok: true });
+}
+
+/** Appends `total` events in batches of `batch`, pausing `pauseMs` between batches. */
+export async function appendEvents(store: TaskStore, id: string, total: number, batch: number, pauseMs = 0): Promise<void> {
+  for (let written = 0; written < total; written += batch) {
+    const count = Math.min(batch, total - written);
+    expect(await store.append(id, messages(count, written))).toBeDefined();
+    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+  }
+}
+
+export async function finishTask(store: TaskStore, id: string, state: TaskState = 'succeeded'): Promise<void> {
+  expect(
+    await store.transition(id, state, { summary: 'done', costUsd: 0.01, turns: 3, exitCode: state === 'succeeded' ? 0 : 1 }),
+  ).toMatchObject({ ok: true });
+}
+
+/** Last seq in the archived transcript, read from the file each time (without touching it). */
+export async function archivedSeq(archive: FsTranscriptArchive, id: string): Promise<number> {
+  const events = await archive.readEvents(id);
+  return events[events.length - 1]?.seq ?? 0;
+}
+
+/** Every event of the task's Redis stream. */
+export async function redisEvents(store: TaskStore, id: string): Promise<AgentEvent[]> {
+  const out: AgentEvent[] = [];
+  for (;;) {
+    const page = await store.readEvents(id, out.length === 0 ? 0 : (out[out.length - 1]?.seq ?? 0), 1000);
+    if (page.length === 0) return out;
+    out.push(...page);
+  }
+}
+
+/** Waits for task.json, then checks the transcript against Redis: seq 1..N, identical, once each. */
+export async function expectArchived(
+  store: TaskStore,
+  archive: FsTranscriptArchive,
+  redis: Redis,
+  id: string,
+  options: { timeoutMs?: number; ttlSec?: number } = {},
+): Promise<AgentEvent[]> {
+  await waitFor(() => archive.readTask(id), { timeoutMs: options.timeoutMs ?? 10_000, what: `task.json of ${id}` });
+  const stored = await archive.readEvents(id);
+  const expected = await redisEvents(store, id);
+  expect(stored.map((e) => e.seq)).toEqual(expected.map((_, i) => i + 1));
+  expect(stored).toEqual(expected);
+  const record = await store.require(id);
+  expect(await archive.readTask(id)).toEqual(record);
+  expect(record.lastSeq).toBe(expected.length);
+  const ttl = await redis.ttl(store.keys.events(id));
+  expect(ttl).toBeGreaterThan(0);
+  expect(ttl).toBeLessThanOrEqual(options.ttlSec ?? 3600);
+  return stored;
+}
+
+export interface RelayProcess {
+  child: ChildProcess;
+  /** Port of the ops server, once it listens. */
+  port: Promise<number>;
+  exited: Promise<number | null>;
+  output(): string;
+  kill(signal: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs the relay as `node --import tsx services/log-relay/src/main.ts` with the given environment. */
+export function spawnRelay(env: Record<string, string>): RelayProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', RELAY_MAIN], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let resolvePort: (port: number) => void = () => {};
+  const port = new Promise<number>((resolve) => {
+    resolvePort = resolve;
+  });
+  let pending = '';
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; port?: number };
+        if (entry.msg === 'log relay ops server listening' && typeof entry.port === 'number') resolvePort(entry.port);
+      } catch {
+        // not a log line
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    port,
+    exited,
+    output: () => output,
+    kill: async (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
