@@ -28,7 +28,10 @@ export interface Stack {
 }
 
 /** The three services as real processes on a private Redis and a temp data dir. */
-export async function startStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
+export async function startStack(
+  extraEnv: NodeJS.ProcessEnv = {},
+  only: ServiceName[] = ['ingress', 'dispatcher', 'log-relay'],
+): Promise<Stack> {
   const redis: TestRedis = await startTestRedis();
   const data = await makeTempDir('agentq-e2e-');
   const port = await freePort();
@@ -72,7 +75,7 @@ export async function startStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<Stac
     await exited;
   };
 
-  await Promise.all([start('ingress'), start('dispatcher'), start('log-relay')]);
+  await Promise.all(only.map((name) => start(name)));
   const logs = () => [...services.values()].map((s) => s.output.join('')).join('\n');
   await waitFor(
     async () => {

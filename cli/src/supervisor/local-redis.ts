@@ -63,16 +63,20 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
 
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freeLoopbackPort());
-    // Redis's start-up chatter is shown only if it does not come up.
+    // Redis's start-up and shutdown chatter is shown only if it does not come up.
     const early: string[] = [];
     let started = false;
+    let stopping = false;
     const proc = new ManagedProcess({
       name: 'redis',
       command: binary,
       args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
       cwd: dir,
       env: process.env,
-      output: (line, stream) => (started ? options.output(line, stream) : early.push(line)),
+      output: (line, stream) => {
+        if (!started) early.push(line);
+        else if (!stopping) options.output(line, stream);
+      },
       notice: options.notice,
       pidFiles: options.pidFiles,
     });
@@ -92,7 +96,10 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
         port,
         dir,
         process: proc,
-        stop: (graceMs = 15_000) => proc.stop(graceMs),
+        stop: (graceMs = 15_000) => {
+          stopping = true;
+          return proc.stop(graceMs);
+        },
       };
     }
     await proc.stop(1000);

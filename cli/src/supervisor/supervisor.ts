@@ -88,6 +88,9 @@ export class Supervisor {
     this.pidFiles.write('supervisor', process.pid);
 
     for (const spec of specs) {
+      // A service of a supervisor that was killed leaves on its own (its IPC channel closes); one that hangs is stopped here.
+      const stale = await this.pidFiles.killStale(spec.name, spec.entry);
+      if (stale !== undefined) output.say(`stopped ${spec.name} ${stale} left running by an earlier run`);
       if (!existsSync(join(rootDir, spec.entry))) {
         throw new CliError('START_SERVICE_MISSING', `${spec.entry} does not exist`, { exitCode: 1 });
       }

@@ -14,12 +14,6 @@ export class Periodic {
     this.schedule(this.everyMs);
   }
 
-  /** Runs the task soon, unless it is running now. */
-  trigger(): void {
-    if (this.running || this.stopped) return;
-    this.schedule(0);
-  }
-
   /** Stops the schedule and waits for a run in progress. Safe to call twice. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -66,9 +66,11 @@ export function startRelay(deps: RelayDeps): Relay {
   const logger = deps.logger.child({ consumer: config.relayConsumer });
   const keys = redisKeys(config.redisPrefix);
   const ownsRedis = deps.redis === undefined;
-  const redis = deps.redis ?? connectRedis(requireRedisUrl(config), { connectionName: 'agentq-relay' });
-  const tasksConnection = redis.duplicate({ connectionName: 'agentq-relay-tasks', commandTimeout: undefined });
-  const eventsConnection = redis.duplicate({ connectionName: 'agentq-relay-events', commandTimeout: undefined });
+  // commands fail while Redis is unreachable instead of queueing: every loop retries on its own
+  const redis = deps.redis ?? connectRedis(requireRedisUrl(config), { connectionName: 'agentq-relay', maxRetriesPerRequest: 0 });
+  const blockingOptions = { commandTimeout: undefined, maxRetriesPerRequest: 0, enableOfflineQueue: true };
+  const tasksConnection = redis.duplicate({ ...blockingOptions, connectionName: 'agentq-relay-tasks' });
+  const eventsConnection = redis.duplicate({ ...blockingOptions, connectionName: 'agentq-relay-events' });
   if (ownsRedis) watchErrors(redis, logger, 'commands');
   watchErrors(tasksConnection, logger, 'tasks');
   watchErrors(eventsConnection, logger, 'events');
@@ -108,17 +110,14 @@ export function startRelay(deps: RelayDeps): Relay {
 
   let closing: Promise<void> | undefined;
   const close = async () => {
-    if (ownsRedis && redis.status !== 'ready') {
-      // nothing can be acknowledged or handed over: fail the commands waiting for Redis at once
-      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
-      redis.disconnect();
-    }
     await claims.stopDiscovery();
     await pump.stop();
     await claims.stopMaintenance();
     let handedOver = 0;
     if (redis.status === 'ready') {
       handedOver = await claims.handOver();
+    } else if (claims.size > 0) {
+      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
     }
     tasksReader.detach();
     eventsReader.detach();

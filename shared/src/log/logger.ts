@@ -43,7 +43,7 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination ??
       (options.pretty
-        ? pretty({ colorize: process.stdout.isTTY, ignore: 'pid,hostname,service', sync: true })
+        ? pretty({ colorize: process.stdout.isTTY, ignore: 'pid,hostname,service', singleLine: true, sync: true })
         : pino.destination({ dest: 1, sync: false })),
   );
 }

@@ -6,6 +6,11 @@ export interface ConnectOptions {
   /** Required by BullMQ for blocking connections. */
   bullmq?: boolean;
   connectionName?: string;
+  /**
+   * Reconnection attempts a queued command waits for before it fails (ioredis' default: 20). `0`
+   * fails commands at the first failed attempt, for loops that retry on their own.
+   */
+  maxRetriesPerRequest?: number;
 }
 
 /**
@@ -25,5 +30,6 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
     opts.enableOfflineQueue = false;
     opts.commandTimeout = 2000;
   }
+  if (options.maxRetriesPerRequest !== undefined) opts.maxRetriesPerRequest = options.maxRetriesPerRequest;
   return new Redis(url, opts);
 }

@@ -56,9 +56,15 @@ function decodeRecord(hash: Record<string, string>): TaskRecord | undefined {
   return out as TaskRecord;
 }
 
+/** The event of a stream entry; undefined for an entry that is not one (never throws). */
 function decodeEntry(fields: string[]): AgentEvent | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'e') return JSON.parse(fields[i + 1] as string) as AgentEvent;
+    if (fields[i] !== 'e') continue;
+    try {
+      return JSON.parse(fields[i + 1] as string) as AgentEvent;
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }

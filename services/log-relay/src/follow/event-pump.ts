@@ -218,7 +218,9 @@ export class EventPump {
       task.failures += 1;
       const retryInMs = Math.min(MAX_RETRY_MS, 200 * 2 ** Math.min(task.failures, 10));
       this.readopt(task, Date.now() + retryInMs);
-      task.log.warn({ err, code: 'RELAY_DELIVERY_FAILED', retryInMs, failures: task.failures }, 'relaying task events failed; retrying');
+      // a long outage fails every retry: say so on the first failure and then every tenth
+      const level = task.failures === 1 || task.failures % 10 === 0 ? 'warn' : 'debug';
+      task.log[level]({ err, code: 'RELAY_DELIVERY_FAILED', retryInMs, failures: task.failures }, 'relaying task events failed; retrying');
     }
   }
 
