@@ -41,7 +41,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   installErrorHandlers(app);
-  const metrics = installIngressMetrics(app, deps.metrics);
+  const metrics = installIngressMetrics(app, deps.metrics, deps.queue);
   app.decorateRequest('principal', null);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -67,7 +67,7 @@ describe('POST /v1/tasks', () => {
     expect((await fx.store.require(res.json().id)).team).toBe('alpha');
   });
 
-  it('counts created tasks and requests in /metrics', async () => {
+  it('counts created tasks, requests and the queue depth in /metrics', async () => {
     await create();
     const metrics = await fx.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.statusCode).toBe(200);
@@ -75,6 +75,8 @@ describe('POST /v1/tasks', () => {
     expect(metrics.body).toMatch(/agentq_http_requests_total\{method="POST",route="\/v1\/tasks",status="202",service="ingress"\} 1/);
     expect(metrics.body).toContain('agentq_http_request_duration_seconds_bucket');
     expect(metrics.body).toContain('agentq_process_cpu_seconds_total');
+    expect(metrics.body).toMatch(/agentq_queue_waiting\{queue="tasks",service="ingress"\} 1\n/);
+    expect(metrics.body).toMatch(/agentq_queue_active\{queue="tasks",service="ingress"\} 0\n/);
   });
 });
 

@@ -67,6 +67,13 @@ export class ShutdownManager {
     };
     process.once('SIGTERM', () => handle('SIGTERM'));
     process.once('SIGINT', () => handle('SIGINT'));
-    if (process.send) process.once('disconnect', () => handle('supervisor gone'));
+    if (process.send) {
+      // The supervisor's end of stdout died with it: give the pending log writes time to fail
+      // with EPIPE (pino then drops further output) rather than flush them into a closed pipe
+      // at exit, which never returns.
+      process.once('disconnect', () => {
+        void this.shutdown('supervisor gone').then(() => setTimeout(onDone, 250));
+      });
+    }
   }
 }

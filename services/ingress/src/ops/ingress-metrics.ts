@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { JobType, Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface IngressMetrics {
   tasksCreated: Counter<'team'>;
@@ -16,8 +17,31 @@ function histogram<T extends string>(registry: Registry, name: string, help: str
   );
 }
 
-/** Request counts and latencies by route template and status, and the tasks accepted. */
-export function installIngressMetrics(app: FastifyInstance, registry: Registry): IngressMetrics {
+/** A gauge read from BullMQ's job counts when scraped; no sample while Redis is unreachable. */
+function queueGauge(registry: Registry, queue: Queue, name: string, help: string, states: JobType[]): void {
+  if (registry.getSingleMetric(name)) return;
+  const gauge: Gauge<'queue'> = new Gauge({
+    name,
+    help,
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      gauge.reset();
+      try {
+        const counts = await queue.getJobCounts(...states);
+        gauge.set({ queue: queue.name }, states.reduce((sum, state) => sum + (counts[state] ?? 0), 0));
+      } catch {
+        // Redis unreachable: no sample rather than a wrong one
+      }
+    },
+  });
+}
+
+/** Request counts and latencies by route template and status, the tasks accepted, and queue depth. */
+export function installIngressMetrics(app: FastifyInstance, registry: Registry, queue: Queue): IngressMetrics {
+  // queue depth: the signal to scale dispatchers on
+  queueGauge(registry, queue, 'agentq_queue_waiting', 'Tasks waiting for a dispatcher', ['wait', 'prioritized']);
+  queueGauge(registry, queue, 'agentq_queue_active', 'Tasks being run by a dispatcher', ['active']);
   const requests = counter(registry, 'agentq_http_requests_total', 'HTTP requests answered', ['method', 'route', 'status']);
   const duration = histogram(registry, 'agentq_http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
   const tasksCreated = counter(registry, 'agentq_tasks_created_total', 'Tasks accepted (202)', ['team']);
