@@ -1,9 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type Config } from '@agentq/shared';
+import { ConfigError, freePort, loadConfig, type Config } from '@agentq/shared';
 import { CliError } from './api/cli-error.js';
 import { createStyle } from './render/style.js';
-import { freeLoopbackPort } from './supervisor/local-redis.js';
 import { createSupervisorOutput } from './supervisor/output.js';
 import { Supervisor } from './supervisor/supervisor.js';
 
@@ -23,7 +22,7 @@ async function configure(env: NodeJS.ProcessEnv): Promise<Config> {
   let config = loadConfig(env);
   const zero = (['AGENTQ_PORT', 'AGENTQ_DISPATCHER_PORT', 'AGENTQ_RELAY_PORT'] as const).filter((name) => env[name] === '0');
   if (zero.length === 0) return config;
-  for (const name of zero) env[name] = String(await freeLoopbackPort());
+  for (const name of zero) env[name] = String(await freePort());
   config = loadConfig(env);
   return config;
 }

@@ -22,3 +22,4 @@ export * from './forge/git.js';
 export * from './forge/local-forge.js';
 export * from './storage/transcript-archive.js';
 export * from './storage/fs-transcript-archive.js';
+export * from './net/free-port.js';

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from '@agentq/shared';
 import { join } from 'node:path';
 import { CliError } from '../api/cli-error.js';
 import { ManagedProcess, type ManagedProcessOptions } from './managed-process.js';
@@ -62,7 +63,7 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
   await mkdir(dir, { recursive: true });
 
   for (let attempt = 1; ; attempt++) {
-    const port = options.port ?? (await freeLoopbackPort());
+    const port = options.port ?? (await freePort());
     // Redis's start-up and shutdown chatter is shown only if it does not come up.
     const early: string[] = [];
     let started = false;
@@ -129,18 +130,6 @@ export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
     socket.on('data', (chunk) => {
       data += chunk.toString('utf8');
       if (data.includes('\r\n')) done(data.startsWith('+PONG'));
-    });
-  });
-}
-
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
     });
   });
 }

@@ -1,4 +1,4 @@
 export { startTestRedis, startRedisProcess, type TestRedis, type TestRedisOptions } from './redis.js';
-export { freePort } from './net.js';
+export { freePort } from '../net/free-port.js';
 export { waitFor } from './wait.js';
 export { makeTempDir, uniquePrefix } from './temp.js';

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './net.js';
+import { freePort } from '../net/free-port.js';
 import { waitFor } from './wait.js';
 
 export interface TestRedis {
