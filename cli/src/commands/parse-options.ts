@@ -10,13 +10,3 @@ export function intOption(min: number, max: number): (value: string) => number {
     return n;
   };
 }
-
-export function positiveNumberOption(max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
-      throw new InvalidArgumentError(`must be a number above 0 and at most ${max}`);
-    }
-    return n;
-  };
-}

@@ -3,7 +3,7 @@ import type { SubmitRequest } from '../api/api-client.js';
 import { CliError } from '../api/cli-error.js';
 import type { CommandContext } from './context.js';
 import { followTask } from './follow-task.js';
-import { intOption, positiveNumberOption } from './parse-options.js';
+import { intOption } from './parse-options.js';
 
 interface SubmitOptions {
   base?: string;
@@ -11,7 +11,6 @@ interface SubmitOptions {
   model?: string;
   maxTurns?: number;
   timeout?: number;
-  maxCost?: number;
   idempotencyKey?: string;
   follow?: boolean;
   json?: boolean;
@@ -28,7 +27,6 @@ export function registerSubmit(program: Command, ctx: CommandContext): void {
     .option('--model <model>', 'model for the agent')
     .option('--max-turns <n>', 'most agent turns', intOption(1, 1000))
     .option('--timeout <sec>', 'wall-clock limit in seconds', intOption(1, 7 * 24 * 3600))
-    .option('--max-cost <usd>', 'spending limit in US dollars', positiveNumberOption(10_000))
     .option('--idempotency-key <key>', 'submitting again with the same key returns the same task')
     .option('-f, --follow', 'show progress until the task ends; the exit code tells the outcome')
     .option('--json', 'print JSON (with --follow: the answer, then one event per line)')
@@ -42,7 +40,6 @@ export function registerSubmit(program: Command, ctx: CommandContext): void {
       const limits: NonNullable<SubmitRequest['limits']> = {};
       if (options.maxTurns !== undefined) limits.maxTurns = options.maxTurns;
       if (options.timeout !== undefined) limits.timeoutSec = options.timeout;
-      if (options.maxCost !== undefined) limits.maxCostUsd = options.maxCost;
       if (Object.keys(limits).length > 0) request.limits = limits;
 
       const task = await ctx.client().submit(request, options.idempotencyKey);

@@ -56,6 +56,14 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     const parsed = taskRequestSchema.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error));
     const body = parsed.data;
+    // accepted by the schema, not acted on yet: refused rather than silently ignored
+    const unsupported = [
+      body.limits?.maxCostUsd !== undefined ? 'limits.maxCostUsd (spending limits are not enforced yet)' : undefined,
+      body.callbackUrl !== undefined ? 'callbackUrl (completion callbacks are not sent yet)' : undefined,
+    ].filter((field): field is string => field !== undefined);
+    if (unsupported.length > 0) {
+      throw ingressError('INGRESS_NOT_SUPPORTED', `not supported: ${unsupported.join('; ')}`);
+    }
     const promptChars = [...body.prompt].length;
     if (promptChars > config.maxPromptChars) {
       throw ingressError('INGRESS_PROMPT_TOO_LONG', `prompt has ${promptChars} characters; the limit is ${config.maxPromptChars}`, {
