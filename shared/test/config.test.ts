@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SETTINGS, loadConfig } from '../src/index.js';
+import { ConfigError, SETTINGS, configSecrets, loadConfig } from '../src/index.js';
 
 describe('loadConfig', () => {
   it('applies defaults', () => {
@@ -63,5 +63,26 @@ describe('loadConfig', () => {
     const names = SETTINGS.map((s) => s.env);
     expect(new Set(names).size).toBe(names.length);
     for (const s of SETTINGS) expect(s.doc.length).toBeGreaterThan(10);
+  });
+});
+
+describe('Slack configuration', () => {
+  it('is off without Slack variables, and on with a bot token and signing secret', () => {
+    expect(loadConfig({}).slack).toBeUndefined();
+    const config = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc', SLACK_SIGNING_SECRET: 'signing-secret-1' });
+    expect(config.slack).toMatchObject({ botToken: 'xoxb-1-2-abc', signingSecret: 'signing-secret-1', oauth: undefined, command: '/agent', apiUrl: 'https://slack.com/api/', statusIntervalMs: 3000 });
+  });
+
+  it('wants the signing secret, and all three install flow variables or none', () => {
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' })).toThrow(/SLACK_SIGNING_SECRET/);
+    expect(() => loadConfig({ SLACK_CLIENT_ID: 'id', SLACK_SIGNING_SECRET: 'signing-secret-1' })).toThrow(/set all three/);
+    const config = loadConfig({ SLACK_CLIENT_ID: '123.456', SLACK_CLIENT_SECRET: 'client-secret-1', SLACK_STATE_SECRET: 'state-secret-0123456789', SLACK_SIGNING_SECRET: 'signing-secret-1', SLACK_API_URL: 'http://127.0.0.1:9/api' });
+    expect(config.slack?.oauth).toEqual({ clientId: '123.456', clientSecret: 'client-secret-1', stateSecret: 'state-secret-0123456789' });
+    expect(config.slack?.apiUrl).toBe('http://127.0.0.1:9/api/');
+  });
+
+  it('lists every secret for redaction', () => {
+    const config = loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc', SLACK_SIGNING_SECRET: 'signing-secret-1', AGENTQ_API_TOKENS: 'aaaaaaaaaaaaaaaa1', FOO: 'foo-value', AGENTQ_SANDBOX_ENV: 'FOO' });
+    expect(configSecrets(config).sort()).toEqual(['aaaaaaaaaaaaaaaa1', 'foo-value', 'signing-secret-1', 'xoxb-1-2-abc'].sort());
   });
 });

@@ -47,6 +47,20 @@ export interface Config {
   logLevel: string;
   logPretty: boolean;
   demoDelayMs: number;
+  /** Undefined when Slack is not configured. */
+  slack: SlackConfig | undefined;
+}
+
+export interface SlackConfig {
+  /** Single workspace: the bot token. Secret. */
+  botToken: string | undefined;
+  signingSecret: string;
+  /** Several workspaces (install flow): all three set. Secrets but the client id. */
+  oauth: { clientId: string; clientSecret: string; stateSecret: string } | undefined;
+  apiUrl: string;
+  command: string;
+  policyFile: string | undefined;
+  statusIntervalMs: number;
 }
 
 export const DEFAULT_TEAM = 'default';
@@ -108,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else sandboxSecrets[name] = value;
   }
   const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
+  const slack = slackConfig(v, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const hasAnthropic = ANTHROPIC_CREDENTIAL_VARS.some((name) => sandboxSecrets[name] !== undefined);
@@ -144,7 +159,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: v.AGENTQ_LOG_LEVEL,
     logPretty: v.AGENTQ_LOG_PRETTY,
     demoDelayMs: v.AGENTQ_DEMO_DELAY_MS,
+    slack,
   };
+}
+
+function slackConfig(v: EnvValues, problems: string[]): SlackConfig | undefined {
+  const oauthParts = [v.SLACK_CLIENT_ID, v.SLACK_CLIENT_SECRET, v.SLACK_STATE_SECRET];
+  const oauthSet = oauthParts.filter((p) => p !== undefined).length;
+  if (oauthSet > 0 && oauthSet < 3) {
+    problems.push('SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_STATE_SECRET: set all three for the install flow, or none');
+  }
+  const wanted = v.SLACK_BOT_TOKEN !== undefined || oauthSet > 0;
+  if (!wanted) {
+    if (v.SLACK_SIGNING_SECRET !== undefined) problems.push('SLACK_SIGNING_SECRET: set SLACK_BOT_TOKEN (one workspace) or the install flow variables too');
+    return undefined;
+  }
+  if (v.SLACK_SIGNING_SECRET === undefined) {
+    problems.push('SLACK_SIGNING_SECRET: required with SLACK_BOT_TOKEN or the install flow');
+    return undefined;
+  }
+  return {
+    botToken: v.SLACK_BOT_TOKEN,
+    signingSecret: v.SLACK_SIGNING_SECRET,
+    oauth:
+      oauthSet === 3
+        ? { clientId: v.SLACK_CLIENT_ID as string, clientSecret: v.SLACK_CLIENT_SECRET as string, stateSecret: v.SLACK_STATE_SECRET as string }
+        : undefined,
+    apiUrl: v.SLACK_API_URL.endsWith('/') ? v.SLACK_API_URL : `${v.SLACK_API_URL}/`,
+    command: v.AGENTQ_SLACK_COMMAND,
+    policyFile: v.AGENTQ_SLACK_POLICY_FILE,
+    statusIntervalMs: v.AGENTQ_SLACK_STATUS_INTERVAL_MS,
+  };
+}
+
+/** Every secret value of a configuration: what each service's redactor must hide. */
+export function configSecrets(config: Config): string[] {
+  const out = [...Object.values(config.sandboxSecrets)];
+  for (const t of config.apiTokens ?? []) out.push(t.token);
+  if (config.viewerSecret) out.push(config.viewerSecret);
+  if (config.slack) {
+    out.push(config.slack.signingSecret);
+    if (config.slack.botToken) out.push(config.slack.botToken);
+    if (config.slack.oauth) out.push(config.slack.oauth.clientSecret, config.slack.oauth.stateSecret);
+  }
+  return out;
 }
 
 /** Redis URL or a clear error telling how to get one. */

@@ -18,6 +18,12 @@ export interface RedisKeys {
   readonly relayTasks: string;
   /** Pub/sub channel on which cancel requests are announced. */
   readonly cancelChannel: string;
+  /** String: the latest task of a Slack thread (for follow-ups). */
+  slackThread(teamId: string, channel: string, threadTs: string): string;
+  /** Hash: the Slack sink's delivery state of a task (message ts, what was posted). */
+  slackDelivery(taskId: string): string;
+  /** Hash: Slack app installations (OAuth), encrypted, by team or enterprise. */
+  readonly slackInstallations: string;
   /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`). */
   readonly bullPrefix: string;
 }
@@ -35,6 +41,9 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
       `${prefix}:idem:${createHash('sha256').update(`${team}\n${key}`).digest('hex')}`,
     relayTasks: `${prefix}:relay:tasks`,
     cancelChannel: `${prefix}:cancel`,
+    slackThread: (teamId, channel, threadTs) => `${prefix}:slack:thread:${teamId}:${channel}:${threadTs}`,
+    slackDelivery: (id) => `${prefix}:slack:delivery:{${id}}`,
+    slackInstallations: `${prefix}:slack:installations`,
     bullPrefix: `${prefix}:{q}`,
   };
 }

@@ -12,6 +12,20 @@ export const diffStatSchema = z.object({
 });
 export type DiffStat = z.infer<typeof diffStatSchema>;
 
+/** Where a task's Slack messages go, when it came from Slack. */
+export const slackContextSchema = z.object({
+  teamId: z.string(),
+  enterpriseId: z.string().optional(),
+  channel: z.string(),
+  /** Who asked (Slack user id). */
+  userId: z.string(),
+  /** Thread of the task's messages: the mention's or follow-up's thread, or the status message once posted. */
+  threadTs: z.string().optional(),
+  /** The status message, updated in place. */
+  statusTs: z.string().optional(),
+});
+export type SlackContext = z.infer<typeof slackContextSchema>;
+
 /** Where a task came from. */
 export const taskSourceSchema = z.enum(['api', 'slack', 'github', 'webhook']);
 
@@ -33,6 +47,11 @@ export const taskRecordSchema = z.object({
   team: z.string(),
   source: taskSourceSchema,
   requestHash: z.string().optional(),
+  slack: slackContextSchema.optional(),
+  /** A follow-up: continues this task's branch and resumes its agent session. */
+  followUpOf: z.string().optional(),
+  /** Must not start before this task has ended (the previous run in the same thread). */
+  after: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().optional(),

@@ -2,3 +2,4 @@ export { startTestRedis, startRedisProcess, type TestRedis, type TestRedisOption
 export { freePort } from '../net/free-port.js';
 export { waitFor } from './wait.js';
 export { makeTempDir, uniquePrefix } from './temp.js';
+export { FakeSlack, slackSignatureHeaders, type SlackCall, type FakeSlackMessage, type SlackFailure, type FakeSlackOptions } from './fake-slack.js';
