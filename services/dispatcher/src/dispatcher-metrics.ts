@@ -8,6 +8,7 @@ export interface DispatcherMetrics {
   runningTasks: Gauge;
   sandboxesAttached: Counter;
   handedOver: Counter;
+  jobsDeferred: Counter;
 }
 
 export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
@@ -45,6 +46,11 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     handedOver: new Counter({
       name: 'agentq_dispatcher_tasks_handed_over_total',
       help: 'Running tasks handed back to the queue at shutdown, their sandboxes left running.',
+      registers,
+    }),
+    jobsDeferred: new Counter({
+      name: 'agentq_dispatcher_jobs_deferred_total',
+      help: 'Times a queued task was put back for later because a task it must follow had not ended.',
       registers,
     }),
   };

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
@@ -30,6 +30,8 @@ export interface WorkerTuning {
   stalledIntervalMs?: number;
   /** How often a running task's record is checked for a cancel request. */
   cancelPollMs?: number;
+  /** How long a task that waits for another task to end is put aside before it is looked at again. */
+  waitRecheckMs?: number;
 }
 
 export interface DispatcherDeps {
@@ -53,6 +55,8 @@ export interface Dispatcher {
 const READY_TIMEOUT_MS = 1000;
 /** Longest wait at shutdown for running tasks to hand their jobs back. */
 const HANDOVER_DEADLINE_MS = 5000;
+/** Default time before a waiting task is looked at again. */
+const WAIT_RECHECK_MS = 1500;
 
 function watchConnection(redis: Redis, name: string, logger: Logger): void {
   let reported = false;
@@ -124,6 +128,13 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     throw new WaitingError();
   };
 
+  // a task that must wait goes back to the queue as a delayed job: no worker slot is held, no attempt used
+  const waitRecheckMs = deps.worker?.waitRecheckMs ?? WAIT_RECHECK_MS;
+  const putAside = async (job: Job, token: string | undefined): Promise<never> => {
+    await job.moveToDelayed(Date.now() + waitRecheckMs, token);
+    throw new DelayedError();
+  };
+
   const processJob = async (job: Job, token?: string): Promise<RunEnd> => {
     const parsed = queues.tasks.schema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('job data is not {taskId}');
@@ -135,10 +146,15 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     try {
       const end = await run;
       if (end.kind === 'handover') return await handBack(job, token);
+      if (end.kind === 'waiting') {
+        metrics.jobsDeferred.inc();
+        logger.debug({ taskId, after: end.on }, 'job deferred');
+        return await putAside(job, token);
+      }
       if (end.kind === 'skipped') logger.info({ taskId, reason: end.reason }, 'job skipped');
       return end;
     } catch (err) {
-      if (err instanceof WaitingError) throw err;
+      if (err instanceof WaitingError || err instanceof DelayedError) throw err;
       const message = errorMessage(err);
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       logger.error({ taskId, err: redact(message), attempt: job.attemptsMade + 1, lastAttempt }, 'task run failed');

@@ -1,4 +1,11 @@
 export { startDispatcher, type Dispatcher, type DispatcherDeps, type WorkerTuning } from './dispatcher.js';
-export type { SandboxHandle, SandboxProvider, SandboxSpec, SandboxStatus, OutputLine } from './providers/sandbox-provider.js';
+export type {
+  SandboxHandle,
+  SandboxInheritance,
+  SandboxProvider,
+  SandboxSpec,
+  SandboxStatus,
+  OutputLine,
+} from './providers/sandbox-provider.js';
 export { LocalSandboxProvider } from './providers/local-provider.js';
 export { HARNESSES } from './harnesses/registry.js';

@@ -1,4 +1,4 @@
-import type { ApiToken, Config, LocalForge, Logger, TaskStore, TranscriptArchive } from '@agentq/shared';
+import type { ApiToken, Config, LocalForge, Logger, SlackPolicy, TaskStore, TranscriptArchive } from '@agentq/shared';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -20,6 +20,8 @@ export interface AppDeps {
   /** Opens a new connection for one SSE stream's blocking reads; the stream disconnects it when done. */
   openBlockingRedis: () => Redis;
   isShuttingDown: () => boolean;
+  /** The Slack policy; by default read from `config.slack.policyFile` when the app starts (open without one). */
+  slackPolicy?: SlackPolicy;
   /** Interval of SSE heartbeat comments (default 15 s). */
   sseHeartbeatMs?: number;
   /** How long one blocking read waits before the stream checks on the task again (default 5 s). */

@@ -10,6 +10,7 @@ import { unavailable } from './http/ingress-errors.js';
 import { installIngressMetrics } from './ops/ingress-metrics.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
 import { registerRepoRoutes } from './repos/repo-routes.js';
+import { slackRoutes } from './slack/slack-routes.js';
 import { TaskCanceler } from './tasks/task-canceler.js';
 import { TaskIntake } from './tasks/task-intake.js';
 import { registerTaskRoutes } from './tasks/task-routes.js';
@@ -18,8 +19,8 @@ import { registerViewerRoute } from './viewer/viewer-route.js';
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * The ingress HTTP app: task API under `/v1`, the viewer page, and ops endpoints. Closing it
- * ends every open event stream first.
+ * The ingress HTTP app: task API under `/v1`, the viewer page, ops endpoints, and Slack under
+ * `/slack` when configured. Closing it ends every open event stream first.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, store, archive, logger } = deps;
@@ -56,6 +57,34 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerOpsRoutes(app, { redis: deps.redis, registry: deps.metrics, isShuttingDown: deps.isShuttingDown });
   registerViewerRoute(app, { store, archive, viewerSecret: deps.viewerSecret });
 
+  const intake = new TaskIntake({
+    store,
+    redis: deps.redis,
+    queue: deps.queue,
+    logger,
+    idempotencyTtlSec: config.idempotencyTtlSec,
+  });
+  const canceler = new TaskCanceler(store, deps.redis, deps.queue, logger);
+  const slack = config.slack;
+  if (slack) {
+    void app.register(async (scope) =>
+      slackRoutes(scope, {
+        config,
+        slack,
+        policy: deps.slackPolicy,
+        redis: deps.redis,
+        store,
+        archive,
+        forge: deps.forge,
+        intake,
+        canceler,
+        logger,
+        viewerSecret: deps.viewerSecret,
+        isShuttingDown: deps.isShuttingDown,
+      }),
+    );
+  }
+
   const auth = new ApiTokenAuth(deps.apiTokens);
   registerEventsRoute(app, {
     store,
@@ -80,14 +109,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       store,
       archive,
       forge: deps.forge,
-      intake: new TaskIntake({
-        store,
-        redis: deps.redis,
-        queue: deps.queue,
-        logger,
-        idempotencyTtlSec: config.idempotencyTtlSec,
-      }),
-      canceler: new TaskCanceler(store, deps.redis, deps.queue, logger),
+      intake,
+      canceler,
       metrics,
       viewerSecret: deps.viewerSecret,
     });

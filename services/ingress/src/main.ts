@@ -5,6 +5,7 @@ import {
   LocalForge,
   ShutdownManager,
   TaskStore,
+  configSecrets,
   connectRedis,
   createLogger,
   createMetricsRegistry,
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const { tokens, generated } = resolveApiTokens(config);
   const viewerSecret = resolveViewerSecret(config);
-  const redact = createRedactor([...tokens.map((t) => t.token), viewerSecret, ...Object.values(config.sandboxSecrets)]);
+  const redact = createRedactor([...configSecrets(config), ...tokens.map((t) => t.token), viewerSecret]);
   const logger = createLogger({ service: 'ingress', level: config.logLevel, pretty: config.logPretty, redact });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   shutdown.installSignalHandlers();
@@ -69,7 +70,10 @@ async function main(): Promise<void> {
     logger.info({ tokenFile: join(config.dataDir, API_TOKEN_FILE), team: tokens[0]?.team }, 'using a generated api token');
   }
   const address = await app.listen({ host: config.host, port: config.port });
-  logger.info({ address, publicUrl: config.publicUrl, teams: [...new Set(tokens.map((t) => t.team))] }, 'ingress listening');
+  logger.info(
+    { address, publicUrl: config.publicUrl, teams: [...new Set(tokens.map((t) => t.team))], slack: config.slack !== undefined },
+    'ingress listening',
+  );
 }
 
 main().catch((err: unknown) => {

@@ -13,6 +13,7 @@ import {
   redisKeys,
   type ApiToken,
   type Config,
+  type Logger,
   type RedisKeys,
 } from '@agentq/shared';
 import { makeTempDir, uniquePrefix } from '@agentq/shared/testing';
@@ -58,6 +59,8 @@ export interface FixtureOptions {
   sseHeartbeatMs?: number;
   sseBlockMs?: number;
   isShuttingDown?: () => boolean;
+  /** The app's logger (default: silent). */
+  logger?: Logger;
 }
 
 /** A built (not listening) ingress on a fresh key prefix and data dir, with the demo repo seeded. */
@@ -91,7 +94,7 @@ export async function startIngress(redisUrl: string, options: FixtureOptions = {
     store,
     archive,
     forge,
-    logger: createLogger({ service: 'ingress', level: 'silent' }),
+    logger: options.logger ?? createLogger({ service: 'ingress', level: 'silent' }),
     metrics: createMetricsRegistry('ingress'),
     apiTokens: TOKENS,
     viewerSecret: VIEWER_SECRET,

@@ -1,3 +1,4 @@
 export { startRelay, type Relay, type RelayDeps } from './relay.js';
-export type { Sink } from './sinks/sink.js';
+export { SINK_PENDING, sinkPending, type Sink } from './sinks/sink.js';
 export { StorageSink } from './sinks/storage-sink.js';
+export { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';

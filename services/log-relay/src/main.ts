@@ -1,5 +1,6 @@
 import {
   ShutdownManager,
+  configSecrets,
   createLogger,
   createMetricsRegistry,
   createRedactor,
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
     service: 'log-relay',
     level: config.logLevel,
     pretty: config.logPretty,
-    redact: createRedactor(Object.values(config.sandboxSecrets)),
+    redact: createRedactor(configSecrets(config)),
   });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   const registry = createMetricsRegistry('log-relay');

@@ -2,10 +2,17 @@ import {
   FsTranscriptArchive,
   TaskStore,
   connectRedis,
+  createSlackTokenResolver,
+  errorMessage,
+  openTaskQueue,
   redisKeys,
   requireRedisUrl,
+  resolveViewerSecret,
+  viewerUrl,
+  waitingPositions,
   type Config,
   type Logger,
+  type SlackTokenResolver,
   type TranscriptArchive,
 } from '@agentq/shared';
 import type { Redis } from 'ioredis';
@@ -15,6 +22,7 @@ import { EventPump } from './follow/event-pump.js';
 import { BlockingConnection } from './redis/blocking-connection.js';
 import { RelayMetrics } from './relay-metrics.js';
 import type { Sink } from './sinks/sink.js';
+import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
 import { StorageSink } from './sinks/storage-sink.js';
 
 export interface RelayDeps {
@@ -24,10 +32,14 @@ export interface RelayDeps {
   redis?: Redis;
   /** Default: `FsTranscriptArchive.forDataDir(config.dataDir)`. */
   archive?: TranscriptArchive;
-  /** Default: the storage sink on `archive`. */
+  /** Default: the storage sink on `archive`, and the Slack sink when Slack is configured. */
   sinks?: Sink[];
   /** Registry for the relay's metrics (default: a private one). */
   registry?: Registry;
+  /** Bot token of a task's Slack workspace (default: `SLACK_BOT_TOKEN`, or the workspace's installation). */
+  slackToken?: SlackTokenResolver;
+  /** Timings of the Slack sink (defaults suit production). */
+  slack?: Pick<SlackSinkOptions, 'queuePollMs' | 'retryBaseMs' | 'retryMaxMs' | 'rateLimitRetries' | 'closeTimeoutMs'>;
 }
 
 export interface Relay {
@@ -76,9 +88,37 @@ export function startRelay(deps: RelayDeps): Relay {
   watchErrors(eventsConnection, logger, 'events');
 
   const archive = deps.archive ?? FsTranscriptArchive.forDataDir(config.dataDir);
-  const sinks = deps.sinks ?? [new StorageSink(archive)];
-  const metrics = new RelayMetrics(deps.registry ?? new Registry());
+  const registry = deps.registry ?? new Registry();
+  const metrics = new RelayMetrics(registry);
   const store = new TaskStore(redis, keys);
+  let queue: ReturnType<typeof openTaskQueue> | undefined;
+  const sinks: Sink[] = deps.sinks ?? [new StorageSink(archive)];
+  if (!deps.sinks && config.slack) {
+    const secret = resolveViewerSecret(config);
+    sinks.push(
+      new SlackSink({
+        ...deps.slack,
+        redis,
+        keys,
+        store,
+        logger,
+        registry,
+        resolveToken: deps.slackToken ?? createSlackTokenResolver({ config, redis, keys }),
+        apiUrl: config.slack.apiUrl,
+        statusIntervalMs: config.slack.statusIntervalMs,
+        viewerUrl: (taskId) => viewerUrl(config.publicUrl, secret, taskId),
+        deliveryTtlSec: config.eventsTtlSec,
+        owns: (taskId) => claims.isFresh(taskId),
+        queuePositions: async () => {
+          queue ??= openTaskQueue(redis, keys).then((opened) => {
+            opened.on('error', (err) => logger.debug({ err: errorMessage(err) }, 'task queue error'));
+            return opened;
+          });
+          return waitingPositions(await queue);
+        },
+      }),
+    );
+  }
   const tasksReader = new BlockingConnection(tasksConnection, redis);
   const eventsReader = new BlockingConnection(eventsConnection, redis);
 
@@ -112,6 +152,8 @@ export function startRelay(deps: RelayDeps): Relay {
   const close = async () => {
     await claims.stopDiscovery();
     await pump.stop();
+    for (const sink of sinks) await sink.close?.();
+    if (queue) await (await queue.catch(() => undefined))?.close().catch(() => {});
     await claims.stopMaintenance();
     let handedOver = 0;
     if (redis.status === 'ready') {

@@ -23,6 +23,8 @@ export interface ListTasksQuery {
   state?: TaskState;
   repo?: string;
   team?: string;
+  /** Keeps only the tasks for which this returns true. */
+  where?: (task: TaskRecord) => boolean;
 }
 
 export interface TaskStoreOptions {
@@ -234,6 +236,7 @@ export class TaskStore {
         if (query.state && task.state !== query.state) continue;
         if (query.repo && task.repo !== query.repo) continue;
         if (query.team && task.team !== query.team) continue;
+        if (query.where && !query.where(task)) continue;
         out.push(task);
         if (out.length >= query.limit) break;
       }

@@ -178,6 +178,13 @@ export class FakeSlack {
         const messages = this.thread(String(args.channel), String(args.ts));
         return { ok: true, messages, has_more: false };
       }
+      case 'conversations.history': {
+        // the channel's own messages (thread replies excluded), newest first; `oldest` and paging are ignored
+        const messages = this.messages
+          .filter((m) => m.channel === String(args.channel) && (m.thread_ts === undefined || m.thread_ts === m.ts))
+          .reverse();
+        return { ok: true, messages, has_more: false };
+      }
       case 'oauth.v2.access': {
         const inst = this.options.installation ?? { accessToken: 'xoxb-installed-token', teamId };
         return {

@@ -41,9 +41,18 @@ export function claudeCodeCommand(ctx: HarnessContext): HarnessCommand {
   return { argv, env: { ...CLAUDE_CODE_ENV } };
 }
 
+/**
+ * What Claude Code keeps in HOME: `.claude/` holds the sessions
+ * (`projects/<working directory with every non-alphanumeric character as "-">/<session id>.jsonl`),
+ * `.claude.json` its settings. `--resume=<id>` finds the session file in any project directory, so a
+ * follow-up resumes it although its working tree has a different path.
+ */
+export const CLAUDE_CODE_SESSION_FILES = ['.claude', '.claude.json'] as const;
+
 /** The Claude Code CLI (`@anthropic-ai/claude-code`) in print mode with stream-json output. */
 export const claudeCodeHarness: Harness = {
   name: 'claude-code',
   command: claudeCodeCommand,
   createParser: () => new StreamJsonParser(),
+  sessionFiles: CLAUDE_CODE_SESSION_FILES,
 };

@@ -3,8 +3,11 @@
 // stream-json (`--output-format stream-json --verbose`) and makes a real edit that depends on the
 // prompt and on the repository, so the whole pipeline can be tried without an API key.
 //
-//   node demo-agent.mjs "<prompt>"        (in the repository's working tree)
+//   node demo-agent.mjs [--resume=<session id>] [--] "<prompt>"     (in the repository's working tree)
 //
+// Sessions are kept in ~/.agentq-demo/sessions/<session id>.json (the requests so far); `--resume`
+// (also `--resume <id>`) continues one: the same session id, and the agent recalls the earlier
+// requests when the session file is there.
 // AGENTQ_DEMO_DELAY_MS sets the pause between steps. A prompt that names a file creates it (or
 // adds to it); a question (ending with "?", or asking to show, list, explain...) changes nothing and
 // answers; any other request is appended to NOTES.md.
@@ -13,11 +16,33 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, normalize, sep } from 'node:path';
 
-const prompt = (process.argv[2] ?? '').trim();
+/** `[--resume=<id> | --resume <id>] [--] <prompt>`; the first other argument starts the prompt. */
+function parseArgs(args) {
+  let resume;
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i];
+    if (arg === '--') return { resume, prompt: args.slice(i + 1).join(' ') };
+    if (arg === '--resume') {
+      resume = args[i + 1];
+      i += 1;
+    } else if (arg.startsWith('--resume=')) {
+      resume = arg.slice('--resume='.length);
+    } else {
+      return { resume, prompt: args.slice(i).join(' ') };
+    }
+  }
+  return { resume, prompt: '' };
+}
+
+const args = parseArgs(process.argv.slice(2));
+const prompt = args.prompt.trim();
 const delayMs = Math.max(0, Number(process.env.AGENTQ_DEMO_DELAY_MS ?? '300') || 0);
-const sessionId = randomUUID();
+const resumeId = args.resume !== undefined && /^[A-Za-z0-9-]{1,100}$/.test(args.resume) ? args.resume : undefined;
+const sessionId = resumeId ?? randomUUID();
+const sessionFile = join(homedir(), '.agentq-demo', 'sessions', `${sessionId}.json`);
 const model = 'agentq-demo';
 const started = Date.now();
 const cwd = process.cwd();
@@ -214,7 +239,28 @@ async function answer(files) {
   finish(true, reply);
 }
 
+/** The requests of the session so far (empty for a new one, or when its file is not here). */
+function earlierRequests() {
+  try {
+    const saved = JSON.parse(readFileSync(sessionFile, 'utf8'));
+    return Array.isArray(saved.requests) ? saved.requests.filter((r) => typeof r === 'string') : [];
+  } catch {
+    return undefined;
+  }
+}
+
+function saveSession(requests) {
+  try {
+    mkdirSync(dirname(sessionFile), { recursive: true });
+    writeFileSync(sessionFile, `${JSON.stringify({ sessionId, requests }, null, 2)}\n`);
+  } catch {
+    // a session that cannot be kept only means a later resume starts afresh
+  }
+}
+
 async function main() {
+  const earlier = resumeId ? earlierRequests() : [];
+  saveSession([...(earlier ?? []), prompt]);
   emit({
     type: 'system',
     subtype: 'init',
@@ -226,6 +272,19 @@ async function main() {
     apiKeySource: 'none',
   });
   await pause();
+
+  if (args.resume !== undefined && !resumeId) {
+    await say('That session id is not one I can resume.');
+    finish(false, `Cannot resume session ${JSON.stringify(args.resume)}: not a valid session id.`);
+    return;
+  }
+  if (resumeId) {
+    await say(
+      earlier === undefined
+        ? `Resuming session ${sessionId}, but its earlier conversation is not here; I'll work from this request alone.`
+        : `Resuming session ${sessionId}. Earlier in this session: ${earlier.map((r) => `"${r}"`).join(', ') || '(nothing)'}.`,
+    );
+  }
 
   if (prompt.length === 0) {
     await say('There is no request to work on.');

@@ -12,8 +12,10 @@ export const DEMO_AGENT_PATH = fileURLToPath(new URL('./demo-agent.mjs', import.
 export const demoHarness: Harness = {
   name: 'demo',
   command: (ctx) => ({
-    argv: ['node', DEMO_AGENT_PATH, ctx.prompt],
+    argv: ['node', DEMO_AGENT_PATH, ...(ctx.resumeSessionId ? [`--resume=${ctx.resumeSessionId}`] : []), '--', ctx.prompt],
     env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs) },
   }),
   createParser: () => new StreamJsonParser(),
+  /** The demo agent's sessions: `~/.agentq-demo/sessions/<session id>.json`. */
+  sessionFiles: ['.agentq-demo'],
 };

@@ -28,4 +28,9 @@ export interface Harness {
   readonly name: HarnessName;
   command(ctx: HarnessContext): HarnessCommand;
   createParser(): OutputParser;
+  /**
+   * Where the agent keeps its sessions, as paths relative to its HOME. A follow-up run gets these
+   * copied from the previous run's sandbox, so the session it resumes is there.
+   */
+  readonly sessionFiles: readonly string[];
 }

@@ -1,11 +1,19 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { cp, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { delimiter, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { AgentqError } from '@agentq/shared';
 import { tailLines } from './file-tail.js';
 import { isGroupAlive, killGroup, processStartTime } from './process-group.js';
-import type { OutputLine, SandboxHandle, SandboxInfo, SandboxProvider, SandboxSpec, SandboxStatus } from './sandbox-provider.js';
+import type {
+  OutputLine,
+  SandboxHandle,
+  SandboxInfo,
+  SandboxInheritance,
+  SandboxProvider,
+  SandboxSpec,
+  SandboxStatus,
+} from './sandbox-provider.js';
 
 export interface LocalProviderOptions {
   /** Sandboxes live in `<dataDir>/sandboxes/<id>/`. */
@@ -92,6 +100,7 @@ export class LocalSandboxProvider implements SandboxProvider {
   async create(spec: SandboxSpec): Promise<SandboxHandle> {
     const id = spec.taskId;
     const dir = this.dir(id);
+    const inherited = spec.inherit ? await this.inheritable(spec.inherit) : [];
     await mkdir(this.root, { recursive: true });
     try {
       await mkdir(dir);
@@ -103,6 +112,9 @@ export class LocalSandboxProvider implements SandboxProvider {
     }
     await mkdir(join(dir, 'home'));
     await mkdir(join(dir, 'tmp'));
+    for (const { from, to } of inherited) {
+      await cp(from, join(dir, 'home', to), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    }
     const meta: SandboxMeta = { id, tags: spec.tags, createdAt: new Date().toISOString() };
     await this.writeMeta(dir, meta);
 
@@ -131,6 +143,24 @@ export class LocalSandboxProvider implements SandboxProvider {
     meta.startTime = processStartTime(pid);
     await this.writeMeta(dir, meta);
     return new LocalSandboxHandle(dir, meta, this.graceMs, this.pollMs);
+  }
+
+  /** The files to copy from an earlier sandbox's home; throws when there are none. */
+  private async inheritable(inherit: SandboxInheritance): Promise<{ from: string; to: string }[]> {
+    const home = join(this.dir(inherit.sandboxId), 'home');
+    const found: { from: string; to: string }[] = [];
+    for (const path of inherit.homePaths) {
+      const rel = normalize(path);
+      if (isAbsolute(rel) || rel === '.' || rel.split(sep).includes('..')) {
+        throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `cannot inherit ${JSON.stringify(path)}: not a path inside the home`);
+      }
+      const from = join(home, rel);
+      if (await lstat(from).then(() => true, () => false)) found.push({ from, to: rel });
+    }
+    if (found.length === 0) {
+      throw new AgentqError('DISPATCH_INHERIT_UNAVAILABLE', `sandbox ${inherit.sandboxId} has none of ${inherit.homePaths.join(', ')} in its home`);
+    }
+    return found;
   }
 
   async attach(sandboxId: string): Promise<SandboxHandle | undefined> {

@@ -10,6 +10,18 @@ export interface SandboxSpec {
   secrets: Record<string, string>;
   /** Labels used to find the sandbox again (`list`), e.g. `{ agentq_task: <id> }`. */
   tags: Record<string, string>;
+  /**
+   * Seeds the new sandbox's home from an earlier, ended sandbox of this provider: the given paths
+   * (relative to its home; those that exist) are copied before the command starts. `create` throws
+   * `DISPATCH_INHERIT_UNAVAILABLE`, creating nothing, when that sandbox or all of the paths are gone.
+   */
+  inherit?: SandboxInheritance;
+}
+
+export interface SandboxInheritance {
+  sandboxId: string;
+  /** Paths relative to the home directory, e.g. `.claude`. */
+  homePaths: readonly string[];
 }
 
 /** One line of the sandbox's combined output; `line` is 1-based. */

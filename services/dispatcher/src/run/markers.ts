@@ -4,13 +4,17 @@ import type { DiffStat } from '@agentq/shared';
 export type RunMarker =
   | { type: 'step'; step: 'clone' | 'agent' | 'commit' | 'push' }
   | { type: 'clone'; ok: true; baseCommit: string }
-  | { type: 'clone'; ok: false; reason: 'clone' | 'base_ref' }
-  | { type: 'branch'; ok: boolean; branch?: string }
+  | { type: 'clone'; ok: false; reason: CloneFailure }
+  /** `continued`: the branch existed and the run goes on from its head. */
+  | { type: 'branch'; ok: boolean; branch?: string; continued?: boolean }
   | { type: 'commit'; ok: true; commit: string; diffStat: DiffStat }
   | { type: 'commit'; ok: false }
   | { type: 'no_changes' }
   | { type: 'push'; ok: boolean; branch?: string; commit?: string }
   | { type: 'agent_exit'; code: number };
+
+/** Why the clone step failed: the clone itself, the base ref, or the branch to continue. */
+export type CloneFailure = 'clone' | 'base_ref' | 'branch';
 
 type Json = Record<string, unknown>;
 
@@ -32,12 +36,14 @@ function fromBody(m: Json): RunMarker | undefined {
   if (typeof m.ok !== 'boolean') return undefined;
   switch (m.git) {
     case 'clone': {
-      if (!m.ok) return { type: 'clone', ok: false, reason: m.reason === 'base_ref' ? 'base_ref' : 'clone' };
+      if (!m.ok) return { type: 'clone', ok: false, reason: m.reason === 'base_ref' || m.reason === 'branch' ? m.reason : 'clone' };
       const baseCommit = sha(m.baseCommit);
       return baseCommit ? { type: 'clone', ok: true, baseCommit } : undefined;
     }
     case 'branch':
-      return { type: 'branch', ok: m.ok, branch: branch(m.branch) };
+      return m.continued === true
+        ? { type: 'branch', ok: m.ok, branch: branch(m.branch), continued: true }
+        : { type: 'branch', ok: m.ok, branch: branch(m.branch) };
     case 'commit': {
       if (!m.ok) return { type: 'commit', ok: false };
       const commit = sha(m.commit);

@@ -61,6 +61,9 @@ export function decideOutcome(input: OutcomeInput): Outcome {
   if (facts.cloneFailure === 'base_ref') {
     return failed(update, 'DISPATCH_BASE_REF_NOT_FOUND', `base ref ${JSON.stringify(input.baseRef ?? '')} was not found in ${input.repo}`);
   }
+  if (facts.cloneFailure === 'branch') {
+    return failed(update, 'DISPATCH_BRANCH_NOT_FOUND', `the branch to continue was not found in ${input.repo}`);
+  }
   if (facts.cloneFailure === 'clone' || facts.branchFailed) {
     return failed(update, 'DISPATCH_CLONE_FAILED', `could not clone ${input.repo}${tail ? `: ${tail}` : ''}`);
   }
@@ -80,7 +83,11 @@ export function decideOutcome(input: OutcomeInput): Outcome {
   if (facts.commitFailed) {
     return failed(update, 'DISPATCH_COMMIT_FAILED', `could not commit the changes${tail ? `: ${tail}` : ''}`);
   }
-  if (facts.noChanges) return { state: 'succeeded', update: { ...update, noChanges: true } };
+  if (facts.noChanges) {
+    // a continued branch exists in the forge with the earlier runs' work, even when this run added nothing
+    const branch = facts.branchContinued ? facts.branch : undefined;
+    return { state: 'succeeded', update: { ...update, noChanges: true, branch } };
+  }
   const commit = facts.commit;
   if (!commit || !facts.push?.ok) {
     return failed(

@@ -1,7 +1,7 @@
 import type { AgentEventInput, DiffStat, Redact } from '@agentq/shared';
 import type { OutputParser } from '../harnesses/harness.js';
 import type { OutputLine } from '../providers/sandbox-provider.js';
-import { parseMarker, type RunMarker } from './markers.js';
+import { parseMarker, type CloneFailure, type RunMarker } from './markers.js';
 
 export interface AgentResultFacts {
   success: boolean;
@@ -16,8 +16,10 @@ export interface AgentResultFacts {
 export interface RunFacts {
   lastStep?: 'clone' | 'agent' | 'commit' | 'push';
   baseCommit?: string;
-  cloneFailure?: 'clone' | 'base_ref';
+  cloneFailure?: CloneFailure;
   branch?: string;
+  /** The run continues a branch that existed (a follow-up). */
+  branchContinued?: boolean;
   branchFailed?: boolean;
   sessionId?: string;
   agentResult?: AgentResultFacts;
@@ -35,6 +37,12 @@ export type RunPhase = 'starting' | 'running' | 'publishing';
 
 const TAIL_LINES = 8;
 
+const CLONE_FAILURE_MESSAGE: Record<CloneFailure, string> = {
+  clone: 'clone failed',
+  base_ref: 'base ref not found',
+  branch: 'branch not found',
+};
+
 function markerEvents(marker: RunMarker): AgentEventInput[] {
   switch (marker.type) {
     case 'step':
@@ -42,9 +50,11 @@ function markerEvents(marker: RunMarker): AgentEventInput[] {
     case 'clone':
       return marker.ok
         ? [{ kind: 'git', action: 'clone', ok: true, baseCommit: marker.baseCommit }]
-        : [{ kind: 'git', action: 'clone', ok: false, message: marker.reason === 'base_ref' ? 'base ref not found' : 'clone failed' }];
+        : [{ kind: 'git', action: 'clone', ok: false, message: CLONE_FAILURE_MESSAGE[marker.reason] }];
     case 'branch':
-      return [{ kind: 'git', action: 'branch', ok: marker.ok, branch: marker.branch }];
+      return marker.continued
+        ? [{ kind: 'git', action: 'branch', ok: marker.ok, branch: marker.branch, message: 'continues the existing branch' }]
+        : [{ kind: 'git', action: 'branch', ok: marker.ok, branch: marker.branch }];
     case 'commit':
       return marker.ok
         ? [{ kind: 'git', action: 'commit', ok: true, commit: marker.commit, diffStat: marker.diffStat }]
@@ -104,8 +114,10 @@ export class OutputReader {
         else f.cloneFailure = marker.reason;
         break;
       case 'branch':
-        if (marker.ok && marker.branch) f.branch = marker.branch;
-        else f.branchFailed = true;
+        if (marker.ok && marker.branch) {
+          f.branch = marker.branch;
+          if (marker.continued) f.branchContinued = true;
+        } else f.branchFailed = true;
         break;
       case 'commit':
         if (marker.ok) f.commit = { sha: marker.commit, diffStat: marker.diffStat };

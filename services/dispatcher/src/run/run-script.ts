@@ -3,7 +3,8 @@
  * git, so it runs unchanged in any provider. It receives the harness command as its arguments and
  * everything else through `AGENTQ_*` variables, and reports progress with marker lines: one JSON
  * object per line with a top-level `agentq` key, built only from safe values (step names, hex
- * shas, integers, the validated branch name).
+ * shas, integers, the validated branch name). With `AGENTQ_CONTINUE_BRANCH=1` (a follow-up) the
+ * branch exists already: the run starts from its head and the push adds to it (a fast-forward).
  */
 
 /** Exit codes of the run script (otherwise it exits with the harness's own code). */
@@ -13,6 +14,7 @@ export const RUN_EXIT = {
   baseRefNotFound: 82,
   commitFailed: 83,
   pushFailed: 84,
+  branchNotFound: 85,
 } as const;
 
 /** Branch names the run script accepts (what `branchName()` produces, and more). */
@@ -33,6 +35,7 @@ if [[ -z "\${AGENTQ_REPO_URL:-}" || $# -eq 0 ]]; then
 fi
 branch=$AGENTQ_BRANCH
 base_ref=\${AGENTQ_BASE_REF:-}
+continue_branch=\${AGENTQ_CONTINUE_BRANCH:-}
 workdir=\${AGENTQ_WORKDIR:-repo}
 author_name=\${AGENTQ_GIT_AUTHOR_NAME:-agentq}
 author_email=\${AGENTQ_GIT_AUTHOR_EMAIL:-agentq@localhost}
@@ -43,7 +46,12 @@ if ! git clone --no-tags --quiet -- "$AGENTQ_REPO_URL" "$workdir" 2>&1; then
   marker '{"git":"clone","ok":false,"reason":"clone"}'; exit ${RUN_EXIT.cloneFailed}
 fi
 cd -- "$workdir" || { marker '{"git":"clone","ok":false,"reason":"clone"}'; exit ${RUN_EXIT.cloneFailed}; }
-if [[ -n "$base_ref" ]]; then
+if [[ "$continue_branch" == 1 ]]; then
+  base=$(git rev-parse --verify --quiet "refs/remotes/origin/$branch^{commit}") || base=""
+  if ! is_sha "$base"; then
+    marker '{"git":"clone","ok":false,"reason":"branch"}'; exit ${RUN_EXIT.branchNotFound}
+  fi
+elif [[ -n "$base_ref" ]]; then
   base=""
   if [[ "$base_ref" != -* && "$base_ref" != *..* ]]; then
     base=$(git rev-parse --verify --quiet "refs/remotes/origin/$base_ref^{commit}") ||
@@ -61,7 +69,11 @@ marker "{\\"git\\":\\"clone\\",\\"ok\\":true,\\"baseCommit\\":\\"$base\\"}"
 if ! git checkout --quiet -b "$branch" "$base" 2>&1; then
   marker '{"git":"branch","ok":false}'; exit ${RUN_EXIT.cloneFailed}
 fi
-marker "{\\"git\\":\\"branch\\",\\"ok\\":true,\\"branch\\":\\"$branch\\"}"
+if [[ "$continue_branch" == 1 ]]; then
+  marker "{\\"git\\":\\"branch\\",\\"ok\\":true,\\"branch\\":\\"$branch\\",\\"continued\\":true}"
+else
+  marker "{\\"git\\":\\"branch\\",\\"ok\\":true,\\"branch\\":\\"$branch\\"}"
+fi
 
 marker '{"step":"agent"}'
 "$@" < /dev/null
@@ -107,6 +119,8 @@ export interface RunVariables {
   repoUrl: string;
   baseRef: string | undefined;
   branch: string;
+  /** The branch exists in the repository already: continue it instead of creating it from `baseRef`. */
+  continueBranch?: boolean;
   prompt: string;
   gitAuthorName: string;
   gitAuthorEmail: string;
@@ -129,6 +143,7 @@ export function runEnvironment(vars: RunVariables): Record<string, string> {
     AGENTQ_GIT_AUTHOR_NAME: vars.gitAuthorName,
     AGENTQ_GIT_AUTHOR_EMAIL: vars.gitAuthorEmail,
   };
-  if (vars.baseRef) env.AGENTQ_BASE_REF = vars.baseRef;
+  if (vars.continueBranch) env.AGENTQ_CONTINUE_BRANCH = '1';
+  else if (vars.baseRef) env.AGENTQ_BASE_REF = vars.baseRef;
   return env;
 }

@@ -16,9 +16,9 @@ import {
 } from '@agentq/shared';
 import type { CancelListener } from '../cancel-listener.js';
 import type { DispatcherMetrics } from '../dispatcher-metrics.js';
-import type { Harness } from '../harnesses/harness.js';
+import type { Harness, HarnessCommand } from '../harnesses/harness.js';
 import { harnessFor } from '../harnesses/registry.js';
-import type { SandboxHandle, SandboxProvider, SandboxStatus } from '../providers/sandbox-provider.js';
+import type { SandboxHandle, SandboxInheritance, SandboxProvider, SandboxStatus } from '../providers/sandbox-provider.js';
 import { EventSink, BATCH_EVENTS } from './event-sink.js';
 import { decideOutcome, type FinalState } from './outcome.js';
 import { OutputReader } from './output-reader.js';
@@ -46,7 +46,22 @@ export type RunEnd =
   /** The dispatcher is shutting down; the sandbox runs on and another dispatcher continues. */
   | { kind: 'handover' }
   /** Nothing to do: the task is unknown, final already, or was canceled before it started. */
-  | { kind: 'skipped'; reason: string };
+  | { kind: 'skipped'; reason: string }
+  /** Not yet: the task must not start before this other task has ended. It stays queued. */
+  | { kind: 'waiting'; on: string };
+
+/** How a task's run starts: which branch, from where, and which agent session it resumes. */
+interface RunPlan {
+  branch: string;
+  /** The branch exists (a follow-up continues its parent's branch). */
+  continueBranch: boolean;
+  baseRef: string | undefined;
+  resumeSessionId?: string;
+  /** The earlier sandbox holding the session files, and which. */
+  inherit?: SandboxInheritance;
+  /** Said in log events before the sandbox starts (what is continued, what could not be). */
+  notes: string[];
+}
 
 type StopReason = 'cancel' | 'timeout' | 'final';
 
@@ -84,6 +99,11 @@ export class TaskRunner {
     if (!task) return { kind: 'skipped', reason: 'unknown task' };
     if (isFinalState(task.state)) return { kind: 'skipped', reason: `task is ${task.state}` };
     if (task.state === 'queued') {
+      const predecessor = await this.unfinishedPredecessor(task);
+      if (predecessor) {
+        await this.noteWaiting(task, predecessor);
+        return { kind: 'waiting', on: predecessor };
+      }
       const result = await store.transition(this.taskId, 'starting', { startedAt: new Date().toISOString() });
       if (!result.ok) {
         if (result.current === undefined || isFinalState(result.current)) {
@@ -102,6 +122,87 @@ export class TaskRunner {
     return harnessFor(task.harness ?? this.deps.config.harness);
   }
 
+  /**
+   * A task that must end before this one starts and has not yet: `after`, and the task a follow-up
+   * continues (its branch and session are in use until it ends). One that does not exist is no obstacle.
+   */
+  private async unfinishedPredecessor(task: TaskRecord): Promise<string | undefined> {
+    for (const id of new Set([task.after, task.followUpOf])) {
+      if (id === undefined || id === task.id) continue;
+      const other = await this.deps.store.get(id);
+      if (other && !isFinalState(other.state)) return id;
+    }
+    return undefined;
+  }
+
+  /** Says once, in the task's events, what it waits for. */
+  private async noteWaiting(task: TaskRecord, predecessor: string): Promise<void> {
+    const text = `waiting for task ${predecessor} to end`;
+    const events = await this.deps.store.readEvents(task.id, 0, 100);
+    if (events.some((e) => e.kind === 'log' && e.text === text)) return;
+    await this.deps.store.append(task.id, [{ kind: 'log', stream: 'system', text }]);
+    this.log.info({ after: predecessor }, 'task waits for another task');
+  }
+
+  /**
+   * The branch and session of a run. A follow-up continues its parent's branch when the parent
+   * pushed one (else it starts a new branch from the parent's base), and resumes the parent's agent
+   * session when the parent had one, with the same harness, in a sandbox of this provider.
+   */
+  private async planRun(task: TaskRecord, harness: Harness): Promise<RunPlan> {
+    const { config, forge, provider, store } = this.deps;
+    const plan: RunPlan = { branch: branchName(task.id, task.prompt), continueBranch: false, baseRef: task.baseRef, notes: [] };
+    if (!task.followUpOf) return plan;
+    const parent = await store.get(task.followUpOf);
+    if (!parent) {
+      plan.notes.push(`task ${task.followUpOf} to follow up does not exist; running as a new task on branch ${plan.branch}`);
+      return plan;
+    }
+    const parentBranch = parent.branch;
+    const branchThere =
+      parentBranch !== undefined &&
+      parent.repo === task.repo &&
+      SAFE_BRANCH.test(parentBranch) &&
+      (await forge.branchCommit(task.repo, parentBranch)) !== undefined;
+    if (branchThere) {
+      plan.branch = parentBranch;
+      plan.continueBranch = true;
+      plan.notes.push(`continuing branch ${parentBranch} of task ${parent.id}`);
+    } else {
+      plan.baseRef = task.baseRef ?? (parent.repo === task.repo ? parent.baseRef : undefined);
+      const from = plan.baseRef ?? 'the default branch';
+      const why = parentBranch
+        ? `branch ${parentBranch} of task ${parent.id} is not in ${task.repo}`
+        : `task ${parent.id} has no branch (it pushed no changes)`;
+      plan.notes.push(`${why}; starting from ${from} on a new branch ${plan.branch}`);
+    }
+
+    const parentHarness = parent.harness ?? config.harness;
+    if (!parent.sessionId) {
+      plan.notes.push(`task ${parent.id} has no agent session to resume; the agent starts a new one`);
+    } else if (parentHarness !== harness.name) {
+      plan.notes.push(`task ${parent.id} ran the ${parentHarness} harness, whose session ${harness.name} cannot resume; the agent starts a new one`);
+    } else if (!parent.sandboxId || (parent.provider ?? provider.name) !== provider.name) {
+      plan.notes.push(`the sandbox of task ${parent.id} is not available; the agent starts a new session`);
+    } else {
+      plan.resumeSessionId = parent.sessionId;
+      plan.inherit = { sandboxId: parent.sandboxId, homePaths: harness.sessionFiles };
+    }
+    return plan;
+  }
+
+  private commandFor(task: TaskRecord, harness: Harness, resumeSessionId: string | undefined): HarnessCommand {
+    const { config } = this.deps;
+    return harness.command({
+      taskId: task.id,
+      prompt: task.prompt,
+      model: task.model,
+      maxTurns: task.limits?.maxTurns ?? config.maxTurns,
+      resumeSessionId,
+      config,
+    });
+  }
+
   /** Creates the sandbox of a task that has none. */
   private async launch(task: TaskRecord): Promise<RunEnd> {
     const { config, forge, provider, store } = this.deps;
@@ -111,37 +212,48 @@ export class TaskRunner {
       return this.fail(task, 'DISPATCH_UNKNOWN_REPO', `repository ${task.repo} does not exist in the local forge`);
     }
     if (task.cancelRequested) return this.finishWithoutSandbox(task, 'canceled');
-    const branch = branchName(task.id, task.prompt);
+    const plan = await this.planRun(task, harness);
+    const { branch } = plan;
     if (!SAFE_BRANCH.test(branch)) return this.fail(task, 'DISPATCH_INTERNAL', 'could not derive a branch name');
-    const command = harness.command({
+    const runEnv = runEnvironment({
       taskId: task.id,
+      repoUrl: forge.url(task.repo),
+      baseRef: plan.baseRef,
+      branch,
+      continueBranch: plan.continueBranch,
       prompt: task.prompt,
-      model: task.model,
-      maxTurns: task.limits?.maxTurns ?? config.maxTurns,
-      config,
+      gitAuthorName: config.gitAuthorName,
+      gitAuthorEmail: config.gitAuthorEmail,
     });
-    const env = {
-      ...command.env,
-      ...runEnvironment({
-        taskId: task.id,
-        repoUrl: forge.url(task.repo),
-        baseRef: task.baseRef,
-        branch,
-        prompt: task.prompt,
-        gitAuthorName: config.gitAuthorName,
-        gitAuthorEmail: config.gitAuthorEmail,
-      }),
-    };
-    await store.append(task.id, [{ kind: 'step', step: 'sandbox' }]);
-    let handle: SandboxHandle;
-    try {
-      handle = await provider.create({
+    const notes = plan.notes.map((text) => ({ kind: 'log' as const, stream: 'system' as const, text }));
+    await store.append(task.id, [...notes, { kind: 'step', step: 'sandbox' }]);
+    const create = (resumeSessionId: string | undefined, inherit: SandboxInheritance | undefined) => {
+      const command = this.commandFor(task, harness, resumeSessionId);
+      return provider.create({
         taskId: task.id,
         command: runCommand(command.argv),
-        env,
+        env: { ...command.env, ...runEnv },
         secrets: config.sandboxSecrets,
         tags: { [TASK_TAG]: task.id },
+        inherit,
       });
+    };
+    let handle: SandboxHandle;
+    try {
+      try {
+        handle = await create(plan.resumeSessionId, plan.inherit);
+        if (plan.resumeSessionId) {
+          const text = `resuming agent session ${plan.resumeSessionId} of task ${task.followUpOf ?? ''}`;
+          await store.append(task.id, [{ kind: 'log', stream: 'system', text }]);
+        }
+      } catch (err) {
+        if (!(err instanceof AgentqError && err.code === 'DISPATCH_INHERIT_UNAVAILABLE')) throw err;
+        // the earlier sandbox is gone (or kept no session files): a new session is all there can be
+        const text = `the session files of task ${task.followUpOf ?? ''} are gone; the agent starts a new session`;
+        await store.append(task.id, [{ kind: 'log', stream: 'system', text }]);
+        this.log.warn({ followUpOf: task.followUpOf, err: err.message }, 'agent session cannot be resumed');
+        handle = await create(undefined, undefined);
+      }
     } catch (err) {
       if (err instanceof AgentqError && err.code === 'DISPATCH_SANDBOX_EXISTS') return this.resume(task);
       if (err instanceof AgentqError) return this.fail(task, err.code, err.message);
@@ -149,7 +261,10 @@ export class TaskRunner {
     }
     await store.update(task.id, { provider: provider.name, sandboxId: handle.id });
     this.deps.metrics.tasksStarted.inc({ harness: harness.name });
-    this.log.info({ repo: task.repo, harness: harness.name, sandboxId: handle.id, branch }, 'sandbox created');
+    this.log.info(
+      { repo: task.repo, harness: harness.name, sandboxId: handle.id, branch, followUpOf: task.followUpOf, continueBranch: plan.continueBranch },
+      'sandbox created',
+    );
     return this.follow(task, handle, harness, 0);
   }
 

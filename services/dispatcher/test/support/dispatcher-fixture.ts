@@ -1,6 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   DEMO_REPO,
@@ -22,7 +23,7 @@ import {
 } from '@agentq/shared';
 import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
 import { startDispatcher, type Dispatcher, type WorkerTuning } from '../../src/dispatcher.js';
-import { enqueueTask, openTaskQueue, requestCancel, type TaskQueue } from './enqueue.js';
+import { enqueueTask, openTaskQueue, requestCancel, type TaskFields, type TaskQueue } from './enqueue.js';
 
 export interface DispatcherFixture {
   config: Config;
@@ -30,12 +31,14 @@ export interface DispatcherFixture {
   store: TaskStore;
   forge: LocalForge;
   redis: Redis;
+  /** The task queue, as the ingress opens it. */
+  queue: Queue;
   dataDir: string;
   /** Everything the dispatcher logged. */
   logs: string[];
   logger: Logger;
   dispatcher: Dispatcher;
-  submit(request: Pick<TaskRequest, 'repo' | 'prompt'> & Partial<TaskRequest>): Promise<string>;
+  submit(request: Pick<TaskRequest, 'repo' | 'prompt'> & Partial<TaskRequest>, fields?: TaskFields): Promise<string>;
   cancel(id: string): Promise<void>;
   waitFinal(id: string, timeoutMs?: number): Promise<TaskRecord>;
   waitState(id: string, state: TaskRecord['state'], timeoutMs?: number): Promise<TaskRecord>;
@@ -116,11 +119,12 @@ export async function startDispatcherFixture(
     store,
     forge,
     redis,
+    queue: queue.queue,
     dataDir: data.path,
     logs,
     logger,
     dispatcher,
-    submit: (request) => enqueueTask({ redis, keys, store, queue: queue.queue }, request),
+    submit: (request, fields) => enqueueTask({ redis, keys, store, queue: queue.queue }, request, { fields }),
     cancel: (id) => requestCancel({ redis, keys, store }, id),
     waitFinal: (id, timeoutMs = 15_000) =>
       waitFor(

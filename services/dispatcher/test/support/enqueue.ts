@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEFAULT_TEAM, newTaskId, queues, type RedisKeys, type TaskRequest, type TaskStore } from '@agentq/shared';
+import { DEFAULT_TEAM, newTaskId, queues, type RedisKeys, type TaskRecord, type TaskRequest, type TaskStore } from '@agentq/shared';
 
 export interface TaskQueue {
   queue: Queue;
@@ -12,6 +12,9 @@ export function openTaskQueue(connection: Redis, keys: RedisKeys): TaskQueue {
   const queue = new Queue(queues.tasks.name, { connection, prefix: keys.bullPrefix });
   return { queue, close: () => queue.close() };
 }
+
+/** Record fields the ingress sets beside the request (a follow-up in a Slack thread, ...). */
+export type TaskFields = Partial<Pick<TaskRecord, 'followUpOf' | 'after' | 'source'>>;
 
 export interface EnqueueContext {
   redis: Redis;
@@ -27,10 +30,10 @@ export interface EnqueueContext {
 export async function enqueueTask(
   ctx: EnqueueContext,
   request: Pick<TaskRequest, 'repo' | 'prompt'> & Partial<TaskRequest>,
-  options: { team?: string; id?: string } = {},
+  options: { team?: string; id?: string; fields?: TaskFields } = {},
 ): Promise<string> {
   const id = options.id ?? newTaskId();
-  const created = await ctx.store.create({ ...request, id, team: options.team ?? DEFAULT_TEAM, source: 'api' });
+  const created = await ctx.store.create({ ...request, id, team: options.team ?? DEFAULT_TEAM, source: 'api', ...options.fields });
   if (!created) throw new Error(`task ${id} exists already`);
   await ctx.redis.xadd(ctx.keys.relayTasks, '*', 'taskId', id);
   await ctx.queue.add(queues.tasks.name, { taskId: id }, { ...queues.tasks.jobOptions, jobId: id });

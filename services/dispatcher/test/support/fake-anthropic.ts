@@ -91,13 +91,19 @@ function textsOf(body: unknown): string[] {
   return out;
 }
 
-/** The working directory Claude Code announces in its environment section, if any. */
+/**
+ * The working directory Claude Code announces in its environment section, if any. A resumed
+ * session announces its new one later in the conversation, as `<new> (was <old>)`: the last
+ * announcement wins.
+ */
 export function workingDirectory(body: unknown): string | undefined {
+  let found: string | undefined;
   for (const value of textsOf(body)) {
-    const match = /Primary working directory: *(\S[^\n]*)/.exec(value);
-    if (match?.[1]) return match[1].trim();
+    for (const match of value.matchAll(/Primary working directory: *(\S[^\n]*)/g)) {
+      if (match[1]) found = match[1].replace(/ \(was [^\n]*\)$/, '').trim();
+    }
   }
-  return undefined;
+  return found;
 }
 
 function decode(raw: Buffer, encoding: string | undefined): string {

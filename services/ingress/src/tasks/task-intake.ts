@@ -3,6 +3,7 @@ import {
   queues,
   type Logger,
   type NewTask,
+  type SlackContext,
   type TaskRecord,
   type TaskRequest,
   type TaskState,
@@ -18,6 +19,13 @@ export interface IntakeRequest {
   team: string;
   request: TaskRequest;
   idempotencyKey?: string;
+  /** Namespace of `idempotencyKey` (default: the team). */
+  idempotencyScope?: string;
+  /** Where the task came from (default `api`). */
+  source?: TaskRecord['source'];
+  slack?: SlackContext;
+  followUpOf?: string;
+  after?: string;
 }
 
 export interface IntakeResult {
@@ -46,7 +54,8 @@ const MAX_ROUNDS = 4;
 /** What one attempt to accept a task has written so far. */
 interface Attempt {
   id: string;
-  team: string;
+  /** Namespace of the idempotency key. */
+  scope: string;
   key?: string;
   created: boolean;
 }
@@ -73,16 +82,17 @@ export class TaskIntake {
     const hash = requestHash(input.request);
     const key = input.idempotencyKey;
     if (key === undefined) {
-      const attempt: Attempt = { id: newTaskId(), team: input.team, created: false };
+      const attempt: Attempt = { id: newTaskId(), scope: input.team, created: false };
       await this.write(attempt, input, hash);
       return { id: attempt.id, state: 'queued', replayed: false };
     }
     const { store, idempotencyTtlSec } = this.options;
+    const scope = input.idempotencyScope ?? input.team;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const id = newTaskId();
-      const bound = await redisCall(() => store.claimIdempotencyKey(input.team, key, id, idempotencyTtlSec));
+      const bound = await redisCall(() => store.claimIdempotencyKey(scope, key, id, idempotencyTtlSec));
       if (bound === undefined) {
-        await this.write({ id, team: input.team, key, created: false }, input, hash);
+        await this.write({ id, scope, key, created: false }, input, hash);
         return { id, state: 'queued', replayed: false };
       }
       const result = await this.resume(bound, input, hash, key);
@@ -97,10 +107,11 @@ export class TaskIntake {
    */
   private async resume(id: string, input: IntakeRequest, hash: string, key: string): Promise<IntakeResult | undefined> {
     const { store, redis, queue, logger } = this.options;
-    const attempt: Attempt = { id, team: input.team, key, created: false };
+    const scope = input.idempotencyScope ?? input.team;
+    const attempt: Attempt = { id, scope, key, created: false };
     let record: TaskRecord | undefined = await redisCall(() => store.get(id));
     if (!record) {
-      const ttlMs = await redisCall(() => redis.pttl(store.keys.idempotency(input.team, key)));
+      const ttlMs = await redisCall(() => redis.pttl(store.keys.idempotency(scope, key)));
       if (ttlMs === -2) return undefined;
       const ageMs = ttlMs < 0 ? Infinity : this.options.idempotencyTtlSec * 1000 - ttlMs;
       if (ageMs < this.inProgressMs) throw this.inProgress();
@@ -150,8 +161,11 @@ export class TaskIntake {
       metadata: request.metadata,
       callbackUrl: request.callbackUrl,
       team: input.team,
-      source: 'api',
+      source: input.source ?? 'api',
       requestHash: hash,
+      slack: input.slack,
+      followUpOf: input.followUpOf,
+      after: input.after,
     };
     let created: boolean;
     try {
@@ -195,7 +209,7 @@ export class TaskIntake {
     }
     if (relayEntry) steps.push(redis.xdel(keys.relayTasks, relayEntry));
     if (attempt.key !== undefined) {
-      steps.push(redis.eval(RELEASE_KEY, 1, keys.idempotency(attempt.team, attempt.key), attempt.id));
+      steps.push(redis.eval(RELEASE_KEY, 1, keys.idempotency(attempt.scope, attempt.key), attempt.id));
     }
     const results = await Promise.allSettled(steps);
     const failed = results.filter((r) => r.status === 'rejected').length;

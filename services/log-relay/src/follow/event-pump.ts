@@ -5,7 +5,7 @@ import type { RelayMetrics } from '../relay-metrics.js';
 import type { BlockingConnection } from '../redis/blocking-connection.js';
 import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
 import { parseRangeReply, parseReadReply, redisErrorCode, type StreamEntry } from '../redis/stream-reply.js';
-import type { Sink } from '../sinks/sink.js';
+import { SINK_PENDING, type Sink } from '../sinks/sink.js';
 import { Wakeup } from '../wakeup.js';
 import { decodeEvent } from './decode-event.js';
 
@@ -35,16 +35,25 @@ export interface EventPumpOptions {
 interface FollowedTask {
   taskId: string;
   key: string;
-  /** `adopt`: (re)start from the group's pending entries; `follow`: read new entries. */
-  mode: 'adopt' | 'follow';
+  /**
+   * `adopt`: (re)start from the group's pending entries; `follow`: read new entries; `finish`: all
+   * events delivered, waiting for the sinks to finish.
+   */
+  mode: 'adopt' | 'follow' | 'finish';
   retryAt: number;
   failures: number;
+  /** Polls of sinks still delivering in the background (`RELAY_SINK_PENDING`). */
+  pendingPolls: number;
+  /** Sinks whose `finish` resolved. */
+  finishedSinks: Set<string>;
   deliveredSeq: number;
   log: Logger;
 }
 
 const MAX_RETRY_MS = 10_000;
 const STALE_RETRY_MS = 100;
+const PENDING_RETRY_MS = 100;
+const PENDING_MAX_RETRY_MS = 1000;
 const LAG_SAMPLE = 1000;
 
 function staleClaim(taskId: string): AgentqError {
@@ -159,7 +168,7 @@ export class EventPump {
     let wait = this.blockMs;
     const now = Date.now();
     for (const task of this.tasks.values()) {
-      if (task.mode === 'adopt') wait = Math.min(wait, Math.max(0, task.retryAt - now));
+      if (task.mode !== 'follow') wait = Math.min(wait, Math.max(0, task.retryAt - now));
     }
     return wait;
   }
@@ -175,6 +184,8 @@ export class EventPump {
         mode: 'adopt',
         retryAt: 0,
         failures: 0,
+        pendingPolls: 0,
+        finishedSinks: new Set(),
         deliveredSeq: 0,
         log: this.options.logger.child({ taskId }),
       });
@@ -189,8 +200,9 @@ export class EventPump {
     for (const sink of this.options.sinks) sink.release?.(task.taskId);
   }
 
+  /** Starts the task over from its pending entries at `at`; a finishing task only retries finishing. */
   private readopt(task: FollowedTask, at: number): void {
-    task.mode = 'adopt';
+    if (task.mode !== 'finish') task.mode = 'adopt';
     task.retryAt = at;
   }
 
@@ -198,8 +210,8 @@ export class EventPump {
     const now = Date.now();
     for (const task of [...this.tasks.values()]) {
       if (this.stopping) return;
-      if (task.mode !== 'adopt' || task.retryAt > now) continue;
-      await this.guard(task, () => this.adopt(task));
+      if (task.mode === 'follow' || task.retryAt > now) continue;
+      await this.guard(task, () => (task.mode === 'finish' ? this.finish(task) : this.adopt(task)));
     }
   }
 
@@ -213,6 +225,12 @@ export class EventPump {
       if (err instanceof AgentqError && err.code === 'RELAY_CLAIM_STALE') {
         this.readopt(task, Date.now() + STALE_RETRY_MS);
         task.log.debug('claim not fresh; waiting for its refresh');
+        return;
+      }
+      if (err instanceof AgentqError && err.code === SINK_PENDING) {
+        task.pendingPolls += 1;
+        this.readopt(task, Date.now() + Math.min(PENDING_MAX_RETRY_MS, PENDING_RETRY_MS * 2 ** Math.min(task.pendingPolls - 1, 10)));
+        task.log.debug({ details: err.details }, 'sink still delivering; task not acknowledged yet');
         return;
       }
       task.failures += 1;
@@ -236,6 +254,8 @@ export class EventPump {
     const { redis, store, claims } = this.options;
     this.requireFresh(task);
     for (const sink of this.options.sinks) sink.release?.(task.taskId);
+    task.finishedSinks.clear();
+    for (const sink of this.options.sinks) await sink.open?.(task.taskId);
     const record = await store.get(task.taskId);
     if (!record) {
       task.log.warn({ code: 'RELAY_TASK_UNKNOWN' }, 'task in the task list has no record; acknowledged');
@@ -316,13 +336,21 @@ export class EventPump {
     return true;
   }
 
-  /** Final record to the sinks, TTL on the stream, task list entry acknowledged. */
+  /**
+   * Final record to the sinks, TTL on the stream, task list entry acknowledged. A sink that has not
+   * finished yet is asked again later (the task stays in `finish` mode), the others are not.
+   */
   private async finish(task: FollowedTask): Promise<void> {
     const { redis, store, claims, sinks, eventsTtlSec, metrics } = this.options;
+    task.mode = 'finish';
     this.requireFresh(task);
     const record = await store.get(task.taskId);
     if (record) {
-      for (const sink of sinks) await sink.finish(record);
+      for (const sink of sinks) {
+        if (task.finishedSinks.has(sink.name)) continue;
+        await sink.finish(record);
+        task.finishedSinks.add(sink.name);
+      }
     } else {
       task.log.warn({ code: 'RELAY_TASK_UNKNOWN' }, 'finished task has no record; no final record written');
     }

@@ -1,4 +1,11 @@
-import type { AgentEvent, TaskRecord } from '@agentq/shared';
+import { AgentqError, type AgentEvent, type TaskRecord } from '@agentq/shared';
+
+/** Code a sink's `finish` throws while it is still delivering in the background: not a failure. */
+export const SINK_PENDING = 'RELAY_SINK_PENDING';
+
+export function sinkPending(sink: string, taskId: string): AgentqError {
+  return new AgentqError(SINK_PENDING, `sink ${sink} is still delivering task ${taskId}`, { details: { sink, taskId } });
+}
 
 /**
  * Where the relay delivers a task's events (storage now; chat threads, object stores later).
@@ -7,13 +14,25 @@ import type { AgentEvent, TaskRecord } from '@agentq/shared';
  */
 export interface Sink {
   readonly name: string;
+  /**
+   * The relay starts (or starts again) following a task, before it delivers the task's events. A
+   * sink that needs what happened before (events an earlier owner delivered) reads it here.
+   */
+  open?(taskId: string): Promise<void>;
   /** Events of one task in ascending seq; may repeat events delivered before. */
   deliver(taskId: string, events: AgentEvent[]): Promise<void>;
-  /** The task ended and all its events were delivered; `task` is its final record. */
+  /**
+   * The task ended and all its events were delivered; `task` is its final record. The relay
+   * acknowledges the task only once `finish` resolved for every sink; a sink whose `finish` throws
+   * is asked again later (the others are not). A sink still delivering in the background throws
+   * `sinkPending(...)` (code `RELAY_SINK_PENDING`) rather than holding the relay up.
+   */
   finish(task: TaskRecord): Promise<void>;
   /**
    * Drops what the sink keeps in memory about a task. Called when this relay starts or stops
    * following it (another relay may have delivered to the same destination in between).
    */
   release?(taskId: string): void;
+  /** The relay stops: ends background work (what is left is continued by the next owner). */
+  close?(): Promise<void>;
 }

@@ -1,0 +1,253 @@
+import { FsTranscriptArchive, TaskStore, openTaskQueue, redisKeys, type RedisKeys } from '@agentq/shared';
+import { FakeSlack, makeTempDir, startTestRedis, uniquePrefix, waitFor, type FakeSlackMessage, type TestRedis } from '@agentq/shared/testing';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startRelay, type Relay } from '../src/index.js';
+import {
+  BOT_TOKEN,
+  BRANCH,
+  CHANNEL,
+  INTERVAL_MS,
+  PUBLIC_URL,
+  TEAM,
+  agentEvents,
+  append,
+  buttonsOf,
+  countsOf,
+  expectWithinLimits,
+  messagesOf,
+  only,
+  publishEvents,
+  runTask,
+  slackRelayConfig,
+  submitSlackTask,
+  succeed,
+  textOf,
+} from './slack-support.js';
+import { expectArchived, startTask, submitTask, testLogger } from './support.js';
+
+let redis: TestRedis;
+let client: Redis;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  redis = await startTestRedis();
+  client = new Redis(redis.url);
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  client.disconnect();
+  await redis.stop();
+});
+
+interface Setup {
+  keys: RedisKeys;
+  store: TaskStore;
+  archive: FsTranscriptArchive;
+  fake: FakeSlack;
+  registry: Registry;
+  relay(): Relay;
+}
+
+async function setup(): Promise<Setup> {
+  const prefix = uniquePrefix('relays');
+  const keys = redisKeys(prefix);
+  const dir = await makeTempDir('agentq-relay-slack-');
+  cleanups.push(dir.remove);
+  const fake = await new FakeSlack({ tokens: [BOT_TOKEN] }).start();
+  cleanups.push(() => fake.stop());
+  const registry = new Registry();
+  return {
+    keys,
+    store: new TaskStore(client, keys),
+    archive: FsTranscriptArchive.forDataDir(dir.path),
+    fake,
+    registry,
+    relay() {
+      const relay = startRelay({
+        config: slackRelayConfig({ redisUrl: redis.url, prefix, dataDir: dir.path, consumer: 'relay-1', apiUrl: fake.apiUrl }),
+        logger: testLogger(),
+        registry,
+        slack: { queuePollMs: 200, retryBaseMs: 100, retryMaxMs: 1000 },
+      });
+      cleanups.push(() => relay.close());
+      return relay;
+    },
+  };
+}
+
+/** The status message as it is now in the fake (posted, then updated in place). */
+function status(fake: FakeSlack, id: string): FakeSlackMessage {
+  return only(fake, id, 'status');
+}
+
+async function taskAcknowledged(keys: RedisKeys): Promise<boolean> {
+  return ((await client.xpending(keys.relayTasks, 'relay')) as [number])[0] === 0 && (await client.xlen(keys.relayTasks)) === 0;
+}
+
+describe('slack sink', () => {
+  it('slash command: the status message starts the thread, is updated in place, milestones and one summary follow', async () => {
+    const s = await setup();
+    // two tasks wait ahead of this one
+    const queue = await openTaskQueue(client, s.keys);
+    cleanups.push(() => queue.close());
+    await queue.add('tasks', { taskId: 'ahead-1' }, { jobId: 'ahead-1' });
+    await queue.add('tasks', { taskId: 'ahead-2' }, { jobId: 'ahead-2' });
+    s.relay();
+    const id = await submitSlackTask(s.store, client, s.keys);
+    await queue.add('tasks', { taskId: id }, { jobId: id });
+
+    // the status message: a new channel message (no thread), recorded on the task and for the thread
+    const root = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status message' });
+    expect(root.channel).toBe(CHANNEL);
+    expect(root.thread_ts).toBeUndefined();
+    const record = await waitFor(async () => {
+      const task = await s.store.get(id);
+      return task?.slack?.statusTs ? task : undefined;
+    });
+    expect(record.slack).toMatchObject({ teamId: TEAM, channel: CHANNEL, threadTs: root.ts, statusTs: root.ts });
+    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, root.ts))).toBe(id);
+    await waitFor(() => textOf(status(s.fake, id)).includes('#3 in the queue'), { what: 'queue position 3' });
+    expect(textOf(status(s.fake, id))).toContain('Queued');
+    expect(buttonsOf(status(s.fake, id))).toEqual({ agentq_cancel: id });
+
+    // a task ahead starts: the position is refreshed while queued
+    await queue.remove('ahead-1');
+    await waitFor(() => textOf(status(s.fake, id)).includes('#2 in the queue'), { what: 'queue position 2' });
+
+    // the run: events over about two seconds
+    await startTask(s.store, id);
+    await append(s.store, id, agentEvents(12), 120, 2);
+    await waitFor(() => textOf(status(s.fake, id)).includes('12 tool calls'), { what: 'tool calls in the status' });
+    const running = textOf(status(s.fake, id));
+    expect(running).toContain('Running');
+    expect(running).toContain('step: `agent`');
+    expect(running).toContain('last tool: `Bash`');
+    expect(running).toContain('$0.0123 so far');
+    expect(running).toMatch(/\d+s elapsed/);
+    expect(buttonsOf(status(s.fake, id))).toEqual({ agentq_cancel: id });
+    await append(s.store, id, publishEvents());
+    await succeed(s.store, id);
+
+    const summary = await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary' });
+    await waitFor(() => taskAcknowledged(s.keys), { what: 'task list entry acknowledged' });
+    expect(countsOf(s.fake, id)).toEqual({ status: 1, started: 1, pushed: 1, summary: 1 });
+    for (const kind of ['started', 'pushed', 'summary']) expect(only(s.fake, id, kind).thread_ts).toBe(root.ts);
+    expect(textOf(only(s.fake, id, 'started'))).toContain('Started');
+    expect(textOf(only(s.fake, id, 'pushed'))).toContain(`*Pushed* \`${BRANCH}\` at \`1a2b3c4\` (2 files, +10 −3)`);
+
+    const text = textOf(summary);
+    expect(text).toContain('Succeeded');
+    expect(text).toContain(`*Branch:* \`${BRANCH}\` at \`1a2b3c4\``);
+    expect(text).toContain('*Changes:* 2 files, +10 −3');
+    expect(text).toContain('Added CONTRIBUTING.md.');
+    expect(text).toContain('4 turns');
+    expect(text).toContain('$0.0123');
+    expect(text).toContain('1m 05s');
+    expect(text).toMatch(new RegExp(`<${PUBLIC_URL}/tasks/${id}\\?key=[A-Za-z0-9_-]+\\|View transcript>`));
+
+    // the final state is rendered, without buttons once succeeded
+    await waitFor(() => textOf(status(s.fake, id)).includes('Succeeded'), { what: 'final status' });
+    expect(buttonsOf(status(s.fake, id))).toEqual({});
+    // updated in place, never more often than the interval
+    const updates = s.fake.succeeded('chat.update').filter((c) => c.args.ts === root.ts);
+    expect(updates.length).toBeGreaterThanOrEqual(3);
+    const posted = s.fake.succeeded('chat.postMessage').find((c) => (c.args.metadata as { event_payload: { kind: string } }).event_payload.kind === 'status');
+    const times = [posted?.at ?? 0, ...updates.map((c) => c.at)];
+    for (let i = 1; i < times.length; i++) expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(INTERVAL_MS - 5);
+    // every message carries the task's metadata, and the bot token only went to Slack
+    for (const call of s.fake.calls.filter((c) => c.method === 'chat.postMessage')) {
+      expect(call.args.metadata).toMatchObject({ event_type: 'agentq_task', event_payload: { taskId: id } });
+      expect(call.token).toBe(BOT_TOKEN);
+    }
+    const metrics = await s.registry.metrics();
+    expect(metrics).toMatch(/agentq_relay_slack_summaries_delivered_total 1\b/);
+    expect(metrics).toMatch(/agentq_relay_slack_calls_total\{method="chat.postMessage",outcome="ok"\} 4\b/);
+    expect(await expectArchived(s.store, s.archive, client, id)).toHaveLength(1 + 2 + 39 + 4 + 1);
+  });
+
+  it('mention: the status message is a reply in the thread; a failure is told with its reason and offers Retry', async () => {
+    const s = await setup();
+    s.relay();
+    const threadTs = '1700000000.000100';
+    const id = await submitSlackTask(s.store, client, s.keys, { threadTs });
+    const reply = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status reply' });
+    expect(reply.thread_ts).toBe(threadTs);
+    await waitFor(async () => (await s.store.get(id))?.slack?.statusTs === reply.ts, { what: 'statusTs recorded' });
+    expect((await s.store.require(id)).slack?.threadTs).toBe(threadTs);
+    // the ingress points the thread at its task; the sink does not
+    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, threadTs))).toBeNull();
+    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, reply.ts))).toBeNull();
+
+    await startTask(s.store, id);
+    await append(s.store, id, agentEvents(2));
+    const error = { code: 'DISPATCH_AGENT_FAILED', message: 'tests <failed> & the build broke' };
+    expect(await s.store.transition(id, 'failed', { error, turns: 2, costUsd: 0.5, durationMs: 3000 })).toMatchObject({ ok: true });
+
+    const summary = await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary' });
+    await waitFor(() => textOf(status(s.fake, id)).includes('Failed'), { what: 'final status' });
+    expect(countsOf(s.fake, id)).toEqual({ status: 1, started: 1, ended: 1, summary: 1 });
+    for (const kind of ['started', 'ended', 'summary']) expect(only(s.fake, id, kind).thread_ts).toBe(threadTs);
+    const ended = textOf(only(s.fake, id, 'ended'));
+    expect(ended).toContain('Failed');
+    expect(ended).toContain('`DISPATCH_AGENT_FAILED`: tests &lt;failed&gt; &amp; the build broke');
+    expect(textOf(summary)).toContain('*Reason:* `DISPATCH_AGENT_FAILED`');
+    expect(textOf(summary)).toContain('2 turns');
+    expect(textOf(summary)).toContain('$0.5000');
+    expect(buttonsOf(status(s.fake, id))).toEqual({ agentq_retry: id });
+    await waitFor(() => taskAcknowledged(s.keys), { what: 'task list entry acknowledged' });
+  });
+
+  it('posts nothing for a task without a Slack context', async () => {
+    const s = await setup();
+    s.relay();
+    const plain = await submitTask(s.store, client, s.keys);
+    const slack = await submitSlackTask(s.store, client, s.keys);
+    await runTask(s.store, plain);
+    await runTask(s.store, slack);
+    await waitFor(() => messagesOf(s.fake, slack).summary, { what: 'summary of the Slack task' });
+    await expectArchived(s.store, s.archive, client, plain);
+    await waitFor(() => taskAcknowledged(s.keys), { what: 'both task list entries acknowledged' });
+    expect(countsOf(s.fake, plain)).toEqual({});
+    expect(s.fake.messages.every((m) => m.metadata?.event_payload.taskId === slack)).toBe(true);
+    expect(await client.exists(s.keys.slackDelivery(plain))).toBe(0);
+  });
+
+  it('keeps huge prompts, answers and reasons within Slack limits, and escapes mrkdwn', async () => {
+    const s = await setup();
+    s.relay();
+    const prompt = `fix <script>alert(1)</script> & tell <!channel> ${'p'.repeat(60_000)}`;
+    const id = await submitSlackTask(s.store, client, s.keys, { prompt });
+    await startTask(s.store, id);
+    const answer = `**Done** <@U0BOSS> & <!here> ${'a&<>'.repeat(30_000)}`;
+    await append(s.store, id, [...agentEvents(3, { summary: answer, toolName: `<b>${'t'.repeat(5000)}` }), ...publishEvents()]);
+    await succeed(s.store, id, answer);
+    await waitFor(() => messagesOf(s.fake, id).summary, { what: 'summary' });
+    await waitFor(() => textOf(status(s.fake, id)).includes('Succeeded'), { what: 'final status' });
+
+    const sent = s.fake.calls.filter((c) => c.method === 'chat.postMessage' || c.method === 'chat.update');
+    expect(sent.length).toBeGreaterThanOrEqual(4);
+    for (const call of sent) {
+      expect(call.status).toBe(200);
+      expectWithinLimits(call.args);
+      // what Slack parses as mrkdwn; plain_text (the summary's header) shows text as it is
+      const text = textOf(call.args, { mrkdwn: true });
+      expect(text).not.toContain('<script>');
+      expect(text).not.toContain('<!channel>');
+      expect(text).not.toContain('<!here>');
+      expect(text).not.toContain('<@U0BOSS>');
+      expect(text).not.toContain('<b>');
+    }
+    const header = (only(s.fake, id, 'summary').blocks as { type: string; text: { type: string; text: string } }[])[0];
+    expect(header?.type).toBe('header');
+    expect(header?.text.type).toBe('plain_text');
+    expect(header?.text.text).toMatch(/^:white_check_mark: Succeeded: fix <script>.*…$/);
+    const summary = textOf(only(s.fake, id, 'summary'));
+    expect(summary).toContain('*Done* &lt;@U0BOSS&gt; &amp; &lt;!here&gt;');
+    expect(summary).toContain('…');
+    expect(textOf(status(s.fake, id))).toContain('fix &lt;script&gt;alert(1)&lt;/script&gt; &amp; tell &lt;!channel&gt;');
+  });
+});
