@@ -12,7 +12,7 @@ interface SingleWorkspace {
  * Bolt's `authorize`: with the install flow, the installation of the request's workspace (or
  * enterprise) from the installation store; `SLACK_BOT_TOKEN` serves its own workspace, and every
  * request when there is no install flow. The bot token's identity (`auth.test`) is looked up
- * once, and again after a failure.
+ * once at start, and again on use after a failure.
  */
 export function createSlackAuthorize(options: { botToken?: string; installer?: InstallProvider; client: WebClient }): Authorize<boolean> {
   const { botToken, installer, client } = options;
@@ -31,6 +31,9 @@ export function createSlackAuthorize(options: { botToken?: string; installer?: I
     );
     return single;
   };
+
+  // learn the bot token's identity now, so that no request waits on Slack for it (a failure is retried on first use)
+  if (botToken) singleWorkspace(botToken).catch(() => undefined);
 
   return async (source: AuthorizeSourceData<boolean>): Promise<AuthorizeResult> => {
     if (!installer) {
