@@ -39,7 +39,7 @@ export interface RelayDeps {
   /** Bot token of a task's Slack workspace (default: `SLACK_BOT_TOKEN`, or the workspace's installation). */
   slackToken?: SlackTokenResolver;
   /** Timings of the Slack sink (defaults suit production). */
-  slack?: Pick<SlackSinkOptions, 'queuePollMs' | 'retryBaseMs' | 'retryMaxMs' | 'rateLimitRetries' | 'closeTimeoutMs'>;
+  slack?: Pick<SlackSinkOptions, 'queuePollMs' | 'elapsedRefreshMs' | 'retryBaseMs' | 'retryMaxMs' | 'rateLimitRetries' | 'closeTimeoutMs'>;
 }
 
 export interface Relay {

@@ -52,7 +52,7 @@ interface Setup {
   relay(): Relay;
 }
 
-async function setup(): Promise<Setup> {
+async function setup(slackOptions: { elapsedRefreshMs?: number } = {}): Promise<Setup> {
   const prefix = uniquePrefix('relays');
   const keys = redisKeys(prefix);
   const dir = await makeTempDir('agentq-relay-slack-');
@@ -71,7 +71,7 @@ async function setup(): Promise<Setup> {
         config: slackRelayConfig({ redisUrl: redis.url, prefix, dataDir: dir.path, consumer: 'relay-1', apiUrl: fake.apiUrl }),
         logger: testLogger(),
         registry,
-        slack: { queuePollMs: 200, retryBaseMs: 100, retryMaxMs: 1000 },
+        slack: { queuePollMs: 200, retryBaseMs: 100, retryMaxMs: 1000, ...slackOptions },
       });
       cleanups.push(() => relay.close());
       return relay;
@@ -199,6 +199,20 @@ describe('slack sink', () => {
     expect(textOf(summary)).toContain('$0.5000');
     expect(buttonsOf(status(s.fake, id))).toEqual({ agentq_retry: id });
     await waitFor(() => taskAcknowledged(s.keys), { what: 'task list entry acknowledged' });
+  });
+
+  it('keeps the elapsed time of a quiet running task current', async () => {
+    const s = await setup({ elapsedRefreshMs: 1000 });
+    s.relay();
+    const id = await submitSlackTask(s.store, client, s.keys);
+    await startTask(s.store, id);
+    await waitFor(() => messagesOf(s.fake, id).status?.[0] && textOf(status(s.fake, id)).includes('elapsed'), { what: 'a running status' });
+    const before = textOf(status(s.fake, id));
+    const edits = status(s.fake, id).edited ?? 0;
+    // no events at all: the message is refreshed anyway, with the time moved on
+    await waitFor(() => (status(s.fake, id).edited ?? 0) >= edits + 2, { timeoutMs: 6000, what: 'refreshes while quiet' });
+    expect(textOf(status(s.fake, id))).not.toBe(before);
+    expect(textOf(status(s.fake, id))).toMatch(/[1-9]\d*s elapsed/);
   });
 
   it('posts nothing for a task without a Slack context', async () => {

@@ -30,6 +30,8 @@ export interface SlackSinkOptions {
   queuePositions?(): Promise<Map<string, number>>;
   /** How often queued tasks' positions are refreshed (default 3 s). */
   queuePollMs?: number;
+  /** A running task's status message is refreshed this often when nothing else changes it, to keep its elapsed time current (default 30 s). */
+  elapsedRefreshMs?: number;
   /** First retry delay after a failed Slack call, doubling up to `retryMaxMs` (defaults 1 s, 30 s). */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -68,7 +70,7 @@ export class SlackSink implements Sink {
       metrics: this.metrics,
       rateLimitRetries: options.rateLimitRetries,
     });
-    this.queuePoll = new Periodic(options.queuePollMs ?? 3000, () => this.refreshQueued(), (err) =>
+    this.queuePoll = new Periodic(options.queuePollMs ?? 3000, () => this.refreshWaiting(), (err) =>
       options.logger.debug({ err }, 'queue positions not refreshed'),
     );
     this.queuePoll.start();
@@ -179,8 +181,15 @@ export class SlackSink implements Sink {
     if (timedOut) this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_SLACK_CLOSE_TIMEOUT' }, 'slack calls still in flight at shutdown');
   }
 
-  /** Refreshes the queue position shown by the status messages of queued tasks. */
-  private async refreshQueued(): Promise<void> {
+  /**
+   * Refreshes what time alone changes: the queue position of queued tasks, and the elapsed time of
+   * running tasks whose status message has not been updated for a while.
+   */
+  private async refreshWaiting(): Promise<void> {
+    const refreshMs = this.options.elapsedRefreshMs ?? 30_000;
+    for (const delivery of this.tasks.values()) {
+      if (delivery.refreshIfOlder(refreshMs)) delivery.kick();
+    }
     const queued = [...this.tasks.values()].filter((d) => d.progress.state === 'queued' && !d.done);
     if (queued.length === 0 || !this.options.queuePositions) return;
     const positions = await this.options.queuePositions();

@@ -118,6 +118,17 @@ export class TaskDelivery {
     return true;
   }
 
+  /**
+   * For a started task whose status message was last rendered `ms` or more ago: marks the status
+   * as changed, so that its elapsed time moves on while the agent is quiet. True when marked.
+   */
+  refreshIfOlder(ms: number, now = Date.now()): boolean {
+    if (this.done || this.progress.final || this.progress.state === 'queued') return false;
+    if (this.state.renderedAt === 0 || now - this.state.renderedAt < ms) return false;
+    this.version += 1;
+    return true;
+  }
+
   /** Runs a step now, unless one is running (it then runs again) or a retry is scheduled. */
   kick(): void {
     if (this.released || this.done) return;
