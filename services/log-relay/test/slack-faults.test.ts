@@ -103,7 +103,7 @@ describe('slack sink under faults', () => {
     s.fake.fail({ status: 429, retryAfter: 1, count: 3 });
     await startTask(s.store, id);
     await append(s.store, id, agentEvents(20), 40, 2);
-    await waitFor(() => messagesOf(s.fake, id).started, { what: 'started milestone after the storm', timeoutMs: 8000 });
+    await waitFor(() => messagesOf(s.fake, id).started, { what: 'started milestone after the storm', timeoutMs: 20_000 });
     await append(s.store, id, publishEvents());
     await waitFor(() => messagesOf(s.fake, id).pushed, { what: 'pushed milestone' });
     // Slack fails with 503 when the summary is posted
@@ -113,7 +113,7 @@ describe('slack sink under faults', () => {
     await waitFor(() => s.archive.readTask(id), { what: 'task.json' });
     expect(messagesOf(s.fake, id).summary).toBeUndefined();
     expect(await pendingEntries(s.keys)).toBe(1);
-    const summary = await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary', timeoutMs: 8000 });
+    const summary = await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary', timeoutMs: 20_000 });
     await waitFor(async () => (await pendingEntries(s.keys)) === 0, { what: 'task list entry acknowledged' });
 
     expectEachOnce(s.fake, id, ['status', 'started', 'pushed', 'summary']);
@@ -186,15 +186,24 @@ describe('slack sink under faults', () => {
     const first = s.spawn();
     await Promise.all(ids.map((id) => startTask(s.store, id)));
     const writing = Promise.all(ids.map((id) => append(s.store, id, agentEvents(30), 20, 2)));
-    await waitFor(() => ids.every((id) => messagesOf(s.fake, id).started), { what: 'started milestones', timeoutMs: 8000 });
-    await waitFor(() => s.fake.succeeded('chat.update').length >= 1, { what: 'a status update' });
+    await waitFor(() => ids.every((id) => messagesOf(s.fake, id).started), { what: 'started milestones', timeoutMs: 20_000 });
+    // keep the agents busy until the first relay has updated a status message in place (a slow start
+    // may have let it post the status after every event of the first batch was in)
+    await waitFor(
+      async () => {
+        if (s.fake.succeeded('chat.update').length >= 1) return true;
+        await Promise.all(ids.map((id) => append(s.store, id, agentEvents(1))));
+        return false;
+      },
+      { what: 'a status update', intervalMs: 250, timeoutMs: 15_000 },
+    );
     await first.kill('SIGKILL');
     await writing;
     for (const id of ids) await append(s.store, id, publishEvents());
     await succeed(s.store, ids[0] ?? '');
     await s.store.transition(ids[1] ?? '', 'timed_out', { error: { code: 'DISPATCH_TIMEOUT', message: 'the task ran longer than its limit of 60 s' } });
     const second = s.spawn();
-    await waitFor(() => ids.every((id) => messagesOf(s.fake, id).summary), { what: 'summaries', timeoutMs: 8000 });
+    await waitFor(() => ids.every((id) => messagesOf(s.fake, id).summary), { what: 'summaries', timeoutMs: 20_000 });
     await waitFor(async () => (await pendingEntries(s.keys)) === 0, { what: 'task list entries acknowledged' });
     expectEachOnce(s.fake, ids[0] ?? '', ['status', 'started', 'pushed', 'summary']);
     expectEachOnce(s.fake, ids[1] ?? '', ['status', 'started', 'pushed', 'ended', 'summary']);

@@ -210,7 +210,7 @@ describe('slack sink', () => {
     const before = textOf(status(s.fake, id));
     const edits = status(s.fake, id).edited ?? 0;
     // no events at all: the message is refreshed anyway, with the time moved on
-    await waitFor(() => (status(s.fake, id).edited ?? 0) >= edits + 2, { timeoutMs: 6000, what: 'refreshes while quiet' });
+    await waitFor(() => (status(s.fake, id).edited ?? 0) >= edits + 2, { timeoutMs: 10_000, what: 'refreshes while quiet' });
     expect(textOf(status(s.fake, id))).not.toBe(before);
     expect(textOf(status(s.fake, id))).toMatch(/[1-9]\d*s elapsed/);
   });
