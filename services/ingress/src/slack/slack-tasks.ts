@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { ingressError, taskNotFound, unavailable } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 import type { CancelResult, TaskCanceler } from '../tasks/task-canceler.js';
+import { admitTaskRequest } from '../tasks/task-admission.js';
 import type { TaskIntake } from '../tasks/task-intake.js';
 import type { TaskOptions } from './command-text.js';
 import { UNAVAILABLE_TEXT } from './slack-messages.js';
@@ -105,9 +106,6 @@ export class SlackTasks {
     if (!access.allowed) {
       throw ingressError('INGRESS_FORBIDDEN', `you may not queue tasks on \`${repo}\` from this channel (Slack policy)`);
     }
-    if (!forge.has(repo)) {
-      throw ingressError('INGRESS_UNKNOWN_REPO', `\`${repo}\` is not a repository agentq knows; add it with \`agentq repo add\``);
-    }
     const options = input.options ?? {};
     const inherited = input.inherit ?? {};
     const limits = { ...inherited.limits, ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}) };
@@ -122,10 +120,7 @@ export class SlackTasks {
     if (!parsed.success) {
       throw ingressError('INGRESS_INVALID_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     }
-    const promptChars = [...parsed.data.prompt].length;
-    if (promptChars > config.maxPromptChars) {
-      throw ingressError('INGRESS_PROMPT_TOO_LONG', `the prompt has ${promptChars} characters; the limit is ${config.maxPromptChars}`);
-    }
+    admitTaskRequest(parsed.data, { config, forge });
     const parent = input.followUpOf;
     const threadTs = input.threadTs;
     const slack: SlackContext = { teamId: actor.teamId, channel: actor.channel, userId: actor.userId };

@@ -3,10 +3,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { principalOf } from '../auth/request-auth.js';
 import { fieldProblems } from '../http/field-problems.js';
-import { ingressError, invalidRequest } from '../http/ingress-errors.js';
+import { invalidRequest } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 import type { IngressMetrics } from '../ops/ingress-metrics.js';
 import { loadTask } from './task-access.js';
+import { admitTaskRequest } from './task-admission.js';
 import type { TaskCanceler } from './task-canceler.js';
 import type { TaskIntake } from './task-intake.js';
 
@@ -56,23 +57,7 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     const parsed = taskRequestSchema.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error));
     const body = parsed.data;
-    // accepted by the schema, not acted on yet: refused rather than silently ignored
-    const unsupported = [
-      body.limits?.maxCostUsd !== undefined ? 'limits.maxCostUsd (spending limits are not enforced yet)' : undefined,
-      body.callbackUrl !== undefined ? 'callbackUrl (completion callbacks are not sent yet)' : undefined,
-    ].filter((field): field is string => field !== undefined);
-    if (unsupported.length > 0) {
-      throw ingressError('INGRESS_NOT_SUPPORTED', `not supported: ${unsupported.join('; ')}`);
-    }
-    const promptChars = [...body.prompt].length;
-    if (promptChars > config.maxPromptChars) {
-      throw ingressError('INGRESS_PROMPT_TOO_LONG', `prompt has ${promptChars} characters; the limit is ${config.maxPromptChars}`, {
-        details: { limit: config.maxPromptChars },
-      });
-    }
-    if (!forge.has(body.repo)) {
-      throw ingressError('INGRESS_UNKNOWN_REPO', `repository ${body.repo} is not known; add it with POST /v1/repos (agentq repo add)`);
-    }
+    admitTaskRequest(body, { config, forge });
     const result = await intake.submit({ team: principal.team, request: body, idempotencyKey: key });
     const answer = { id: result.id, state: result.state, ...links(result.id) };
     reply.header('location', answer.statusUrl);
