@@ -7,6 +7,7 @@ import {
   TaskStore,
   connectRedis,
   createMetricsRegistry,
+  configSecrets,
   createRedactor,
   errorMessage,
   isFinalState,
@@ -83,7 +84,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     : deps.config;
   const url = requireRedisUrl(config);
   const keys = redisKeys(config.redisPrefix);
-  const redact = createRedactor(Object.values(config.sandboxSecrets));
+  const redact = createRedactor(configSecrets(config));
   const registry = deps.registry ?? createMetricsRegistry('dispatcher');
   const metrics = createDispatcherMetrics(registry);
   const provider = deps.provider ?? new LocalSandboxProvider({ dataDir: config.dataDir });

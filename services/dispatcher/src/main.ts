@@ -3,6 +3,7 @@ import {
   ShutdownManager,
   createLogger,
   createMetricsRegistry,
+  configSecrets,
   createRedactor,
   errorMessage,
   loadConfig,
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
     process.exit(1);
   }
-  const redact = createRedactor(Object.values(config.sandboxSecrets));
+  const redact = createRedactor(configSecrets(config));
   const logger = createLogger({ service: 'dispatcher', level: config.logLevel, redact, pretty: config.logPretty });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   const registry = createMetricsRegistry('dispatcher');
