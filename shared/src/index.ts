@@ -28,3 +28,5 @@ export * from './slack/policy.js';
 export * from './slack/installation-store.js';
 export * from './slack/bot-token.js';
 export * from './slack/scopes.js';
+export * from './github/repo-name.js';
+export * from './github/github-app.js';

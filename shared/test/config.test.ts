@@ -86,3 +86,49 @@ describe('Slack configuration', () => {
     expect(configSecrets(config).sort()).toEqual(['aaaaaaaaaaaaaaaa1', 'foo-value', 'signing-secret-1', 'xoxb-1-2-abc'].sort());
   });
 });
+
+describe('GitHub configuration', () => {
+  const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIabc\n-----END RSA PRIVATE KEY-----\n';
+
+  it('is off without an App id, and on with the id and a key', () => {
+    expect(loadConfig({}).github).toBeUndefined();
+    const config = loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem.replaceAll('\n', '\\n'), GITHUB_WEBHOOK_SECRET: 'hook-secret-1' });
+    expect(config.github).toMatchObject({
+      appId: 42,
+      privateKey: pem,
+      webhookSecret: 'hook-secret-1',
+      apiUrl: 'https://api.github.com',
+      gitUrl: 'https://github.com',
+      repos: undefined,
+      draftPrs: true,
+      prLabels: ['agentq'],
+      triggerLabel: 'agentq',
+    });
+    expect(configSecrets(config)).toEqual(expect.arrayContaining([pem, 'hook-secret-1']));
+  });
+
+  it('reads the key from a file, and parses repository rules with teams', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const path = join(mkdtempSync(join(tmpdir(), 'agentq-key-')), 'app.pem');
+    writeFileSync(path, pem);
+    const config = loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY_PATH: path, AGENTQ_GITHUB_REPOS: 'acme/api:platform, acme/*, *', GITHUB_API_URL: 'https://ghe.example/api/v3/' });
+    expect(config.github?.privateKey).toBe(pem);
+    expect(config.github?.repos).toEqual([
+      { pattern: 'acme/api', team: 'platform' },
+      { pattern: 'acme/*', team: 'default' },
+      { pattern: '*', team: 'default' },
+    ]);
+    expect(config.github?.apiUrl).toBe('https://ghe.example/api/v3');
+  });
+
+  it('lists every problem: no key, two keys, a key that is not PEM, a bad rule, a secret without an App', () => {
+    expect(() => loadConfig({ GITHUB_APP_ID: '42' })).toThrow(/set exactly one/);
+    expect(() => loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem, GITHUB_APP_PRIVATE_KEY_PATH: '/x' })).toThrow(/set exactly one/);
+    expect(() => loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: 'not-a-key' })).toThrow(/PEM/);
+    expect(() => loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem, AGENTQ_GITHUB_REPOS: 'acme' })).toThrow(/AGENTQ_GITHUB_REPOS/);
+    expect(() => loadConfig({ GITHUB_WEBHOOK_SECRET: 'hook-secret-1' })).toThrow(/GITHUB_APP_ID/);
+    expect(() => loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY_PATH: '/nonexistent/key.pem' })).toThrow(/cannot be read/);
+  });
+});

@@ -7,19 +7,23 @@ import {
   TaskStore,
   connectRedis,
   createMetricsRegistry,
+  GitHubApp,
   configSecrets,
-  createRedactor,
   errorMessage,
   isFinalState,
   queues,
   redisKeys,
   requireRedisUrl,
+  resolveViewerSecret,
+  viewerUrl,
   type Config,
   type Logger,
 } from '@agentq/shared';
 import { CancelListener } from './cancel-listener.js';
 import { createDispatcherMetrics } from './dispatcher-metrics.js';
+import type { GitHubDeps } from './github/github-run.js';
 import { LocalSandboxProvider } from './providers/local-provider.js';
+import { RuntimeSecrets } from './runtime-secrets.js';
 import type { SandboxProvider } from './providers/sandbox-provider.js';
 import { TaskRunner, abandonTask, type RunEnd, type RunnerDeps } from './run/task-runner.js';
 
@@ -42,6 +46,17 @@ export interface DispatcherDeps {
   /** Metrics registry to register in (one is created when absent). */
   registry?: Registry;
   worker?: WorkerTuning;
+  /**
+   * The redactor of the service (give the logger its `redact`, so the installation tokens of
+   * running tasks never reach the logs); one is made from the configured secrets when absent.
+   */
+  secrets?: RuntimeSecrets;
+  github?: {
+    /** The App to act as (made from `config.github` when absent). */
+    app?: GitHubApp;
+    /** How long before expiry a sandbox's installation token is replaced (10 minutes by default). */
+    tokenRefreshMarginMs?: number;
+  };
 }
 
 export interface Dispatcher {
@@ -84,7 +99,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     : deps.config;
   const url = requireRedisUrl(config);
   const keys = redisKeys(config.redisPrefix);
-  const redact = createRedactor(configSecrets(config));
+  const secrets = deps.secrets ?? new RuntimeSecrets(configSecrets(config));
+  const redact = secrets.redact;
   const registry = deps.registry ?? createMetricsRegistry('dispatcher');
   const metrics = createDispatcherMetrics(registry);
   const provider = deps.provider ?? new LocalSandboxProvider({ dataDir: config.dataDir });
@@ -107,6 +123,18 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     throw err;
   }
   const store = new TaskStore(redis, keys, { redact });
+  let github: GitHubDeps | undefined;
+  if (config.github) {
+    const viewerSecret = resolveViewerSecret(config);
+    github = {
+      app: deps.github?.app ?? new GitHubApp(config.github, { logger }),
+      config: config.github,
+      redis,
+      keys,
+      viewerUrl: (taskId) => viewerUrl(config.publicUrl, viewerSecret, taskId),
+      tokenRefreshMarginMs: deps.github?.tokenRefreshMarginMs,
+    };
+  }
   const runnerDeps: RunnerDeps = {
     config,
     redis,
@@ -115,6 +143,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     provider,
     forge: new LocalForge(config.dataDir),
     redact,
+    secrets,
+    github,
     logger,
     metrics,
     cancels,

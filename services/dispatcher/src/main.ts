@@ -4,12 +4,12 @@ import {
   createLogger,
   createMetricsRegistry,
   configSecrets,
-  createRedactor,
   errorMessage,
   loadConfig,
   startOpsServer,
 } from '@agentq/shared';
 import { startDispatcher } from './dispatcher.js';
+import { RuntimeSecrets } from './runtime-secrets.js';
 
 async function main(): Promise<void> {
   let config;
@@ -19,15 +19,16 @@ async function main(): Promise<void> {
     process.stderr.write(`${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
     process.exit(1);
   }
-  const redact = createRedactor(configSecrets(config));
-  const logger = createLogger({ service: 'dispatcher', level: config.logLevel, redact, pretty: config.logPretty });
+  // one redactor for the logs and the task store, which also hides the tokens of running tasks
+  const secrets = new RuntimeSecrets(configSecrets(config));
+  const logger = createLogger({ service: 'dispatcher', level: config.logLevel, redact: secrets.redact, pretty: config.logPretty });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   const registry = createMetricsRegistry('dispatcher');
 
   if (config.missingSandboxVars.length > 0) {
     logger.warn({ missing: config.missingSandboxVars }, 'sandbox variables listed in AGENTQ_SANDBOX_ENV are not set');
   }
-  const dispatcher = await startDispatcher({ config, logger, registry });
+  const dispatcher = await startDispatcher({ config, logger, registry, secrets });
   const ops = await startOpsServer({
     host: config.host,
     port: config.dispatcherPort,

@@ -1,4 +1,4 @@
-import type { ApiToken, Config, LocalForge, Logger, SlackPolicy, TaskStore, TranscriptArchive } from '@agentq/shared';
+import type { ApiToken, Config, GitHubApp, LocalForge, Logger, SlackPolicy, TaskStore, TranscriptArchive } from '@agentq/shared';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -13,6 +13,8 @@ export interface AppDeps {
   store: TaskStore;
   archive: TranscriptArchive;
   forge: LocalForge;
+  /** The GitHub App, built once from `config.github` (undefined without one). */
+  github?: GitHubApp;
   logger: Logger;
   metrics: Registry;
   apiTokens: readonly ApiToken[];

@@ -5,6 +5,8 @@ import { requireToken } from './auth/request-auth.js';
 import { registerEventsRoute } from './events/events-route.js';
 import { SseHub } from './events/sse-hub.js';
 import { TranscriptReader } from './events/transcript-reader.js';
+import { githubRoutes } from './github/github-routes.js';
+import { GitHubWebhooks } from './github/github-webhooks.js';
 import { installErrorHandlers, sendError } from './http/error-handler.js';
 import { unavailable } from './http/ingress-errors.js';
 import { installIngressMetrics } from './ops/ingress-metrics.js';
@@ -19,8 +21,8 @@ import { registerViewerRoute } from './viewer/viewer-route.js';
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * The ingress HTTP app: task API under `/v1`, the viewer page, ops endpoints, and Slack under
- * `/slack` when configured. Closing it ends every open event stream first.
+ * The ingress HTTP app: task API under `/v1`, the viewer page, ops endpoints, Slack under
+ * `/slack` and the GitHub App's webhook under `/github` when configured. Closing it ends every open event stream first.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config, store, archive, logger } = deps;
@@ -76,12 +78,30 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         store,
         archive,
         forge: deps.forge,
+        github: deps.github,
         intake,
         canceler,
         logger,
         viewerSecret: deps.viewerSecret,
         isShuttingDown: deps.isShuttingDown,
       }),
+    );
+  }
+
+  const github = config.github;
+  const webhookSecret = github?.webhookSecret;
+  if (github && webhookSecret && deps.github) {
+    const webhooks = new GitHubWebhooks({
+      config,
+      github: deps.github,
+      store,
+      archive,
+      redis: deps.redis,
+      intake,
+      logger,
+    });
+    void app.register(async (scope) =>
+      githubRoutes(scope, { github: { ...github, webhookSecret }, webhooks, isShuttingDown: deps.isShuttingDown }),
     );
   }
 
@@ -109,6 +129,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       store,
       archive,
       forge: deps.forge,
+      github: deps.github,
       intake,
       canceler,
       metrics,

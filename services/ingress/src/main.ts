@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import {
   API_TOKEN_FILE,
   FsTranscriptArchive,
+  GitHubApp,
   LocalForge,
   ShutdownManager,
   TaskStore,
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     store: new TaskStore(redis, keys, { redact }),
     archive: FsTranscriptArchive.forDataDir(config.dataDir),
     forge: new LocalForge(config.dataDir),
+    github: config.github ? new GitHubApp(config.github, { logger }) : undefined,
     logger,
     metrics: createMetricsRegistry('ingress'),
     apiTokens: tokens,
@@ -71,7 +73,13 @@ async function main(): Promise<void> {
   }
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info(
-    { address, publicUrl: config.publicUrl, teams: [...new Set(tokens.map((t) => t.team))], slack: config.slack !== undefined },
+    {
+      address,
+      publicUrl: config.publicUrl,
+      teams: [...new Set(tokens.map((t) => t.team))],
+      slack: config.slack !== undefined,
+      github: config.github !== undefined,
+    },
     'ingress listening',
   );
 }

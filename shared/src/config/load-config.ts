@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AgentqError } from '../errors.js';
@@ -49,6 +50,8 @@ export interface Config {
   demoDelayMs: number;
   /** Undefined when Slack is not configured. */
   slack: SlackConfig | undefined;
+  /** Undefined when no GitHub App is configured. */
+  github: GitHubConfig | undefined;
 }
 
 export interface SlackConfig {
@@ -61,6 +64,27 @@ export interface SlackConfig {
   command: string;
   policyFile: string | undefined;
   statusIntervalMs: number;
+}
+
+export interface GitHubRepoRule {
+  /** `owner/name`, `owner/*` or `*`. */
+  pattern: string;
+  team: string;
+}
+
+export interface GitHubConfig {
+  appId: number;
+  /** PEM. Secret. */
+  privateKey: string;
+  /** Secret; undefined: `/github/webhooks` is off. */
+  webhookSecret: string | undefined;
+  apiUrl: string;
+  gitUrl: string;
+  /** Undefined: every repository the App is installed on, team `default`. */
+  repos: GitHubRepoRule[] | undefined;
+  draftPrs: boolean;
+  prLabels: string[];
+  triggerLabel: string;
 }
 
 export const DEFAULT_TEAM = 'default';
@@ -123,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
   const slack = slackConfig(v, problems);
+  const github = githubConfig(v, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const hasAnthropic = ANTHROPIC_CREDENTIAL_VARS.some((name) => sandboxSecrets[name] !== undefined);
@@ -160,6 +185,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logPretty: v.AGENTQ_LOG_PRETTY,
     demoDelayMs: v.AGENTQ_DEMO_DELAY_MS,
     slack,
+    github,
+  };
+}
+
+function githubConfig(v: EnvValues, problems: string[]): GitHubConfig | undefined {
+  const keySources = [v.GITHUB_APP_PRIVATE_KEY, v.GITHUB_APP_PRIVATE_KEY_PATH].filter((k) => k !== undefined).length;
+  if (v.GITHUB_APP_ID === undefined) {
+    if (keySources > 0 || v.GITHUB_WEBHOOK_SECRET !== undefined) problems.push('GITHUB_APP_ID: required with the other GITHUB_APP_* / GITHUB_WEBHOOK_SECRET variables');
+    return undefined;
+  }
+  if (keySources !== 1) {
+    problems.push('GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH: set exactly one with GITHUB_APP_ID');
+    return undefined;
+  }
+  let privateKey = v.GITHUB_APP_PRIVATE_KEY?.replace(/\\n/g, '\n');
+  if (v.GITHUB_APP_PRIVATE_KEY_PATH !== undefined) {
+    try {
+      privateKey = readFileSync(v.GITHUB_APP_PRIVATE_KEY_PATH, 'utf8');
+    } catch (err) {
+      problems.push(`GITHUB_APP_PRIVATE_KEY_PATH: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  }
+  if (!privateKey || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+    problems.push('GITHUB_APP_PRIVATE_KEY: must be the App\'s private key in PEM form');
+    return undefined;
+  }
+  let repos: GitHubRepoRule[] | undefined;
+  if (v.AGENTQ_GITHUB_REPOS) {
+    repos = [];
+    for (const entry of v.AGENTQ_GITHUB_REPOS) {
+      const [pattern = '', team, ...rest] = entry.split(':');
+      if (!/^(\*|[A-Za-z0-9][A-Za-z0-9._-]*\/(\*|[A-Za-z0-9._-]+))$/.test(pattern) || rest.length > 0 || (team !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(team))) {
+        problems.push(`AGENTQ_GITHUB_REPOS: ${JSON.stringify(entry)} must be owner/name, owner/* or *, optionally :team`);
+        continue;
+      }
+      repos.push({ pattern, team: team ?? DEFAULT_TEAM });
+    }
+  }
+  return {
+    appId: v.GITHUB_APP_ID,
+    privateKey,
+    webhookSecret: v.GITHUB_WEBHOOK_SECRET,
+    apiUrl: v.GITHUB_API_URL.replace(/\/+$/, ''),
+    gitUrl: v.GITHUB_GIT_URL.replace(/\/+$/, ''),
+    repos,
+    draftPrs: v.AGENTQ_GITHUB_DRAFT_PRS,
+    prLabels: v.AGENTQ_GITHUB_PR_LABELS,
+    triggerLabel: v.AGENTQ_GITHUB_TRIGGER_LABEL,
   };
 }
 
@@ -197,6 +271,10 @@ export function configSecrets(config: Config): string[] {
   const out = [...Object.values(config.sandboxSecrets)];
   for (const t of config.apiTokens ?? []) out.push(t.token);
   if (config.viewerSecret) out.push(config.viewerSecret);
+  if (config.github) {
+    out.push(config.github.privateKey);
+    if (config.github.webhookSecret) out.push(config.github.webhookSecret);
+  }
   if (config.slack) {
     out.push(config.slack.signingSecret);
     if (config.slack.botToken) out.push(config.slack.botToken);

@@ -24,6 +24,8 @@ export interface RedisKeys {
   slackDelivery(taskId: string): string;
   /** Hash: Slack app installations (OAuth), encrypted, by team or enterprise. */
   readonly slackInstallations: string;
+  /** String: the task that opened a GitHub pull request (for follow-ups from PR comments). */
+  githubPull(repo: string, number: number): string;
   /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`). */
   readonly bullPrefix: string;
 }
@@ -44,6 +46,7 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     slackThread: (teamId, channel, threadTs) => `${prefix}:slack:thread:${teamId}:${channel}:${threadTs}`,
     slackDelivery: (id) => `${prefix}:slack:delivery:{${id}}`,
     slackInstallations: `${prefix}:slack:installations`,
+    githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
     bullPrefix: `${prefix}:{q}`,
   };
 }

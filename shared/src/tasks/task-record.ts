@@ -26,6 +26,21 @@ export const slackContextSchema = z.object({
 });
 export type SlackContext = z.infer<typeof slackContextSchema>;
 
+/** Where a task came from on GitHub, and where agentq answers there. */
+export const githubContextSchema = z.object({
+  /** The issue or pull request the task came from. */
+  issueNumber: z.number().int().optional(),
+  /** True when `issueNumber` is a pull request: the task works on its branch. */
+  isPullRequest: z.boolean().optional(),
+  /** The comment that asked (for reactions). */
+  commentId: z.number().int().optional(),
+  /** Who asked, when known: `Co-authored-by` of the commits. */
+  login: z.string().optional(),
+  /** The user id of `login` (for the noreply email of `Co-authored-by`). */
+  userId: z.number().int().optional(),
+});
+export type GitHubContext = z.infer<typeof githubContextSchema>;
+
 /** Where a task came from. */
 export const taskSourceSchema = z.enum(['api', 'slack', 'github', 'webhook']);
 
@@ -48,6 +63,10 @@ export const taskRecordSchema = z.object({
   source: taskSourceSchema,
   requestHash: z.string().optional(),
   slack: slackContextSchema.optional(),
+  github: githubContextSchema.optional(),
+  /** Where the repository lives: the local forge, or GitHub through the App. */
+  forge: z.enum(['local', 'github']).optional(),
+  prNumber: z.number().int().optional(),
   /** A follow-up: continues this task's branch and resumes its agent session. */
   followUpOf: z.string().optional(),
   /** Must not start before this task has ended (the previous run in the same thread). */

@@ -3,3 +3,5 @@ export { freePort } from '../net/free-port.js';
 export { waitFor } from './wait.js';
 export { makeTempDir, uniquePrefix } from './temp.js';
 export { FakeSlack, slackSignatureHeaders, type SlackCall, type FakeSlackMessage, type SlackFailure, type FakeSlackOptions } from './fake-slack.js';
+export { FakeGitHub, generateAppKeyPair, type FakeGitHubOptions, type FakeGitHubCall, type FakeTokenRequest, type FakePull, type FakeComment, type FakeReaction, type FakePermission } from './fake-github.js';
+export { GitHttpServer, type GitHttpServerOptions } from './git-http-server.js';

@@ -298,6 +298,7 @@ async function main() {
 
   if (/environment/i.test(prompt)) {
     await tool('Bash', { command: 'env', description: 'Print the environment' }, () => bash('env'));
+    await tool('Bash', { command: 'git remote -v', description: 'Show where the repository comes from' }, () => bash('git remote -v'));
   }
 
   if (/\bfail/i.test(prompt)) {

@@ -50,6 +50,23 @@ const WRAPPER = [
 ].join('\n');
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
+/** Names of the private files of `SandboxSpec.files`: not one of the sandbox's own entries. */
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const RESERVED = new Set(['home', 'tmp', 'output.log', 'exit-code', 'sandbox.json', 'pid', 'pid.tmp', 'exit-code.tmp', 'sandbox.json.tmp']);
+
+function privateFileName(name: string): string {
+  if (!FILE_NAME.test(name) || RESERVED.has(name) || name.endsWith('.tmp')) {
+    throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
+  }
+  return name;
+}
+
+/** Writes a file only its owner can read, replacing any earlier one atomically. */
+async function writePrivateFile(dir: string, name: string, content: string): Promise<void> {
+  const path = join(dir, privateFileName(name));
+  await writeFile(`${path}.tmp`, content, { mode: 0o600 });
+  await rename(`${path}.tmp`, path);
+}
 /** Kept by `release()`: the agent's home (session files), the output and the exit code. */
 const KEPT = new Set(['home', 'output.log', 'exit-code', 'sandbox.json']);
 
@@ -100,6 +117,7 @@ export class LocalSandboxProvider implements SandboxProvider {
   async create(spec: SandboxSpec): Promise<SandboxHandle> {
     const id = spec.taskId;
     const dir = this.dir(id);
+    for (const name of Object.keys(spec.files ?? {})) privateFileName(name);
     const inherited = spec.inherit ? await this.inheritable(spec.inherit) : [];
     await mkdir(this.root, { recursive: true });
     try {
@@ -112,6 +130,7 @@ export class LocalSandboxProvider implements SandboxProvider {
     }
     await mkdir(join(dir, 'home'));
     await mkdir(join(dir, 'tmp'));
+    for (const [name, content] of Object.entries(spec.files ?? {})) await writePrivateFile(dir, name, content);
     for (const { from, to } of inherited) {
       await cp(from, join(dir, 'home', to), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     }
@@ -275,6 +294,19 @@ class LocalSandboxHandle implements SandboxHandle {
       await rm(join(this.dir, 'pid'), { force: true });
     })();
     return this.terminating;
+  }
+
+  async writeFile(name: string, content: string): Promise<void> {
+    await writePrivateFile(this.dir, name, content);
+  }
+
+  async readFile(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.dir, privateFileName(name)), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   async release(): Promise<void> {

@@ -16,6 +16,12 @@ export interface SandboxSpec {
    * `DISPATCH_INHERIT_UNAVAILABLE`, creating nothing, when that sandbox or all of the paths are gone.
    */
   inherit?: SandboxInheritance;
+  /**
+   * Private files (name → content, mode 600) put in the directory the command starts in, before
+   * it starts: credentials the run reads from a file, never from its environment or arguments.
+   * Names are plain file names.
+   */
+  files?: Record<string, string>;
 }
 
 export interface SandboxInheritance {
@@ -58,6 +64,10 @@ export interface SandboxHandle {
   terminate(): Promise<void>;
   /** Runs a command beside the main program (optional capability). */
   exec?(command: string[]): Promise<ExecResult>;
+  /** Replaces one of the sandbox's private files (see `SandboxSpec.files`) atomically (optional capability). */
+  writeFile?(name: string, content: string): Promise<void>;
+  /** Reads one of the sandbox's private files; undefined when it is not there (optional capability). */
+  readFile?(name: string): Promise<string | undefined>;
   /** The task is done with the sandbox: frees what it held. The output stays readable where the provider keeps it. */
   release(): Promise<void>;
 }

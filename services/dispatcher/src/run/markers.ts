@@ -3,7 +3,8 @@ import type { DiffStat } from '@agentq/shared';
 /** A progress line of the run script: `{"agentq": {...}}`. */
 export type RunMarker =
   | { type: 'step'; step: 'clone' | 'agent' | 'commit' | 'push' }
-  | { type: 'clone'; ok: true; baseCommit: string }
+  /** `defaultBranch`: the branch the repository's HEAD names. */
+  | { type: 'clone'; ok: true; baseCommit: string; defaultBranch?: string }
   | { type: 'clone'; ok: false; reason: CloneFailure }
   /** `continued`: the branch existed and the run goes on from its head. */
   | { type: 'branch'; ok: boolean; branch?: string; continued?: boolean }
@@ -38,7 +39,9 @@ function fromBody(m: Json): RunMarker | undefined {
     case 'clone': {
       if (!m.ok) return { type: 'clone', ok: false, reason: m.reason === 'base_ref' || m.reason === 'branch' ? m.reason : 'clone' };
       const baseCommit = sha(m.baseCommit);
-      return baseCommit ? { type: 'clone', ok: true, baseCommit } : undefined;
+      if (!baseCommit) return undefined;
+      const defaultBranch = branch(m.defaultBranch);
+      return defaultBranch ? { type: 'clone', ok: true, baseCommit, defaultBranch } : { type: 'clone', ok: true, baseCommit };
     }
     case 'branch':
       return m.continued === true

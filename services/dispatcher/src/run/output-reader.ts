@@ -16,6 +16,8 @@ export interface AgentResultFacts {
 export interface RunFacts {
   lastStep?: 'clone' | 'agent' | 'commit' | 'push';
   baseCommit?: string;
+  /** The repository's default branch, as the clone saw it. */
+  defaultBranch?: string;
   cloneFailure?: CloneFailure;
   branch?: string;
   /** The run continues a branch that existed (a follow-up). */
@@ -110,7 +112,10 @@ export class OutputReader {
         f.lastStep = marker.step;
         break;
       case 'clone':
-        if (marker.ok) f.baseCommit = marker.baseCommit;
+        if (marker.ok) {
+          f.baseCommit = marker.baseCommit;
+          if (marker.defaultBranch) f.defaultBranch = marker.defaultBranch;
+        }
         else f.cloneFailure = marker.reason;
         break;
       case 'branch':

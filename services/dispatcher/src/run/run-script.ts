@@ -5,6 +5,9 @@
  * object per line with a top-level `agentq` key, built only from safe values (step names, hex
  * shas, integers, the validated branch name). With `AGENTQ_CONTINUE_BRANCH=1` (a follow-up) the
  * branch exists already: the run starts from its head and the push adds to it (a fast-forward).
+ * A repository that needs credentials gets them from a credential helper reading
+ * `AGENTQ_GIT_TOKEN_FILE` (see `gitCredentialEnv`): the token is never in the URL, the arguments,
+ * the environment or `.git/config`.
  */
 
 /** Exit codes of the run script (otherwise it exits with the harness's own code). */
@@ -40,6 +43,10 @@ workdir=\${AGENTQ_WORKDIR:-repo}
 author_name=\${AGENTQ_GIT_AUTHOR_NAME:-agentq}
 author_email=\${AGENTQ_GIT_AUTHOR_EMAIL:-agentq@localhost}
 message=\${AGENTQ_COMMIT_MESSAGE:-agentq task}
+# the credential helper reads the token file from wherever git runs: its path must be absolute
+if [[ -n "\${AGENTQ_GIT_TOKEN_FILE:-}" && "$AGENTQ_GIT_TOKEN_FILE" != /* ]]; then
+  export AGENTQ_GIT_TOKEN_FILE="$PWD/$AGENTQ_GIT_TOKEN_FILE"
+fi
 
 marker '{"step":"clone"}'
 if ! git clone --no-tags --quiet -- "$AGENTQ_REPO_URL" "$workdir" 2>&1; then
@@ -65,7 +72,13 @@ fi
 if ! is_sha "$base"; then
   marker '{"git":"clone","ok":false,"reason":"base_ref"}'; exit ${RUN_EXIT.baseRefNotFound}
 fi
-marker "{\\"git\\":\\"clone\\",\\"ok\\":true,\\"baseCommit\\":\\"$base\\"}"
+default_branch=$(git symbolic-ref --quiet --short refs/remotes/origin/HEAD 2>/dev/null) || default_branch=""
+default_branch=\${default_branch#origin/}
+if [[ "$default_branch" =~ ^[A-Za-z0-9._/-]{1,200}$ && "$default_branch" != -* && "$default_branch" != *..* ]]; then
+  marker "{\\"git\\":\\"clone\\",\\"ok\\":true,\\"baseCommit\\":\\"$base\\",\\"defaultBranch\\":\\"$default_branch\\"}"
+else
+  marker "{\\"git\\":\\"clone\\",\\"ok\\":true,\\"baseCommit\\":\\"$base\\"}"
+fi
 if ! git checkout --quiet -b "$branch" "$base" 2>&1; then
   marker '{"git":"branch","ok":false}'; exit ${RUN_EXIT.cloneFailed}
 fi
@@ -124,13 +137,46 @@ export interface RunVariables {
   prompt: string;
   gitAuthorName: string;
   gitAuthorEmail: string;
+  /** `Co-authored-by` trailers of the commit: `Name <email>`. */
+  coAuthors?: string[];
 }
 
-/** The commit message: the prompt's first line (shortened), and the task id as a trailer. */
-export function commitMessage(prompt: string, taskId: string): string {
+/** The prompt's first non-empty line, shortened to `max` characters. */
+export function promptTitle(prompt: string, max = 72): string {
   const first = prompt.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'agentq task';
-  const subject = first.length > 72 ? `${first.slice(0, 71).trimEnd()}…` : first;
-  return `${subject}\n\nagentq-task: ${taskId}`;
+  return first.length > max ? `${first.slice(0, max - 1).trimEnd()}…` : first;
+}
+
+/** The commit message: the prompt's first line (shortened), the task id and co-authors as trailers. */
+export function commitMessage(prompt: string, taskId: string, coAuthors: string[] = []): string {
+  const trailers = [`agentq-task: ${taskId}`, ...coAuthors.map((who) => `Co-authored-by: ${who.replace(/[\r\n]/g, ' ')}`)];
+  return `${promptTitle(prompt)}\n\n${trailers.join('\n')}`;
+}
+
+/** The file, in the sandbox's starting directory, that holds the token git authenticates with. */
+export const GIT_TOKEN_FILE = 'git-token';
+
+/**
+ * A credential helper answering git's `get` with the token in `$AGENTQ_GIT_TOKEN_FILE` (read at
+ * each use, so a rewritten file takes effect at once), as GitHub expects installation tokens.
+ */
+export const GIT_CREDENTIAL_HELPER =
+  '!f() { test "$1" = get || exit 0; printf \'username=x-access-token\\npassword=%s\\n\' "$(cat "$AGENTQ_GIT_TOKEN_FILE")"; }; f';
+
+/**
+ * The environment that makes git authenticate with the token file: the helper is given through
+ * `GIT_CONFIG_*` variables (nothing is written to any git config file), after an empty
+ * `credential.helper` that drops helpers configured elsewhere.
+ */
+export function gitCredentialEnv(tokenFile = GIT_TOKEN_FILE): Record<string, string> {
+  return {
+    AGENTQ_GIT_TOKEN_FILE: tokenFile,
+    GIT_CONFIG_COUNT: '2',
+    GIT_CONFIG_KEY_0: 'credential.helper',
+    GIT_CONFIG_VALUE_0: '',
+    GIT_CONFIG_KEY_1: 'credential.helper',
+    GIT_CONFIG_VALUE_1: GIT_CREDENTIAL_HELPER,
+  };
 }
 
 /** The variables the run script reads. */
@@ -139,7 +185,7 @@ export function runEnvironment(vars: RunVariables): Record<string, string> {
     AGENTQ_TASK_ID: vars.taskId,
     AGENTQ_REPO_URL: vars.repoUrl,
     AGENTQ_BRANCH: vars.branch,
-    AGENTQ_COMMIT_MESSAGE: commitMessage(vars.prompt, vars.taskId),
+    AGENTQ_COMMIT_MESSAGE: commitMessage(vars.prompt, vars.taskId, vars.coAuthors),
     AGENTQ_GIT_AUTHOR_NAME: vars.gitAuthorName,
     AGENTQ_GIT_AUTHOR_EMAIL: vars.gitAuthorEmail,
   };

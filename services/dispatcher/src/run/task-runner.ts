@@ -15,6 +15,8 @@ import {
   type TaskStore,
 } from '@agentq/shared';
 import type { CancelListener } from '../cancel-listener.js';
+import { GitHubRun, type GitHubDeps } from '../github/github-run.js';
+import type { RuntimeSecrets } from '../runtime-secrets.js';
 import type { DispatcherMetrics } from '../dispatcher-metrics.js';
 import type { Harness, HarnessCommand } from '../harnesses/harness.js';
 import { harnessFor } from '../harnesses/registry.js';
@@ -32,6 +34,10 @@ export interface RunnerDeps {
   provider: SandboxProvider;
   forge: LocalForge;
   redact: Redact;
+  /** The redactor behind `redact`: secrets of running tasks (installation tokens) are added to it. */
+  secrets: RuntimeSecrets;
+  /** Set when a GitHub App is configured: repositories not in the local forge go through GitHub. */
+  github?: GitHubDeps;
   logger: Logger;
   metrics: DispatcherMetrics;
   cancels: CancelListener;
@@ -61,6 +67,8 @@ interface RunPlan {
   inherit?: SandboxInheritance;
   /** Said in log events before the sandbox starts (what is continued, what could not be). */
   notes: string[];
+  /** The pull request the run works on (a follow-up of a task that opened one, a task from a PR): no new one is opened. */
+  pull?: { number: number; url?: string };
 }
 
 type StopReason = 'cancel' | 'timeout' | 'final';
@@ -150,8 +158,16 @@ export class TaskRunner {
    * session when the parent had one, with the same harness, in a sandbox of this provider.
    */
   private async planRun(task: TaskRecord, harness: Harness): Promise<RunPlan> {
-    const { config, forge, provider, store } = this.deps;
+    const { config, provider, store } = this.deps;
     const plan: RunPlan = { branch: branchName(task.id, task.prompt), continueBranch: false, baseRef: task.baseRef, notes: [] };
+    const fromPull = task.github?.isPullRequest ? task.github.issueNumber : undefined;
+    if (fromPull !== undefined && task.baseRef && SAFE_BRANCH.test(task.baseRef) && !task.followUpOf) {
+      plan.branch = task.baseRef;
+      plan.continueBranch = true;
+      plan.pull = { number: fromPull };
+      plan.notes.push(`working on branch ${task.baseRef} of pull request #${fromPull}`);
+      return plan;
+    }
     if (!task.followUpOf) return plan;
     const parent = await store.get(task.followUpOf);
     if (!parent) {
@@ -163,10 +179,11 @@ export class TaskRunner {
       parentBranch !== undefined &&
       parent.repo === task.repo &&
       SAFE_BRANCH.test(parentBranch) &&
-      (await forge.branchCommit(task.repo, parentBranch)) !== undefined;
+      (await this.branchExists(task, parent, parentBranch));
     if (branchThere) {
       plan.branch = parentBranch;
       plan.continueBranch = true;
+      if (parent.prNumber !== undefined) plan.pull = { number: parent.prNumber, url: parent.prUrl };
       plan.notes.push(`continuing branch ${parentBranch} of task ${parent.id}`);
     } else {
       plan.baseRef = task.baseRef ?? (parent.repo === task.repo ? parent.baseRef : undefined);
@@ -191,6 +208,22 @@ export class TaskRunner {
     return plan;
   }
 
+  /**
+   * Is the parent's branch there to continue? The local forge is looked at; on GitHub the branch a
+   * task pushed is taken to be there (a run that does not find it fails with DISPATCH_BRANCH_NOT_FOUND).
+   */
+  private async branchExists(task: TaskRecord, parent: TaskRecord, branch: string): Promise<boolean> {
+    if (this.forgeOf(task) === 'github') return parent.forge === 'github';
+    return (await this.deps.forge.branchCommit(task.repo, branch)) !== undefined;
+  }
+
+  /** Where a task's repository lives: the local forge first, else GitHub when an App is configured. */
+  private forgeOf(task: TaskRecord): 'local' | 'github' | undefined {
+    if (task.forge === 'github' && this.deps.github) return 'github';
+    if (this.deps.forge.has(task.repo)) return 'local';
+    return this.deps.github ? 'github' : undefined;
+  }
+
   private commandFor(task: TaskRecord, harness: Harness, resumeSessionId: string | undefined): HarnessCommand {
     const { config } = this.deps;
     return harness.command({
@@ -204,26 +237,49 @@ export class TaskRunner {
   }
 
   /** Creates the sandbox of a task that has none. */
-  private async launch(task: TaskRecord): Promise<RunEnd> {
+  private async launch(launched: TaskRecord): Promise<RunEnd> {
+    let task = launched;
     const { config, forge, provider, store } = this.deps;
     const harness = this.harnessOf(task);
     if (!harness) return this.fail(task, 'DISPATCH_UNKNOWN_HARNESS', `unknown harness ${JSON.stringify(task.harness)}`);
-    if (!forge.has(task.repo)) {
+    const forgeKind = this.forgeOf(task);
+    if (!forgeKind) {
       return this.fail(task, 'DISPATCH_UNKNOWN_REPO', `repository ${task.repo} does not exist in the local forge`);
+    }
+    if (task.forge !== forgeKind) {
+      await store.update(task.id, { forge: forgeKind });
+      task = { ...task, forge: forgeKind };
     }
     if (task.cancelRequested) return this.finishWithoutSandbox(task, 'canceled');
     const plan = await this.planRun(task, harness);
     const { branch } = plan;
     if (!SAFE_BRANCH.test(branch)) return this.fail(task, 'DISPATCH_INTERNAL', 'could not derive a branch name');
+    if (plan.pull) {
+      await store.update(task.id, { prNumber: plan.pull.number, prUrl: plan.pull.url });
+      task = { ...task, prNumber: plan.pull.number, prUrl: plan.pull.url ?? task.prUrl };
+    }
+    let gh: GitHubRun | undefined;
+    let access: Awaited<ReturnType<GitHubRun['prepare']>> | undefined;
+    if (forgeKind === 'github' && this.deps.github) {
+      gh = new GitHubRun(this.deps.github, this.deps.secrets, task, this.log);
+      try {
+        access = await gh.prepare();
+      } catch (err) {
+        await gh.stop();
+        if (err instanceof AgentqError) return this.fail(task, err.code, err.message);
+        throw err;
+      }
+    }
     const runEnv = runEnvironment({
       taskId: task.id,
-      repoUrl: forge.url(task.repo),
+      repoUrl: access?.cloneUrl ?? forge.url(task.repo),
       baseRef: plan.baseRef,
       branch,
       continueBranch: plan.continueBranch,
       prompt: task.prompt,
-      gitAuthorName: config.gitAuthorName,
-      gitAuthorEmail: config.gitAuthorEmail,
+      gitAuthorName: access?.author.name ?? config.gitAuthorName,
+      gitAuthorEmail: access?.author.email ?? config.gitAuthorEmail,
+      coAuthors: access?.coAuthors,
     });
     const notes = plan.notes.map((text) => ({ kind: 'log' as const, stream: 'system' as const, text }));
     await store.append(task.id, [...notes, { kind: 'step', step: 'sandbox' }]);
@@ -232,10 +288,11 @@ export class TaskRunner {
       return provider.create({
         taskId: task.id,
         command: runCommand(command.argv),
-        env: { ...command.env, ...runEnv },
+        env: { ...command.env, ...runEnv, ...access?.env },
         secrets: config.sandboxSecrets,
         tags: { [TASK_TAG]: task.id },
         inherit,
+        files: access?.files,
       });
     };
     let handle: SandboxHandle;
@@ -255,6 +312,7 @@ export class TaskRunner {
         handle = await create(undefined, undefined);
       }
     } catch (err) {
+      await gh?.stop();
       if (err instanceof AgentqError && err.code === 'DISPATCH_SANDBOX_EXISTS') return this.resume(task);
       if (err instanceof AgentqError) return this.fail(task, err.code, err.message);
       throw err;
@@ -265,7 +323,7 @@ export class TaskRunner {
       { repo: task.repo, harness: harness.name, sandboxId: handle.id, branch, followUpOf: task.followUpOf, continueBranch: plan.continueBranch },
       'sandbox created',
     );
-    return this.follow(task, handle, harness, 0);
+    return this.follow(task, handle, harness, 0, gh);
   }
 
   /** Continues a task an earlier run (or dispatcher) started. */
@@ -286,17 +344,31 @@ export class TaskRunner {
     const handle = await provider.attach(sandboxId);
     if (!handle) return this.fail(task, 'DISPATCH_SANDBOX_LOST', `sandbox ${sandboxId} no longer exists`);
     if (!task.sandboxId) await store.update(task.id, { provider: provider.name, sandboxId });
+    let gh: GitHubRun | undefined;
+    if (task.forge === 'github' && this.deps.github) {
+      gh = new GitHubRun(this.deps.github, this.deps.secrets, task, this.log);
+      await gh.adopt(handle);
+    }
     const afterLine = await lastWrittenLine(this.deps.redis, this.deps.keys, task.id);
     this.deps.metrics.sandboxesAttached.inc();
     this.log.info({ sandboxId, afterLine }, 'sandbox attached');
-    return this.follow(task, handle, harness, afterLine);
+    return this.follow(task, handle, harness, afterLine, gh);
   }
 
   /**
    * Reads the sandbox's output from the start, writing the events of lines after `afterLine`, until
    * the sandbox ends, is stopped (cancel, timeout) or the dispatcher hands the task over.
    */
-  private async follow(task: TaskRecord, handle: SandboxHandle, harness: Harness, afterLine: number): Promise<RunEnd> {
+  private async follow(task: TaskRecord, handle: SandboxHandle, harness: Harness, afterLine: number, gh?: GitHubRun): Promise<RunEnd> {
+    gh?.keepTokenFresh(handle);
+    try {
+      return await this.followRun(task, handle, harness, afterLine, gh);
+    } finally {
+      await gh?.stop();
+    }
+  }
+
+  private async followRun(task: TaskRecord, handle: SandboxHandle, harness: Harness, afterLine: number, gh: GitHubRun | undefined): Promise<RunEnd> {
     const { config, store, handover } = this.deps;
     const log = this.log.child({ sandboxId: handle.id });
     const reader = new OutputReader(harness.createParser(), this.deps.redact, harness.name);
@@ -364,9 +436,12 @@ export class TaskRunner {
       return { kind: 'skipped', reason: 'task ended elsewhere' };
     }
     const facts = reader.facts;
-    const forgeCommit =
-      facts.push?.ok && facts.branch ? await this.deps.forge.branchCommit(task.repo, facts.branch) : undefined;
-    const outcome = decideOutcome({
+    const forgeCommit = !(facts.push?.ok && facts.branch)
+      ? undefined
+      : gh
+        ? facts.push.commit // GitHub accepted the push: the branch is at the pushed commit
+        : await this.deps.forge.branchCommit(task.repo, facts.branch);
+    let outcome = decideOutcome({
       facts,
       status,
       // a run that ended by itself before the stop took effect is judged by what it did
@@ -376,7 +451,9 @@ export class TaskRunner {
       timeoutSec,
       forgeCommit,
     });
+    await gh?.stop();
     await this.release(handle, log);
+    if (gh) outcome = await gh.publish(outcome, facts, store);
     const durationMs = Date.now() - startedAt;
     const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
     if (!result.ok) {

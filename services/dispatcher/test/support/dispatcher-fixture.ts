@@ -10,7 +10,7 @@ import {
   TaskStore,
   connectRedis,
   createLogger,
-  createRedactor,
+  configSecrets,
   isFinalState,
   loadConfig,
   redisKeys,
@@ -22,7 +22,8 @@ import {
   type TaskRequest,
 } from '@agentq/shared';
 import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
-import { startDispatcher, type Dispatcher, type WorkerTuning } from '../../src/dispatcher.js';
+import { startDispatcher, type Dispatcher, type DispatcherDeps, type WorkerTuning } from '../../src/dispatcher.js';
+import { RuntimeSecrets } from '../../src/runtime-secrets.js';
 import { enqueueTask, openTaskQueue, requestCancel, type TaskFields, type TaskQueue } from './enqueue.js';
 
 export interface DispatcherFixture {
@@ -37,6 +38,8 @@ export interface DispatcherFixture {
   /** Everything the dispatcher logged. */
   logs: string[];
   logger: Logger;
+  /** The redactor the dispatchers, the store and the logger share. */
+  secrets: RuntimeSecrets;
   dispatcher: Dispatcher;
   submit(request: Pick<TaskRequest, 'repo' | 'prompt'> & Partial<TaskRequest>, fields?: TaskFields): Promise<string>;
   cancel(id: string): Promise<void>;
@@ -68,6 +71,7 @@ export async function startDispatcherFixture(
   redisUrl: string,
   env: Record<string, string> = {},
   worker: WorkerTuning = { cancelPollMs: 200 },
+  extra: Pick<DispatcherDeps, 'github'> = {},
 ): Promise<DispatcherFixture> {
   const data = await makeTempDir('agentq-dispatch-');
   const config = loadConfig({
@@ -90,7 +94,9 @@ export async function startDispatcherFixture(
       done();
     },
   });
-  const redact = createRedactor(Object.values(config.sandboxSecrets));
+  // as in main.ts: the logger shares the dispatcher's redactor (which learns the tokens of running tasks)
+  const secrets = new RuntimeSecrets(configSecrets(config));
+  const redact = secrets.redact;
   const logger = createLogger({ service: 'dispatcher', level: 'debug', redact, destination });
   const redis = connectRedis(redisUrl);
   const bull = connectRedis(redisUrl, { bullmq: true });
@@ -98,7 +104,7 @@ export async function startDispatcherFixture(
   const queue: TaskQueue = openTaskQueue(bull, keys);
   const dispatchers: Dispatcher[] = [];
   const start = async () => {
-    const d = await startDispatcher({ config, logger, worker });
+    const d = await startDispatcher({ config, logger, worker, secrets, ...extra });
     dispatchers.push(d);
     return d;
   };
@@ -123,6 +129,7 @@ export async function startDispatcherFixture(
     dataDir: data.path,
     logs,
     logger,
+    secrets,
     dispatcher,
     submit: (request, fields) => enqueueTask({ redis, keys, store, queue: queue.queue }, request, { fields }),
     cancel: (id) => requestCancel({ redis, keys, store }, id),

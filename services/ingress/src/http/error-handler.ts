@@ -44,8 +44,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
       request.log.debug({ code: known.code }, 'request refused');
       return sendError(reply, known);
     }
-    if (known && known.code === 'INGRESS_UNAVAILABLE') {
-      request.log.warn({ code: known.code, cause: errorMessage(known.cause ?? known) }, 'request refused: redis unavailable');
+    if (known && known.status === 503) {
+      request.log.warn({ code: known.code, cause: errorMessage(known.cause ?? known) }, 'request refused: a backend is unavailable');
       return sendError(reply, known);
     }
     request.log.error({ err }, 'request failed');

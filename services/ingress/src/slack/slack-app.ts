@@ -2,6 +2,7 @@ import {
   errorMessage,
   isAgentqError,
   type Config,
+  type GitHubApp,
   type LocalForge,
   type Logger,
   type SlackConfig,
@@ -32,6 +33,7 @@ export interface SlackAppDeps {
   store: TaskStore;
   archive: TranscriptArchive;
   forge: LocalForge;
+  github?: Pick<GitHubApp, 'admit'>;
   intake: TaskIntake;
   canceler: TaskCanceler;
   logger: Logger;
@@ -99,6 +101,7 @@ export function buildSlackApp(deps: SlackAppDeps): { bolt: App; receiver: SlackR
     store: deps.store,
     archive: deps.archive,
     forge: deps.forge,
+    github: deps.github,
     intake: deps.intake,
     canceler: deps.canceler,
     redis: deps.redis,

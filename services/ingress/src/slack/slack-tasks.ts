@@ -7,6 +7,7 @@ import {
   taskRequestSchema,
   viewerUrl,
   type Config,
+  type GitHubApp,
   type LocalForge,
   type Logger,
   type SlackContext,
@@ -60,6 +61,7 @@ export interface SlackTasksOptions {
   store: TaskStore;
   archive: TranscriptArchive;
   forge: LocalForge;
+  github?: Pick<GitHubApp, 'admit'>;
   intake: TaskIntake;
   canceler: TaskCanceler;
   redis: Redis;
@@ -120,7 +122,7 @@ export class SlackTasks {
     if (!parsed.success) {
       throw ingressError('INGRESS_INVALID_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     }
-    admitTaskRequest(parsed.data, { config, forge });
+    const admission = await admitTaskRequest(parsed.data, { config, forge, github: this.options.github });
     const parent = input.followUpOf;
     const threadTs = input.threadTs;
     const slack: SlackContext = { teamId: actor.teamId, channel: actor.channel, userId: actor.userId };
@@ -135,6 +137,7 @@ export class SlackTasks {
       idempotencyKey: input.deliveryKey,
       idempotencyScope: deliveryScope(actor),
       source: 'slack',
+      forge: admission.forge,
       slack,
       followUpOf: parent?.id,
       after: parent && !isFinalState(parent.state) ? parent.id : undefined,

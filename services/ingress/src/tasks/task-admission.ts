@@ -1,12 +1,47 @@
-import type { Config, LocalForge, TaskRequest } from '@agentq/shared';
+import type { Config, GitHubApp, LocalForge, TaskRecord, TaskRequest } from '@agentq/shared';
 import { ingressError } from '../http/ingress-errors.js';
 
+export type TaskForge = NonNullable<TaskRecord['forge']>;
+
+export interface AdmissionDeps {
+  config: Config;
+  forge: LocalForge;
+  /** The GitHub App, when configured: repositories it is installed on (and allowed) are admitted too. */
+  github?: Pick<GitHubApp, 'admit'>;
+}
+
+export interface Admission {
+  /** Where the repository lives. */
+  forge: TaskForge;
+  /** For a GitHub repository: the team its configured rule gives it. */
+  team?: string;
+}
+
 /**
- * What every way in (HTTP API, Slack) checks before a task is queued: fields the API accepts but
- * agentq does not act on yet (refused rather than silently ignored), the prompt limit, and that the
- * repository is known.
+ * What every way in (HTTP API, Slack, GitHub) checks before a task is queued: fields the API
+ * accepts but agentq does not act on yet (refused rather than silently ignored), the prompt limit,
+ * and that the repository is known: held by the local forge or, with a GitHub App configured, one
+ * the App is installed on and the configuration allows.
  */
-export function admitTaskRequest(request: TaskRequest, deps: { config: Config; forge: LocalForge }): void {
+export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps): Promise<Admission> {
+  checkTaskRequest(request, deps.config);
+  if (deps.forge.has(request.repo)) return { forge: 'local' };
+  if (deps.github) {
+    const admitted = await admitGitHubRepo(deps.github, request.repo);
+    if (admitted.allowed) return { forge: 'github', team: admitted.team };
+    throw ingressError(
+      'INGRESS_UNKNOWN_REPO',
+      `\`${request.repo}\` is neither in agentq's local forge nor a GitHub repository agentq may work on (${admitted.reason ?? 'not allowed'})`,
+    );
+  }
+  throw ingressError(
+    'INGRESS_UNKNOWN_REPO',
+    `\`${request.repo}\` is not a repository agentq knows; add it with \`agentq repo add\` (POST /v1/repos)`,
+  );
+}
+
+/** The checks that do not depend on where the repository lives: unsupported fields, the prompt limit. */
+export function checkTaskRequest(request: TaskRequest, config: Config): void {
   const unsupported = [
     request.limits?.maxCostUsd !== undefined ? 'limits.maxCostUsd (spending limits are not enforced yet)' : undefined,
     request.callbackUrl !== undefined ? 'callbackUrl (completion callbacks are not sent yet)' : undefined,
@@ -15,16 +50,22 @@ export function admitTaskRequest(request: TaskRequest, deps: { config: Config; f
     throw ingressError('INGRESS_NOT_SUPPORTED', `not supported: ${unsupported.join('; ')}`);
   }
   const promptChars = [...request.prompt].length;
-  const limit = deps.config.maxPromptChars;
+  const limit = config.maxPromptChars;
   if (promptChars > limit) {
     throw ingressError('INGRESS_PROMPT_TOO_LONG', `the prompt has ${promptChars} characters; the limit is ${limit}`, {
       details: { limit },
     });
   }
-  if (!deps.forge.has(request.repo)) {
-    throw ingressError(
-      'INGRESS_UNKNOWN_REPO',
-      `\`${request.repo}\` is not a repository agentq knows; add it with \`agentq repo add\` (POST /v1/repos)`,
-    );
+}
+
+/** Asks the GitHub App; a GitHub API failure is a 503 (the request may succeed later), not an unknown repository. */
+export async function admitGitHubRepo(
+  github: Pick<GitHubApp, 'admit'>,
+  repo: string,
+): Promise<{ allowed: boolean; team: string; reason?: string }> {
+  try {
+    return await github.admit(repo);
+  } catch (err) {
+    throw ingressError('INGRESS_GITHUB_UNAVAILABLE', 'GitHub could not be asked about this repository; retry later', { cause: err });
   }
 }

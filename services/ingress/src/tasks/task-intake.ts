@@ -1,6 +1,7 @@
 import {
   newTaskId,
   queues,
+  type GitHubContext,
   type Logger,
   type NewTask,
   type SlackContext,
@@ -24,6 +25,9 @@ export interface IntakeRequest {
   /** Where the task came from (default `api`). */
   source?: TaskRecord['source'];
   slack?: SlackContext;
+  github?: GitHubContext;
+  /** Where the repository lives (from admission). */
+  forge?: TaskRecord['forge'];
   followUpOf?: string;
   after?: string;
 }
@@ -164,6 +168,8 @@ export class TaskIntake {
       source: input.source ?? 'api',
       requestHash: hash,
       slack: input.slack,
+      github: input.github,
+      forge: input.forge,
       followUpOf: input.followUpOf,
       after: input.after,
     };

@@ -1,4 +1,4 @@
-import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl, type Config, type LocalForge, type TaskStore, type TranscriptArchive } from '@agentq/shared';
+import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl, type Config, type GitHubApp, type LocalForge, type TaskStore, type TranscriptArchive } from '@agentq/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { principalOf } from '../auth/request-auth.js';
@@ -20,6 +20,8 @@ export interface TaskRoutesOptions {
   store: TaskStore;
   archive: TranscriptArchive;
   forge: LocalForge;
+  /** The GitHub App, when configured (admits the repositories it is installed on). */
+  github?: Pick<GitHubApp, 'admit'>;
   intake: TaskIntake;
   canceler: TaskCanceler;
   metrics: IngressMetrics;
@@ -57,13 +59,13 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     const parsed = taskRequestSchema.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error));
     const body = parsed.data;
-    admitTaskRequest(body, { config, forge });
-    const result = await intake.submit({ team: principal.team, request: body, idempotencyKey: key });
+    const admission = await admitTaskRequest(body, { config, forge, github: options.github });
+    const result = await intake.submit({ team: principal.team, request: body, idempotencyKey: key, forge: admission.forge });
     const answer = { id: result.id, state: result.state, ...links(result.id) };
     reply.header('location', answer.statusUrl);
     if (result.replayed) return reply.code(200).header('idempotent-replayed', 'true').send(answer);
     options.metrics.tasksCreated.inc({ team: principal.team });
-    request.log.info({ taskId: result.id, repo: body.repo, team: principal.team }, 'task accepted');
+    request.log.info({ taskId: result.id, repo: body.repo, team: principal.team, forge: admission.forge }, 'task accepted');
     return reply.code(202).send(answer);
   });
 

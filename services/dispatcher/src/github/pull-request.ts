@@ -1,0 +1,117 @@
+import { parseRepoName, type DiffStat, type GitHubApp, type TaskRecord } from '@agentq/shared';
+import { promptTitle } from '../run/run-script.js';
+
+/** A client authenticated with a repository-scoped installation token. */
+type Octokit = Awaited<ReturnType<GitHubApp['repoOctokit']>>;
+
+export interface PullRequestContent {
+  task: TaskRecord;
+  branch: string;
+  summary: string | undefined;
+  diffStat: DiffStat | undefined;
+  costUsd: number | undefined;
+  turns: number | undefined;
+  viewerUrl: string;
+}
+
+export interface OpenedPull {
+  number: number;
+  url: string;
+}
+
+const MAX_SUMMARY = 20_000;
+
+/** The Slack conversation a task came from, when it came from Slack. */
+export function slackLink(task: TaskRecord): string | undefined {
+  if (!task.slack) return undefined;
+  const query = new URLSearchParams({ team: task.slack.teamId, channel: task.slack.channel });
+  return `https://slack.com/app_redirect?${query.toString()}`;
+}
+
+function diffStatLine(stat: DiffStat | undefined): string {
+  if (!stat) return 'unknown';
+  const files = `${stat.files} file${stat.files === 1 ? '' : 's'} changed`;
+  return `${files}, ${stat.insertions} insertion${stat.insertions === 1 ? '' : 's'}(+), ${stat.deletions} deletion${stat.deletions === 1 ? '' : 's'}(-)`;
+}
+
+/** The pull request's body: the agent's summary, the diff stat, cost and turns, and where to read more. */
+export function pullRequestBody(content: PullRequestContent): string {
+  const { task } = content;
+  const summary = content.summary?.trim() || '_The agent left no summary._';
+  const lines = [
+    summary.length > MAX_SUMMARY ? `${summary.slice(0, MAX_SUMMARY)}…` : summary,
+    '',
+    '---',
+    '',
+    `**Diff:** ${diffStatLine(content.diffStat)}`,
+    `**Cost:** ${content.costUsd === undefined ? 'unknown' : `$${content.costUsd.toFixed(2)}`} · **Turns:** ${content.turns ?? 'unknown'}`,
+    `**Transcript:** [task ${task.id}](${content.viewerUrl})`,
+  ];
+  const slack = slackLink(task);
+  if (slack) lines.push(`**Slack:** [the conversation](${slack})`);
+  if (task.github?.issueNumber !== undefined && !task.github.isPullRequest) lines.push('', `Closes #${task.github.issueNumber}`);
+  return lines.join('\n');
+}
+
+/** Opens the pull request of a task's branch and puts the labels on it. */
+export async function openPullRequest(
+  octokit: Octokit,
+  input: PullRequestContent & { base: string; draft: boolean; labels: string[]; redact: (text: string) => string },
+): Promise<OpenedPull> {
+  const { owner, name } = parseRepoName(input.task.repo);
+  const res = await octokit.request('POST /repos/{owner}/{repo}/pulls', {
+    owner,
+    repo: name,
+    head: input.branch,
+    base: input.base,
+    draft: input.draft,
+    title: input.redact(promptTitle(input.task.prompt, 120)),
+    body: input.redact(pullRequestBody(input)),
+  });
+  const pull = { number: res.data.number, url: res.data.html_url };
+  if (input.labels.length > 0) {
+    await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+      owner,
+      repo: name,
+      issue_number: pull.number,
+      labels: input.labels,
+    });
+  }
+  return pull;
+}
+
+/** The repository's default branch. */
+export async function defaultBranch(octokit: Octokit, repo: string): Promise<string> {
+  const { owner, name } = parseRepoName(repo);
+  const res = await octokit.request('GET /repos/{owner}/{repo}', { owner, repo: name });
+  return res.data.default_branch;
+}
+
+/** Tells the issue a task came from that its pull request is open, and puts a 🚀 on what asked. */
+export async function announceOnIssue(octokit: Octokit, task: TaskRecord, pull: OpenedPull): Promise<void> {
+  const issueNumber = task.github?.issueNumber;
+  if (issueNumber === undefined) return;
+  const { owner, name } = parseRepoName(task.repo);
+  await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+    owner,
+    repo: name,
+    issue_number: issueNumber,
+    body: `Opened ${pull.url} for this (task \`${task.id}\`).`,
+  });
+  const commentId = task.github?.commentId;
+  if (commentId !== undefined) {
+    await octokit.request('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', {
+      owner,
+      repo: name,
+      comment_id: commentId,
+      content: 'rocket',
+    });
+  } else {
+    await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/reactions', {
+      owner,
+      repo: name,
+      issue_number: issueNumber,
+      content: 'rocket',
+    });
+  }
+}

@@ -1,0 +1,41 @@
+import { createRedactor, type Redact } from '@agentq/shared';
+
+/**
+ * The dispatcher's redaction: the configured secrets, plus secrets that exist only while a task
+ * runs (the installation tokens given to its sandbox). `redact` always covers what is registered at
+ * the time of the call, so the task store, the output reader and the logger given it hide a token
+ * from the moment it is added.
+ */
+export class RuntimeSecrets {
+  private readonly base: Redact;
+  /** Secret → how many holders registered it. */
+  private readonly extra = new Map<string, number>();
+  private extraRedact: Redact = (text) => text;
+
+  constructor(secrets: Iterable<string | undefined>) {
+    this.base = createRedactor(secrets);
+  }
+
+  readonly redact: Redact = (text) => this.extraRedact(this.base(text));
+
+  add(secret: string): void {
+    this.extra.set(secret, (this.extra.get(secret) ?? 0) + 1);
+    this.rebuild();
+  }
+
+  remove(secret: string): void {
+    const count = this.extra.get(secret);
+    if (count === undefined) return;
+    if (count > 1) this.extra.set(secret, count - 1);
+    else this.extra.delete(secret);
+    this.rebuild();
+  }
+
+  get size(): number {
+    return this.extra.size;
+  }
+
+  private rebuild(): void {
+    this.extraRedact = createRedactor(this.extra.keys());
+  }
+}

@@ -1,0 +1,445 @@
+import { createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type FakePermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
+
+export interface FakeGitHubOptions {
+  appId: number;
+  /** PEM (SPKI) public key of the App: the App JWT is verified with it. */
+  publicKey: string;
+  slug?: string;
+  /** `owner/name` → installation id. */
+  installations?: Record<string, number>;
+  /** Lifetime of minted installation tokens; one hour by default, as on GitHub. */
+  tokenTtlSec?: number;
+  /** Base of `html_url`s; `https://github.com` by default. */
+  htmlUrl?: string;
+  /** Default branch reported by `GET /repos/{o}/{r}`; `main` by default. */
+  defaultBranch?: string;
+}
+
+export interface FakeTokenRequest {
+  installationId: number;
+  repositories?: string[];
+  permissions?: Record<string, string>;
+  token: string;
+}
+
+export interface FakePull {
+  repo: string;
+  number: number;
+  title: string;
+  body: string;
+  head: string;
+  base: string;
+  draft: boolean;
+  labels: string[];
+  html_url: string;
+  user: string;
+}
+
+export interface FakeComment {
+  repo: string;
+  issueNumber: number;
+  body: string;
+  id: number;
+  html_url: string;
+  user: string;
+}
+
+export interface FakeReaction {
+  repo: string;
+  /** `comment`: an issue or PR comment, or a review comment (see `commentType`). */
+  subject: 'issue' | 'comment';
+  commentType?: 'issue' | 'review';
+  id: number;
+  content: string;
+}
+
+export interface FakeGitHubCall {
+  method: string;
+  path: string;
+  status: number;
+  auth: 'jwt' | 'token' | 'none';
+}
+
+interface MintedToken {
+  installationId: number;
+  /** Lower-case `owner/name`s. */
+  repos: Set<string>;
+  permissions: Record<string, string>;
+  expiresAt: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const REACTIONS = new Set(['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes']);
+const PERMISSION_FIELD: Record<FakePermission, string> = { admin: 'admin', maintain: 'write', write: 'write', triage: 'read', read: 'read', none: 'none' };
+
+/** An RSA 2048 key pair in PEM, for a test GitHub App. */
+export function generateAppKeyPair(): { privateKey: string; publicKey: string } {
+  return generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+}
+
+/**
+ * A fake GitHub REST API on 127.0.0.1 that the real Octokit talks to through `GITHUB_API_URL`.
+ * App endpoints need a valid App JWT (RS256, checked with the public key); installation tokens
+ * are minted for the repositories and permissions asked for, recorded in `tokenRequests`, and
+ * only valid for those repositories and permissions on the other endpoints (403 otherwise, 401
+ * for unknown or expired tokens). Pull requests, comments and reactions are kept; every call is
+ * recorded in `calls`.
+ */
+export class FakeGitHub {
+  readonly tokenRequests: FakeTokenRequest[] = [];
+  readonly pulls: FakePull[] = [];
+  readonly comments: FakeComment[] = [];
+  readonly reactions: FakeReaction[] = [];
+  readonly calls: FakeGitHubCall[] = [];
+  url = '';
+  readonly slug: string;
+  /** The id of the App's bot user (`<slug>[bot]`). */
+  readonly botUserId = 41898282;
+  private readonly installations = new Map<string, { repo: string; id: number }>();
+  private readonly permissions = new Map<string, FakePermission>();
+  private readonly tokens = new Map<string, MintedToken>();
+  private readonly userIds = new Map<string, number>();
+  private server: Server | undefined;
+  private nextId = 5_000_001;
+
+  constructor(private readonly options: FakeGitHubOptions) {
+    this.slug = options.slug ?? 'agentq-test';
+    for (const [repo, id] of Object.entries(options.installations ?? {})) this.install(repo, id);
+  }
+
+  /** The bot's login, `<slug>[bot]`. */
+  get botLogin(): string {
+    return `${this.slug}[bot]`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = this.server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    const server = this.server;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  install(repo: string, installationId: number): void {
+    this.installations.set(repo.toLowerCase(), { repo, id: installationId });
+  }
+
+  uninstall(repo: string): void {
+    this.installations.delete(repo.toLowerCase());
+  }
+
+  setPermission(repo: string, login: string, permission: FakePermission): void {
+    this.permissions.set(`${repo.toLowerCase()}#${login.toLowerCase()}`, permission);
+  }
+
+  isValidToken(token: string, repo: string): boolean {
+    const minted = this.tokens.get(token);
+    return minted !== undefined && minted.expiresAt > Date.now() && minted.repos.has(repo.toLowerCase());
+  }
+
+  /** Makes every minted token invalid. */
+  expireTokens(): void {
+    this.tokens.clear();
+  }
+
+  /** An existing pull request (for PR-comment triggers). */
+  addPull(repo: string, pull: { number: number; head: string; base: string; title?: string; body?: string; user?: string; draft?: boolean }): void {
+    this.pulls.push({
+      repo,
+      number: pull.number,
+      title: pull.title ?? `Pull request ${pull.number}`,
+      body: pull.body ?? '',
+      head: pull.head,
+      base: pull.base,
+      draft: pull.draft ?? false,
+      labels: [],
+      html_url: `${this.htmlBase()}/${repo}/pull/${pull.number}`,
+      user: pull.user ?? 'octocat',
+    });
+  }
+
+  /** A stable numeric id for a login (the bot's is `botUserId`). */
+  userId(login: string): number {
+    if (login.toLowerCase() === this.botLogin.toLowerCase()) return this.botUserId;
+    let id = this.userIds.get(login.toLowerCase());
+    if (id === undefined) {
+      id = 1000 + this.userIds.size;
+      this.userIds.set(login.toLowerCase(), id);
+    }
+    return id;
+  }
+
+  private htmlBase(): string {
+    return (this.options.htmlUrl ?? 'https://github.com').replace(/\/+$/, '');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+    const authHeader = req.headers.authorization;
+    const credential = typeof authHeader === 'string' ? /^(?:bearer|token)\s+(\S+)$/i.exec(authHeader)?.[1] : undefined;
+    const auth: FakeGitHubCall['auth'] = credential === undefined ? 'none' : credential.split('.').length === 3 ? 'jwt' : 'token';
+    const call: FakeGitHubCall = { method, path, status: 200, auth };
+    this.calls.push(call);
+    const send = (status: number, body: unknown) => {
+      call.status = status;
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(status === 204 ? undefined : JSON.stringify(body));
+    };
+    try {
+      let body: Record<string, unknown> = {};
+      if (chunks.length > 0) {
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        } catch {
+          throw new HttpError(400, 'Problems parsing JSON');
+        }
+      }
+      const [status, answer] = this.route(method, path, body, auth, credential);
+      send(status, answer);
+    } catch (err) {
+      if (err instanceof HttpError) return send(err.status, { message: err.message, documentation_url: 'https://docs.github.com/rest' });
+      send(500, { message: String(err) });
+    }
+  }
+
+  private route(method: string, path: string, body: Record<string, unknown>, auth: FakeGitHubCall['auth'], credential: string | undefined): [number, unknown] {
+    let m: RegExpExecArray | null;
+    const is = (verb: string, re: RegExp) => {
+      if (method !== verb) return false;
+      m = re.exec(path);
+      return m !== null;
+    };
+    const at = (i: number) => (m?.[i] ?? '') as string;
+
+    if (is('GET', /^\/app$/)) {
+      this.requireJwt(auth, credential);
+      return [200, { id: this.options.appId, slug: this.slug, name: this.slug, owner: { login: 'agentq', id: 1, type: 'Organization' }, permissions: {}, events: [] }];
+    }
+    if (is('GET', /^\/repos\/([^/]+)\/([^/]+)\/installation$/)) {
+      this.requireJwt(auth, credential);
+      const found = this.installations.get(`${at(1)}/${at(2)}`.toLowerCase());
+      if (!found) throw new HttpError(404, 'Not Found');
+      return [200, { id: found.id, app_id: this.options.appId, app_slug: this.slug, account: { login: at(1), id: this.userId(at(1)) }, target_type: 'Organization', repository_selection: 'selected', permissions: {} }];
+    }
+    if (is('POST', /^\/app\/installations\/(\d+)\/access_tokens$/)) {
+      this.requireJwt(auth, credential);
+      return [201, this.mint(Number(at(1)), body)];
+    }
+    if (is('GET', /^\/users\/([^/]+)$/)) {
+      const login = at(1);
+      const bot = login.toLowerCase() === this.botLogin.toLowerCase();
+      return [200, { login: bot ? this.botLogin : login, id: this.userId(login), type: bot ? 'Bot' : 'User' }];
+    }
+
+    const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    if (!repoMatch) throw new HttpError(404, 'Not Found');
+    const repo = `${repoMatch[1]}/${repoMatch[2]}`;
+    const installed = this.installations.get(repo.toLowerCase());
+    const fullName = installed?.repo ?? repo;
+    const token = this.requireToken(auth, credential, repo);
+
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+$/)) {
+      this.requirePermission(token, 'metadata', 'read');
+      const [owner = '', name = ''] = fullName.split('/');
+      return [200, { id: this.userId(`repo:${fullName}`), name, full_name: fullName, owner: { login: owner }, private: true, default_branch: this.options.defaultBranch ?? 'main', html_url: `${this.htmlBase()}/${fullName}` }];
+    }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission$/)) {
+      this.requirePermission(token, 'metadata', 'read');
+      const login = at(1);
+      const role = this.permissions.get(`${repo.toLowerCase()}#${login.toLowerCase()}`) ?? 'none';
+      return [200, { permission: PERMISSION_FIELD[role], role_name: role === 'none' ? 'none' : role, user: { login, id: this.userId(login), type: 'User' } }];
+    }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/pulls$/)) {
+      this.requirePermission(token, 'pull_requests', 'write');
+      return [201, this.createPull(fullName, body)];
+    }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)$/)) {
+      this.requirePermission(token, 'pull_requests', 'read');
+      const pull = this.findPull(repo, Number(at(1)));
+      if (!pull) throw new HttpError(404, 'Not Found');
+      return [200, this.pullJson(pull)];
+    }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/)) {
+      const number = Number(at(1));
+      this.requireIssueWrite(token, repo, number);
+      if (typeof body.body !== 'string' || body.body.length === 0) throw new HttpError(422, 'Validation Failed');
+      const id = this.nextId++;
+      const comment: FakeComment = { repo: fullName, issueNumber: number, body: body.body, id, html_url: `${this.htmlBase()}/${fullName}/issues/${number}#issuecomment-${id}`, user: this.botLogin };
+      this.comments.push(comment);
+      return [201, { id, html_url: comment.html_url, body: comment.body, user: this.userJson(this.botLogin), created_at: new Date().toISOString() }];
+    }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/labels$/)) {
+      const number = Number(at(1));
+      this.requireIssueWrite(token, repo, number);
+      const labels = Array.isArray(body.labels) ? body.labels.map((l) => (typeof l === 'string' ? l : String((l as { name?: unknown }).name))) : [];
+      const pull = this.findPull(repo, number);
+      if (pull) for (const l of labels) if (!pull.labels.includes(l)) pull.labels.push(l);
+      return [200, (pull?.labels ?? labels).map((name, i) => ({ id: i + 1, name, color: 'ededed', default: false }))];
+    }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/issues\/comments\/(\d+)\/reactions$/)) {
+      if (!token.permissions.issues && !token.permissions.pull_requests) throw new HttpError(403, 'Resource not accessible by integration');
+      return this.react(body, { repo: fullName, subject: 'comment', commentType: 'issue', id: Number(at(1)) });
+    }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/pulls\/comments\/(\d+)\/reactions$/)) {
+      this.requirePermission(token, 'pull_requests', 'write');
+      return this.react(body, { repo: fullName, subject: 'comment', commentType: 'review', id: Number(at(1)) });
+    }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/reactions$/)) {
+      const number = Number(at(1));
+      this.requireIssueWrite(token, repo, number);
+      return this.react(body, { repo: fullName, subject: 'issue', id: number });
+    }
+    throw new HttpError(404, 'Not Found');
+  }
+
+  private requireJwt(auth: FakeGitHubCall['auth'], credential: string | undefined): void {
+    if (auth !== 'jwt' || credential === undefined) throw new HttpError(401, 'A JSON web token could not be decoded');
+    const [header = '', payload = '', signature = ''] = credential.split('.');
+    let claims: { iss?: unknown; iat?: unknown; exp?: unknown };
+    try {
+      const head = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
+      if (head.alg !== 'RS256') throw new Error('alg');
+      const verifier = createVerify('RSA-SHA256');
+      verifier.update(`${header}.${payload}`);
+      if (!verifier.verify(this.options.publicKey, Buffer.from(signature, 'base64url'))) throw new Error('signature');
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims;
+    } catch {
+      throw new HttpError(401, 'A JSON web token could not be decoded');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (String(claims.iss) !== String(this.options.appId)) throw new HttpError(401, "'Issuer' claim ('iss') must be an Integer");
+    if (typeof claims.iat !== 'number' || claims.iat > now + 60) throw new HttpError(401, "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued");
+    if (typeof claims.exp !== 'number' || claims.exp <= now || claims.exp - claims.iat > 660) {
+      throw new HttpError(401, "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires");
+    }
+  }
+
+  private requireToken(auth: FakeGitHubCall['auth'], credential: string | undefined, repo: string): MintedToken {
+    const minted = auth === 'token' && credential !== undefined ? this.tokens.get(credential) : undefined;
+    if (!minted || minted.expiresAt <= Date.now()) throw new HttpError(401, 'Bad credentials');
+    if (!minted.repos.has(repo.toLowerCase())) throw new HttpError(403, 'Resource not accessible by integration');
+    return minted;
+  }
+
+  private requirePermission(token: MintedToken, name: string, level: 'read' | 'write'): void {
+    const granted = token.permissions[name];
+    if (granted === 'write' || (level === 'read' && granted === 'read') || (name === 'metadata' && granted === undefined)) return;
+    throw new HttpError(403, 'Resource not accessible by integration');
+  }
+
+  /** Issue endpoints on a pull request accept `pull_requests: write` too, as on GitHub. */
+  private requireIssueWrite(token: MintedToken, repo: string, number: number): void {
+    if (token.permissions.issues === 'write') return;
+    if (this.findPull(repo, number) && token.permissions.pull_requests === 'write') return;
+    throw new HttpError(403, 'Resource not accessible by integration');
+  }
+
+  private mint(installationId: number, body: Record<string, unknown>): unknown {
+    const repos = [...this.installations.values()].filter((i) => i.id === installationId);
+    if (repos.length === 0) throw new HttpError(404, 'Not Found');
+    const asked = Array.isArray(body.repositories) ? body.repositories.map(String) : undefined;
+    const permissions = body.permissions && typeof body.permissions === 'object' ? Object.fromEntries(Object.entries(body.permissions as Record<string, unknown>).map(([k, v]) => [k, String(v)])) : undefined;
+    const granted = asked === undefined ? repos : asked.map((name) => repos.find((r) => r.repo.split('/')[1]?.toLowerCase() === name.toLowerCase()));
+    if (granted.some((r) => r === undefined)) throw new HttpError(422, 'There is at least one repository that does not exist or is not accessible to the parent installation.');
+    const token = `ghs_${randomBytes(18).toString('base64url').replace(/[-_]/g, 'x')}`;
+    const ttl = (this.options.tokenTtlSec ?? 3600) * 1000;
+    const expiresAt = Date.now() + ttl;
+    const effective = permissions ?? { contents: 'write', pull_requests: 'write', issues: 'write', metadata: 'read' };
+    this.tokens.set(token, { installationId, repos: new Set(granted.map((r) => (r as { repo: string }).repo.toLowerCase())), permissions: effective, expiresAt });
+    this.tokenRequests.push({ installationId, ...(asked === undefined ? {} : { repositories: asked }), ...(permissions === undefined ? {} : { permissions }), token });
+    return {
+      token,
+      expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      permissions: effective,
+      repository_selection: 'selected',
+      repositories: granted.map((r) => {
+        const full = (r as { repo: string }).repo;
+        return { name: full.split('/')[1], full_name: full };
+      }),
+    };
+  }
+
+  private findPull(repo: string, number: number): FakePull | undefined {
+    return this.pulls.find((p) => p.repo.toLowerCase() === repo.toLowerCase() && p.number === number);
+  }
+
+  private createPull(repo: string, body: Record<string, unknown>): unknown {
+    const { title, head, base } = body;
+    if (typeof title !== 'string' || typeof head !== 'string' || typeof base !== 'string' || !title || !head || !base) throw new HttpError(422, 'Validation Failed');
+    if (this.pulls.some((p) => p.repo.toLowerCase() === repo.toLowerCase() && p.head === head)) throw new HttpError(422, `A pull request already exists for ${repo.split('/')[0]}:${head}.`);
+    const numbers = this.pulls.filter((p) => p.repo.toLowerCase() === repo.toLowerCase()).map((p) => p.number);
+    const number = Math.max(1000, ...numbers) + 1;
+    const pull: FakePull = {
+      repo,
+      number,
+      title,
+      body: typeof body.body === 'string' ? body.body : '',
+      head,
+      base,
+      draft: body.draft === true,
+      labels: [],
+      html_url: `${this.htmlBase()}/${repo}/pull/${number}`,
+      user: this.botLogin,
+    };
+    this.pulls.push(pull);
+    return this.pullJson(pull);
+  }
+
+  private pullJson(pull: FakePull): unknown {
+    const [owner = ''] = pull.repo.split('/');
+    return {
+      id: 9_000_000 + pull.number,
+      number: pull.number,
+      state: 'open',
+      title: pull.title,
+      body: pull.body,
+      draft: pull.draft,
+      html_url: pull.html_url,
+      url: `${this.url}/repos/${pull.repo}/pulls/${pull.number}`,
+      user: this.userJson(pull.user),
+      labels: pull.labels.map((name, i) => ({ id: i + 1, name })),
+      head: { ref: pull.head, label: `${owner}:${pull.head}`, repo: { full_name: pull.repo } },
+      base: { ref: pull.base, label: `${owner}:${pull.base}`, repo: { full_name: pull.repo } },
+    };
+  }
+
+  private userJson(login: string): unknown {
+    return { login, id: this.userId(login), type: login.endsWith('[bot]') ? 'Bot' : 'User' };
+  }
+
+  private react(body: Record<string, unknown>, reaction: Omit<FakeReaction, 'content'>): [number, unknown] {
+    const content = body.content;
+    if (typeof content !== 'string' || !REACTIONS.has(content)) throw new HttpError(422, 'Validation Failed');
+    this.reactions.push({ ...reaction, content });
+    return [201, { id: this.nextId++, content, user: this.userJson(this.botLogin), created_at: new Date().toISOString() }];
+  }
+}

@@ -1,0 +1,108 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalForge, git, type TaskRecord } from '@agentq/shared';
+import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, waitFor } from '@agentq/shared/testing';
+import { issueComment } from '../services/ingress/test/github-fixture.js';
+import { startStack, type Stack } from './support/stack.js';
+
+const APP_ID = 777;
+const REPO = 'octo/widgets';
+const WEBHOOK_SECRET = 'e2e-github-webhook-secret';
+const WRITER = 'wanda';
+
+describe('GitHub end to end, three services as processes', () => {
+  let fake: FakeGitHub;
+  let gitServer: GitHttpServer;
+  let remote: { path: string; remove: () => Promise<void> };
+  let stack: Stack;
+
+  beforeAll(async () => {
+    const keys = generateAppKeyPair();
+    fake = await new FakeGitHub({ appId: APP_ID, publicKey: keys.publicKey, installations: { [REPO]: 55 } }).start();
+    fake.setPermission(REPO, WRITER, 'write');
+    // github.com's side of git: a bare repository served over HTTP, which takes only the fake's tokens for it
+    remote = await makeTempDir('agentq-github-remote-');
+    await new LocalForge(remote.path).seed(REPO, { 'README.md': '# widgets\n' });
+    gitServer = await new GitHttpServer({ root: join(remote.path, 'repos'), authorize: (_user, password, repo) => fake.isValidToken(password, repo) }).start();
+    stack = await startStack({
+      GITHUB_APP_ID: String(APP_ID),
+      GITHUB_APP_PRIVATE_KEY: keys.privateKey,
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      GITHUB_API_URL: fake.url,
+      GITHUB_GIT_URL: gitServer.url,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await gitServer?.stop();
+    await fake?.stop();
+    await remote?.remove();
+  });
+
+  it('turns an /agent comment on an issue into a draft pull request, acknowledged on the issue', async () => {
+    const body = JSON.stringify(issueComment(42, '/agent add a CONTRIBUTING.md', { repo: REPO, login: WRITER, commentId: 9001 }));
+    const deliver = () =>
+      fetch(`${stack.url}/github/webhooks`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'issue_comment',
+          'x-github-delivery': delivery,
+          'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
+        },
+        body,
+      });
+    const delivery = randomUUID();
+    const res = await deliver();
+    expect(res.status).toBe(202);
+    const { taskId } = (await res.json()) as { taskId: string };
+    // GitHub delivers again: still one task
+    expect(((await (await deliver()).json()) as { taskId: string }).taskId).toBe(taskId);
+
+    const task = await waitFor(
+      async () => {
+        const t = (await (await stack.api(`/v1/tasks/${taskId}`)).json()) as TaskRecord;
+        return ['succeeded', 'failed', 'canceled', 'timed_out'].includes(t.state) ? t : undefined;
+      },
+      { timeoutMs: 45_000, intervalMs: 100, what: 'the task to end' },
+    );
+    expect(task).toMatchObject({ state: 'succeeded', forge: 'github', github: { issueNumber: 42, login: WRITER } });
+
+    // one draft pull request from the task branch, linked on the record and on the issue
+    expect(fake.pulls).toHaveLength(1);
+    const pull = fake.pulls[0];
+    expect(pull).toMatchObject({ repo: REPO, head: task.branch, base: 'main', draft: true });
+    expect(task.prUrl).toBe(pull?.html_url);
+    expect(fake.comments.some((c) => c.repo === REPO && c.issueNumber === 42 && c.body.includes(pull?.html_url ?? '?'))).toBe(true);
+    const reactions = fake.reactions.map((r) => r.content);
+    expect(reactions).toContain('eyes');
+    expect(reactions).toContain('rocket');
+
+    // the branch is on "github.com", committed by the App's bot
+    const { stdout } = await git(['log', '-1', '--format=%an <%ae>%n%B', task.branch as string], { cwd: join(remote.path, 'repos', 'octo', 'widgets.git') });
+    expect(stdout).toContain('[bot]');
+    expect(stdout).toContain(`Co-authored-by: ${WRITER}`);
+
+    // every token asked for the one repository, and none reached Redis or the logs
+    expect(fake.tokenRequests.length).toBeGreaterThan(0);
+    for (const request of fake.tokenRequests) expect(request.repositories).toEqual(['widgets']);
+    const tokens = fake.tokenRequests.map((r) => r.token);
+    expect(gitServer.seenPasswords.some((p) => tokens.includes(p))).toBe(true);
+    const redis = new Redis(stack.env.REDIS_URL as string);
+    try {
+      let dump = '';
+      for (const key of await redis.keys('*')) {
+        const type = await redis.type(key);
+        if (type === 'string') dump += await redis.get(key);
+        else if (type === 'hash') dump += JSON.stringify(await redis.hgetall(key));
+        else if (type === 'stream') dump += JSON.stringify(await redis.xrange(key, '-', '+'));
+      }
+      for (const token of tokens) expect(dump).not.toContain(token);
+    } finally {
+      redis.disconnect();
+    }
+    for (const token of tokens) expect(stack.logs()).not.toContain(token);
+  });
+});
