@@ -1,8 +1,9 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalForge, git, type TaskRecord } from '@agentq/shared';
+import { FsTranscriptArchive, LocalForge, git, type TaskRecord } from '@agentq/shared';
 import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, waitFor } from '@agentq/shared/testing';
 import { issueComment } from '../services/ingress/test/github-fixture.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -42,7 +43,7 @@ describe('GitHub end to end, three services as processes', () => {
   });
 
   it('turns an /agent comment on an issue into a draft pull request, acknowledged on the issue', async () => {
-    const body = JSON.stringify(issueComment(42, '/agent add a CONTRIBUTING.md', { repo: REPO, login: WRITER, commentId: 9001 }));
+    const body = JSON.stringify(issueComment(42, '/agent print the environment, then add a CONTRIBUTING.md', { repo: REPO, login: WRITER, commentId: 9001 }));
     const deliver = () =>
       fetch(`${stack.url}/github/webhooks`, {
         method: 'POST',
@@ -104,5 +105,11 @@ describe('GitHub end to end, three services as processes', () => {
       redis.disconnect();
     }
     for (const token of tokens) expect(stack.logs()).not.toContain(token);
+    // nor the stored transcript, where the agent printed its environment and `git remote -v`
+    const archive = FsTranscriptArchive.forDataDir(stack.dataDir);
+    await waitFor(async () => (await archive.readTask(taskId)) !== undefined, { timeoutMs: 20_000, what: 'task.json in storage' });
+    const stored = (await readFile(archive.eventsPath(taskId), 'utf8')) + (await readFile(archive.taskPath(taskId), 'utf8'));
+    expect(stored).toContain('git remote -v');
+    for (const token of tokens) expect(stored).not.toContain(token);
   });
 });
