@@ -30,3 +30,4 @@ export * from './slack/bot-token.js';
 export * from './slack/scopes.js';
 export * from './github/repo-name.js';
 export * from './github/github-app.js';
+export * from './github/reactions.js';

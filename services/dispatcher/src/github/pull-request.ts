@@ -1,4 +1,4 @@
-import { parseRepoName, type DiffStat, type GitHubApp, type TaskRecord } from '@agentq/shared';
+import { addReaction, parseRepoName, type DiffStat, type GitHubApp, type TaskRecord } from '@agentq/shared';
 import { promptTitle } from '../run/run-script.js';
 
 /** A client authenticated with a repository-scoped installation token. */
@@ -99,19 +99,5 @@ export async function announceOnIssue(octokit: Octokit, task: TaskRecord, pull: 
     body: `Opened ${pull.url} for this (task \`${task.id}\`).`,
   });
   const commentId = task.github?.commentId;
-  if (commentId !== undefined) {
-    await octokit.request('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', {
-      owner,
-      repo: name,
-      comment_id: commentId,
-      content: 'rocket',
-    });
-  } else {
-    await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/reactions', {
-      owner,
-      repo: name,
-      issue_number: issueNumber,
-      content: 'rocket',
-    });
-  }
+  await addReaction(octokit, task.repo, commentId !== undefined ? { kind: 'issue-comment', id: commentId } : { kind: 'issue', number: issueNumber }, 'rocket');
 }

@@ -1,4 +1,5 @@
 import {
+  addReaction,
   errorMessage,
   isAgentqError,
   isFinalState,
@@ -20,7 +21,7 @@ import { ingressError } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 import { admitGitHubRepo, checkTaskRequest } from '../tasks/task-admission.js';
 import type { TaskIntake } from '../tasks/task-intake.js';
-import type { ReactionSubject, Trigger } from './webhook-triggers.js';
+import type { Trigger } from './webhook-triggers.js';
 
 /** Idempotency keys of GitHub deliveries (`X-GitHub-Delivery`) live in this scope. */
 export const GITHUB_DELIVERY_SCOPE = 'github';
@@ -117,7 +118,7 @@ export class GitHubWebhooks {
       return { taskId: result.id, replayed: true };
     }
     taskLog.info({ team: admitted.team, issue: trigger.issueNumber, login: trigger.login, followUpOf: parent?.id }, 'task accepted from github');
-    await this.react(octokit, trigger.repo, trigger.reactTo, 'eyes').catch((err: unknown) =>
+    await addReaction(octokit, trigger.repo, trigger.reactTo, 'eyes').catch((err: unknown) =>
       taskLog.warn({ err: errorMessage(err) }, 'github reaction failed'),
     );
     return { taskId: result.id, replayed: false };
@@ -225,36 +226,6 @@ export class GitHubWebhooks {
       });
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'github reply failed');
-    }
-  }
-
-  private async react(octokit: Octokit, repo: string, subject: ReactionSubject, content: 'eyes'): Promise<void> {
-    const { owner, name } = parseRepoName(repo);
-    switch (subject.kind) {
-      case 'issue-comment':
-        await octokit.request('POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions', {
-          owner,
-          repo: name,
-          comment_id: subject.id,
-          content,
-        });
-        return;
-      case 'review-comment':
-        await octokit.request('POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions', {
-          owner,
-          repo: name,
-          comment_id: subject.id,
-          content,
-        });
-        return;
-      case 'issue':
-        await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/reactions', {
-          owner,
-          repo: name,
-          issue_number: subject.number,
-          content,
-        });
-        return;
     }
   }
 }

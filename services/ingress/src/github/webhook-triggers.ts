@@ -1,14 +1,9 @@
+import type { ReactionSubject } from '@agentq/shared';
 import type { EmitterWebhookEvent } from '@octokit/webhooks';
 
 type IssueCommentCreated = EmitterWebhookEvent<'issue_comment.created'>['payload'];
 type IssuesLabeled = EmitterWebhookEvent<'issues.labeled'>['payload'];
 type ReviewCommentCreated = EmitterWebhookEvent<'pull_request_review_comment.created'>['payload'];
-
-/** What a reaction acknowledging the trigger goes on. */
-export type ReactionSubject =
-  | { kind: 'issue-comment'; id: number }
-  | { kind: 'review-comment'; id: number }
-  | { kind: 'issue'; number: number };
 
 /** A webhook delivery that asks agentq for work. */
 export interface Trigger {
