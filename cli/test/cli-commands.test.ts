@@ -115,7 +115,7 @@ describe('agentq submit', () => {
   it.each([
     [['submit', 'demo/hello'], "missing required argument 'prompt'"],
     [['submit', 'demo/hello', 'x', '--max-turns', 'lots'], 'must be a whole number'],
-    [['submit', 'demo/hello', 'x', '--harness', 'gpt'], 'Allowed choices are claude-code, demo'],
+    [['submit', 'demo/hello', 'x', '--harness', 'gpt'], 'Allowed choices are claude-code, codex, command, demo'],
     [['submit', 'demo/hello', '-'], 'the prompt is empty'],
     [['frobnicate'], "unknown command 'frobnicate'"],
   ])('rejects bad usage %j with exit code 2', async (argv, message) => {

@@ -31,3 +31,4 @@ export * from './slack/scopes.js';
 export * from './github/repo-name.js';
 export * from './github/github-app.js';
 export * from './github/reactions.js';
+export * from './budgets/team-spend.js';

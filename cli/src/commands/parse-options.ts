@@ -10,3 +10,14 @@ export function intOption(min: number, max: number): (value: string) => number {
     return n;
   };
 }
+
+/** A commander option parser for a dollar amount above 0 and at most `max`. */
+export function usdOption(max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0) || n > max) {
+      throw new InvalidArgumentError(`must be an amount in USD above 0 and at most ${max}`);
+    }
+    return n;
+  };
+}

@@ -1,9 +1,10 @@
+import { harnessNameSchema } from '@agentq/shared';
 import { Option, type Command } from 'commander';
 import type { SubmitRequest } from '../api/api-client.js';
 import { CliError } from '../api/cli-error.js';
 import type { CommandContext } from './context.js';
 import { followTask } from './follow-task.js';
-import { intOption } from './parse-options.js';
+import { intOption, usdOption } from './parse-options.js';
 
 interface SubmitOptions {
   base?: string;
@@ -11,6 +12,7 @@ interface SubmitOptions {
   model?: string;
   maxTurns?: number;
   timeout?: number;
+  maxCost?: number;
   idempotencyKey?: string;
   follow?: boolean;
   json?: boolean;
@@ -23,10 +25,11 @@ export function registerSubmit(program: Command, ctx: CommandContext): void {
     .argument('<repo>', 'repository, as owner/name')
     .argument('<prompt...>', 'what the agent should do (use - to read it from standard input)')
     .option('--base <ref>', 'branch, tag or commit to start from (default: the default branch)')
-    .addOption(new Option('--harness <name>', 'coding agent to run (default: the server\'s)').choices(['claude-code', 'demo']))
+    .addOption(new Option('--harness <name>', 'coding agent to run (default: the server\'s)').choices(harnessNameSchema.options))
     .option('--model <model>', 'model for the agent')
     .option('--max-turns <n>', 'most agent turns', intOption(1, 1000))
     .option('--timeout <sec>', 'wall-clock limit in seconds', intOption(1, 7 * 24 * 3600))
+    .option('--max-cost <usd>', 'spending limit in USD: past it the agent is stopped and the task fails', usdOption(10_000))
     .option('--idempotency-key <key>', 'submitting again with the same key returns the same task')
     .option('-f, --follow', 'show progress until the task ends; the exit code tells the outcome')
     .option('--json', 'print JSON (with --follow: the answer, then one event per line)')
@@ -40,6 +43,7 @@ export function registerSubmit(program: Command, ctx: CommandContext): void {
       const limits: NonNullable<SubmitRequest['limits']> = {};
       if (options.maxTurns !== undefined) limits.maxTurns = options.maxTurns;
       if (options.timeout !== undefined) limits.timeoutSec = options.timeout;
+      if (options.maxCost !== undefined) limits.maxCostUsd = options.maxCost;
       if (Object.keys(limits).length > 0) request.limits = limits;
 
       const task = await ctx.client().submit(request, options.idempotencyKey);

@@ -27,7 +27,7 @@ import { RuntimeSecrets } from './runtime-secrets.js';
 import type { SandboxProvider } from './providers/sandbox-provider.js';
 import { TaskRunner, abandonTask, type RunEnd, type RunnerDeps } from './run/task-runner.js';
 
-/** Queue timings; the defaults suit production, tests shorten them. */
+/** Queue timings; the lock and stalled check default to the configured ones, tests shorten them. */
 export interface WorkerTuning {
   /** How long a job stays locked to a dispatcher that stopped renewing the lock (crashed). */
   lockDurationMs?: number;
@@ -201,12 +201,16 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     }
   };
 
+  // a job whose lock is not renewed for lockDuration (its dispatcher died) is found stalled by the
+  // next check, at most stalledInterval later, and handed to a dispatcher that re-attaches
+  const lockDuration = deps.worker?.lockDurationMs ?? config.dispatcherLockMs;
+  const stalledInterval = deps.worker?.stalledIntervalMs ?? config.dispatcherStalledIntervalMs;
   const worker = new Worker(queues.tasks.name, processJob, {
     connection: bull,
     prefix: keys.bullPrefix,
     concurrency: config.dispatcherConcurrency,
-    lockDuration: deps.worker?.lockDurationMs ?? 30_000,
-    stalledInterval: deps.worker?.stalledIntervalMs ?? 30_000,
+    lockDuration,
+    stalledInterval,
     // a dispatcher that crashes leaves its jobs stalled; they are picked up again, not failed
     maxStalledCount: 5,
   });
@@ -216,7 +220,10 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   });
   await worker.waitUntilReady();
   void sweepOrphans(provider, store, logger);
-  logger.info({ queue: queues.tasks.name, concurrency: config.dispatcherConcurrency, provider: provider.name }, 'dispatcher ready');
+  logger.info(
+    { queue: queues.tasks.name, concurrency: config.dispatcherConcurrency, provider: provider.name, lockDuration, stalledInterval },
+    'dispatcher ready',
+  );
 
   let closing: Promise<void> | undefined;
   return {

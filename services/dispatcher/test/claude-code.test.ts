@@ -93,7 +93,11 @@ describe('claudeCodeHarness.command', () => {
     expect(fromTask).not.toContain('--model=claude-config-model');
     expect(fromTask).toContain('--resume=abc-123');
     expect(fromTask.slice(-2)).toEqual(['--', 'p']);
-    expect(claudeCodeHarness.command(context(config, 'p')).argv.some((a) => a.startsWith('--model') || a.startsWith('--resume'))).toBe(false);
+    expect(claudeCodeHarness.command(context(config, 'p')).argv.some((a) => a.startsWith('--model') || a.startsWith('--resume') || a.startsWith('--max-budget-usd'))).toBe(false);
+    // the task's spending limit, through the CLI's own flag
+    const limited = claudeCodeHarness.command(context(configured, 'p', { maxCostUsd: 1.5 })).argv;
+    expect(limited).toContain('--max-budget-usd=1.5');
+    expect(limited.slice(-2)).toEqual(['--', 'p']);
   });
 
   it('never puts secrets into the command', () => {

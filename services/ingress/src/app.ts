@@ -134,6 +134,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       canceler,
       metrics,
       viewerSecret: deps.viewerSecret,
+      spend: { redis: deps.redis, keys: store.keys },
     });
     registerRepoRoutes(api, deps.forge);
   });

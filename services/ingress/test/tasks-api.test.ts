@@ -166,7 +166,6 @@ describe('bad requests change nothing', () => {
     { name: 'not JSON', status: 415, code: 'INGRESS_UNSUPPORTED_MEDIA_TYPE', send: () => fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: { ...auth(), 'content-type': 'text/plain' }, payload: 'hello' }) },
     { name: 'unknown repo', status: 422, code: 'INGRESS_UNKNOWN_REPO', send: () => create(taskBody({ repo: 'nobody/nothing' })) },
     { name: 'prompt over the limit', status: 422, code: 'INGRESS_PROMPT_TOO_LONG', send: () => create(taskBody({ prompt: 'p'.repeat(201) })) },
-    { name: 'a spending limit', status: 422, code: 'INGRESS_NOT_SUPPORTED', send: () => create(taskBody({ limits: { maxCostUsd: 5 } })) },
     { name: 'a completion callback', status: 422, code: 'INGRESS_NOT_SUPPORTED', send: () => create(taskBody({ callbackUrl: 'http://127.0.0.1:9/done' })) },
     { name: 'bad token', status: 401, code: 'INGRESS_UNAUTHORIZED', send: () => create(taskBody(), auth('aq_not_a_valid_token_000000000')) },
     { name: 'missing token', status: 401, code: 'INGRESS_UNAUTHORIZED', send: () => create(taskBody(), {}) },

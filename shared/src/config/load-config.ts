@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AgentqError } from '../errors.js';
+import type { HarnessName } from '../tasks/task-request.js';
 import { ANTHROPIC_CREDENTIAL_VARS, DEFAULT_SANDBOX_VARS, SETTINGS } from './settings.js';
 
 type Settings = typeof SETTINGS;
@@ -25,7 +26,9 @@ export interface Config {
   apiTokens: ApiToken[] | undefined;
   viewerSecret: string | undefined;
   sandboxProvider: 'local';
-  harness: 'claude-code' | 'demo';
+  harness: HarnessName;
+  /** The `command` harness's command line, as written. */
+  harnessCommand: string | undefined;
   claudeBin: string;
   claudeModel: string | undefined;
   claudePermissionMode: 'bypassPermissions' | 'acceptEdits' | 'default' | 'plan';
@@ -35,7 +38,13 @@ export interface Config {
   /** Names listed in AGENTQ_SANDBOX_ENV that are not set in this environment. */
   missingSandboxVars: string[];
   taskTimeoutSec: number;
+  /** Daily USD cap per team (UTC days); a team not in it has none. */
+  teamDailyUsd: Record<string, number>;
   dispatcherConcurrency: number;
+  /** How long a dispatcher's lock on a running task's job lasts without renewal. */
+  dispatcherLockMs: number;
+  /** How often dispatchers look for jobs whose lock expired (their dispatcher died). */
+  dispatcherStalledIntervalMs: number;
   maxPromptChars: number;
   bodyLimitBytes: number;
   idempotencyTtlSec: number;
@@ -113,6 +122,20 @@ function parseTokens(entries: string[] | undefined, problems: string[]): ApiToke
   return out;
 }
 
+function parseTeamCaps(entries: string[] | undefined, problems: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  (entries ?? []).forEach((entry, i) => {
+    const match = /^([A-Za-z0-9_.-]{1,64}):(\d+(?:\.\d+)?)$/.exec(entry);
+    const usd = Number(match?.[2]);
+    if (!match?.[1] || !Number.isFinite(usd)) {
+      problems.push(`AGENTQ_TEAM_DAILY_USD: entry ${i + 1} must be "team:usd" (e.g. "default:50")`);
+      return;
+    }
+    out[match[1]] = usd;
+  });
+  return out;
+}
+
 /**
  * Reads the configuration from an environment. Every problem is reported at once; values are
  * never echoed (some are secrets).
@@ -146,8 +169,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else sandboxSecrets[name] = value;
   }
   const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
+  const teamDailyUsd = parseTeamCaps(v.AGENTQ_TEAM_DAILY_USD, problems);
   const slack = slackConfig(v, problems);
   const github = githubConfig(v, problems);
+  if (v.AGENTQ_HARNESS === 'command' && v.AGENTQ_HARNESS_COMMAND === undefined) {
+    problems.push('AGENTQ_HARNESS_COMMAND: required when AGENTQ_HARNESS is `command`');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const hasAnthropic = ANTHROPIC_CREDENTIAL_VARS.some((name) => sandboxSecrets[name] !== undefined);
@@ -164,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     viewerSecret: v.AGENTQ_VIEWER_SECRET,
     sandboxProvider: v.AGENTQ_SANDBOX_PROVIDER,
     harness: v.AGENTQ_HARNESS ?? (hasAnthropic ? 'claude-code' : 'demo'),
+    harnessCommand: v.AGENTQ_HARNESS_COMMAND,
     claudeBin: v.AGENTQ_CLAUDE_BIN,
     claudeModel: v.AGENTQ_CLAUDE_MODEL,
     claudePermissionMode: v.AGENTQ_CLAUDE_PERMISSION_MODE,
@@ -171,7 +199,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandboxSecrets,
     missingSandboxVars,
     taskTimeoutSec: v.AGENTQ_TASK_TIMEOUT_SEC,
+    teamDailyUsd,
     dispatcherConcurrency: v.AGENTQ_DISPATCHER_CONCURRENCY,
+    dispatcherLockMs: v.AGENTQ_DISPATCHER_LOCK_MS,
+    dispatcherStalledIntervalMs: v.AGENTQ_DISPATCHER_STALLED_INTERVAL_MS,
     maxPromptChars: v.AGENTQ_MAX_PROMPT_CHARS,
     bodyLimitBytes: v.AGENTQ_BODY_LIMIT_BYTES,
     idempotencyTtlSec: v.AGENTQ_IDEMPOTENCY_TTL_SEC,

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { harnessNameSchema } from '../tasks/task-request.js';
 
 /**
  * Every environment variable agentq reads, with its schema and the text of the README's
@@ -44,14 +45,18 @@ export const SETTINGS = [
   { env: 'AGENTQ_API_TOKENS', schema: list.optional(), shown: 'generated', secret: true, doc: 'Comma-separated API tokens, each `token` or `token:team`. When unset, one token is generated, stored in `<AGENTQ_DATA_DIR>/api-token` and printed at start.' },
   { env: 'AGENTQ_VIEWER_SECRET', schema: z.string().min(16).optional(), shown: 'generated', secret: true, doc: 'Key that signs viewer links. When unset, generated and stored in `<AGENTQ_DATA_DIR>/viewer-secret`.' },
   { env: 'AGENTQ_SANDBOX_PROVIDER', schema: z.enum(['local']).default('local'), shown: '`local`', doc: 'Where agents run: `local` (a process group per task on this machine).' },
-  { env: 'AGENTQ_HARNESS', schema: z.enum(['claude-code', 'demo']).optional(), shown: '`demo` without Anthropic credentials, else `claude-code`', doc: 'Default coding agent for tasks that do not name one.' },
+  { env: 'AGENTQ_HARNESS', schema: harnessNameSchema.optional(), shown: '`demo` without Anthropic credentials, else `claude-code`', doc: 'Default coding agent for tasks that do not name one: `claude-code`, `codex`, `command` or `demo`.' },
+  { env: 'AGENTQ_HARNESS_COMMAND', schema: z.string().trim().min(1).optional(), shown: '—', doc: 'Command line of the `command` harness (split like a shell does, without expansions): any program run in the repository\'s working tree, the prompt as its last argument and in `AGENTQ_PROMPT`. Lines it prints become events; a final Claude-Code-style `{"type":"result",...}` line gives the summary, turns and cost.' },
   { env: 'AGENTQ_CLAUDE_BIN', schema: z.string().min(1).default('claude'), shown: '`claude`', doc: 'Path of the Claude Code CLI (looked up on `PATH` when not absolute).' },
   { env: 'AGENTQ_CLAUDE_MODEL', schema: z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/).optional(), shown: 'CLI default', doc: 'Model passed to Claude Code with `--model` when a task names none.' },
   { env: 'AGENTQ_CLAUDE_PERMISSION_MODE', schema: z.enum(['bypassPermissions', 'acceptEdits', 'default', 'plan']).default('bypassPermissions'), shown: '`bypassPermissions`', doc: 'Claude Code `--permission-mode`.' },
   { env: 'AGENTQ_MAX_TURNS', schema: int(1, 1000).default(50), shown: '`50`', doc: 'Default maximum agent turns per task.' },
   { env: 'AGENTQ_SANDBOX_ENV', schema: list.optional(), shown: 'the Anthropic variables that are set', doc: 'Names of variables of the dispatcher\'s environment passed into sandboxes, as secrets: their values are redacted everywhere. Default: whichever of `ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN`, `ANTHROPIC_BASE_URL` are set.' },
   { env: 'AGENTQ_TASK_TIMEOUT_SEC', schema: int(1, 7 * 24 * 3600).default(3600), shown: '`3600`', doc: 'Default wall-clock limit of a task; past it the sandbox is stopped and the task ends `timed_out`.' },
+  { env: 'AGENTQ_TEAM_DAILY_USD', schema: list.optional(), shown: 'no cap', doc: 'Comma-separated daily spending caps, each `team:usd` (e.g. `default:50,platform:200`). A team whose tasks that ended today (UTC) cost at least its cap gets no new tasks until UTC midnight (429 `INGRESS_BUDGET_EXHAUSTED`). Teams not listed have no cap.' },
   { env: 'AGENTQ_DISPATCHER_CONCURRENCY', schema: int(1, 1000).default(2), shown: '`2`', doc: 'Tasks one dispatcher runs at once.' },
+  { env: 'AGENTQ_DISPATCHER_LOCK_MS', schema: int(1000, 3_600_000).default(30_000), shown: '`30000`', doc: 'How long a dispatcher\'s hold on a running task lasts without renewal. A dispatcher that dies mid-task loses its tasks after this; another dispatcher (or the restarted one) then re-attaches to their sandboxes, within about `AGENTQ_DISPATCHER_LOCK_MS` + `AGENTQ_DISPATCHER_STALLED_INTERVAL_MS` of the crash.' },
+  { env: 'AGENTQ_DISPATCHER_STALLED_INTERVAL_MS', schema: int(500, 3_600_000).default(30_000), shown: '`30000`', doc: 'How often dispatchers look for tasks whose dispatcher stopped renewing its hold (see `AGENTQ_DISPATCHER_LOCK_MS`). The look runs at most once per interval for the whole queue, so give every dispatcher the same value.' },
   { env: 'AGENTQ_MAX_PROMPT_CHARS', schema: int(1, 30_000).default(20_000), shown: '`20000`', doc: 'Longest prompt accepted, in characters (at most 30000: the prompt reaches the agent as one command-line argument, which Linux limits to 128 KiB).' },
   { env: 'AGENTQ_BODY_LIMIT_BYTES', schema: int(1024, 10 * 1024 * 1024).default(256 * 1024), shown: '`262144`', doc: 'Largest request body accepted by the ingress.' },
   { env: 'AGENTQ_IDEMPOTENCY_TTL_SEC', schema: int(60, 30 * 24 * 3600).default(24 * 3600), shown: '`86400`', doc: 'How long an `Idempotency-Key` keeps returning the same task.' },

@@ -55,6 +55,8 @@ export const agentEventSchema = z.discriminatedUnion('kind', [
     outputTokens: z.number().optional(),
     cacheReadTokens: z.number().optional(),
     cacheWriteTokens: z.number().optional(),
+    /** What the run has cost so far (USD), when the harness reports it. */
+    costUsd: z.number().optional(),
   }),
   z.object({
     ...base,

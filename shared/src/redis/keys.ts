@@ -26,6 +26,8 @@ export interface RedisKeys {
   readonly slackInstallations: string;
   /** String: the task that opened a GitHub pull request (for follow-ups from PR comments). */
   githubPull(repo: string, number: number): string;
+  /** String (a float, INCRBYFLOAT): USD the tasks of a team that ended on a UTC day (`YYYY-MM-DD`) cost. */
+  teamCost(team: string, day: string): string;
   /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`). */
   readonly bullPrefix: string;
 }
@@ -47,6 +49,7 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     slackDelivery: (id) => `${prefix}:slack:delivery:{${id}}`,
     slackInstallations: `${prefix}:slack:installations`,
     githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
+    teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,
     bullPrefix: `${prefix}:{q}`,
   };
 }

@@ -9,7 +9,7 @@ export const repoNameSchema = z
     message: 'must look like "owner/name"',
   });
 
-export const harnessNameSchema = z.enum(['claude-code', 'demo']);
+export const harnessNameSchema = z.enum(['claude-code', 'codex', 'command', 'demo']);
 export type HarnessName = z.infer<typeof harnessNameSchema>;
 
 export const taskLimitsSchema = z

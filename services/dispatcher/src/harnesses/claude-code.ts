@@ -37,6 +37,7 @@ export function claudeCodeCommand(ctx: HarnessContext): HarnessCommand {
   const model = ctx.model ?? config.claudeModel;
   if (model) argv.push(`--model=${model}`);
   if (ctx.resumeSessionId) argv.push(`--resume=${ctx.resumeSessionId}`);
+  if (ctx.maxCostUsd !== undefined) argv.push(`--max-budget-usd=${ctx.maxCostUsd}`);
   argv.push('--', ctx.prompt);
   return { argv, env: { ...CLAUDE_CODE_ENV } };
 }

@@ -6,6 +6,8 @@ export interface HarnessContext {
   prompt: string;
   model: string | undefined;
   maxTurns: number;
+  /** The task's spending limit, for harnesses with a flag of their own (it is also enforced from the stream). */
+  maxCostUsd?: number;
   /** Set for a follow-up run: the agent session to resume. */
   resumeSessionId?: string;
   config: Config;

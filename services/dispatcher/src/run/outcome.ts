@@ -13,10 +13,12 @@ export interface OutcomeInput {
   facts: RunFacts;
   status: SandboxStatus;
   /** Set when the dispatcher stopped the sandbox. */
-  stopped?: 'cancel' | 'timeout';
+  stopped?: 'cancel' | 'timeout' | 'budget';
   repo: string;
   baseRef: string | undefined;
   timeoutSec: number;
+  /** The task's spending limit (USD), when it has one. */
+  maxCostUsd?: number;
   /** Where the task branch points in the forge after the push (undefined: not there). */
   forgeCommit: string | undefined;
 }
@@ -32,6 +34,11 @@ function lastLines(facts: RunFacts, count = 5): string | undefined {
   return lines.length > 0 ? lines.join('\n') : undefined;
 }
 
+/** A dollar amount with enough digits to tell small costs apart. */
+function usd(value: number): string {
+  return value >= 1 ? value.toFixed(2) : value.toPrecision(3);
+}
+
 function failed(update: TaskUpdate, code: string, message: string): Outcome {
   const error: TaskError = { code, message: clip(message) };
   return { state: 'failed', update: { ...update, error } };
@@ -45,7 +52,7 @@ export function decideOutcome(input: OutcomeInput): Outcome {
     baseCommit: facts.baseCommit,
     sessionId: facts.sessionId,
     turns: result?.turns,
-    costUsd: result?.costUsd,
+    costUsd: facts.costUsd ?? result?.costUsd,
     summary: result?.summary,
     exitCode: facts.agentExitCode,
   };
@@ -56,6 +63,14 @@ export function decideOutcome(input: OutcomeInput): Outcome {
       state: 'timed_out',
       update: { ...update, error: { code: 'DISPATCH_TIMEOUT', message: `the task ran longer than its limit of ${input.timeoutSec} s` } },
     };
+  }
+  if (input.stopped === 'budget') {
+    const cost = facts.costUsd ?? 0;
+    return failed(
+      update,
+      'DISPATCH_BUDGET_EXCEEDED',
+      `the agent's cost of $${usd(cost)} exceeded the task's limit of $${usd(input.maxCostUsd ?? 0)} (limits.maxCostUsd); the sandbox was stopped`,
+    );
   }
   const tail = lastLines(facts);
   if (facts.cloneFailure === 'base_ref') {

@@ -25,6 +25,8 @@ export interface RunFacts {
   branchFailed?: boolean;
   sessionId?: string;
   agentResult?: AgentResultFacts;
+  /** The highest cost (USD) the agent reported so far: its result's, or a running total of its usage. */
+  costUsd?: number;
   agentExitCode?: number;
   commit?: { sha: string; diffStat: DiffStat };
   commitFailed?: boolean;
@@ -147,7 +149,10 @@ export class OutputReader {
       if (event.kind === 'agent.init') {
         if (event.harness === undefined) event.harness = this.harness;
         if (event.sessionId) this.facts.sessionId = event.sessionId;
+      } else if (event.kind === 'agent.usage') {
+        this.noteCost(event.costUsd);
       } else if (event.kind === 'agent.result') {
+        this.noteCost(event.costUsd);
         this.facts.agentResult = {
           success: event.success,
           turns: event.turns,
@@ -163,5 +168,10 @@ export class OutputReader {
       }
     }
     return events;
+  }
+
+  private noteCost(usd: number | undefined): void {
+    if (usd === undefined || !Number.isFinite(usd)) return;
+    if (this.facts.costUsd === undefined || usd > this.facts.costUsd) this.facts.costUsd = usd;
   }
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import {
   AgentqError,
+  addTeamCost,
   branchName,
   decodeStreamEntries,
   errorMessage,
@@ -71,7 +72,7 @@ interface RunPlan {
   pull?: { number: number; url?: string };
 }
 
-type StopReason = 'cancel' | 'timeout' | 'final';
+type StopReason = 'cancel' | 'timeout' | 'budget' | 'final';
 
 /** The task tag every sandbox carries, to find it again after a crash. */
 export const TASK_TAG = 'agentq_task';
@@ -231,6 +232,7 @@ export class TaskRunner {
       prompt: task.prompt,
       model: task.model,
       maxTurns: task.limits?.maxTurns ?? config.maxTurns,
+      maxCostUsd: task.limits?.maxCostUsd,
       resumeSessionId,
       config,
     });
@@ -374,6 +376,7 @@ export class TaskRunner {
     const reader = new OutputReader(harness.createParser(), this.deps.redact, harness.name);
     const sink = new EventSink(store, task.id, task.state);
     const timeoutSec = task.limits?.timeoutSec ?? config.taskTimeoutSec;
+    const maxCostUsd = task.limits?.maxCostUsd;
     const startedAt = task.startedAt ? Date.parse(task.startedAt) : this.startedMs;
 
     let stopped: StopReason | undefined;
@@ -411,6 +414,10 @@ export class TaskRunner {
         for (const line of chunk) {
           const events = reader.read(line);
           if (line.line > afterLine) sink.add(events);
+          if (maxCostUsd !== undefined && (reader.facts.costUsd ?? 0) > maxCostUsd) {
+            if (!stopped) log.info({ costUsd: reader.facts.costUsd, maxCostUsd }, 'task over its spending limit');
+            stop('budget');
+          }
           if (sink.size >= BATCH_EVENTS && !(await sink.flush())) stop('final');
           if (!(await sink.advance(reader.phase()))) stop('final');
         }
@@ -444,11 +451,13 @@ export class TaskRunner {
     let outcome = decideOutcome({
       facts,
       status,
-      // a run that ended by itself before the stop took effect is judged by what it did
-      stopped: (stopped === 'cancel' || stopped === 'timeout') && status.state !== 'exited' ? stopped : undefined,
+      // a run that ended by itself before the stop took effect is judged by what it did; one that
+      // went over its spending limit failed however it ended
+      stopped: stopped === 'budget' ? 'budget' : (stopped === 'cancel' || stopped === 'timeout') && status.state !== 'exited' ? stopped : undefined,
       repo: task.repo,
       baseRef: task.baseRef,
       timeoutSec,
+      maxCostUsd,
       forgeCommit,
     });
     await gh?.stop();
@@ -461,7 +470,18 @@ export class TaskRunner {
       return { kind: 'skipped', reason: 'task ended elsewhere' };
     }
     this.recordFinish(outcome.state, durationMs, outcome.update.error, log);
+    await this.chargeTeam(task, outcome.update.costUsd, log);
     return { kind: 'finished', state: outcome.state };
+  }
+
+  /** Adds what the task cost to its team's spending of the day (UTC), which daily caps are checked against. */
+  private async chargeTeam(task: TaskRecord, costUsd: number | undefined, log: Logger): Promise<void> {
+    if (costUsd === undefined || !(costUsd > 0)) return;
+    try {
+      await addTeamCost(this.deps.redis, this.deps.keys, task.team, costUsd, new Date());
+    } catch (err) {
+      log.warn({ err: errorMessage(err), costUsd, team: task.team }, 'could not add the task cost to its team');
+    }
   }
 
   private async release(handle: SandboxHandle, log: Logger): Promise<void> {

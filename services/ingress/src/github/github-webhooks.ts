@@ -19,7 +19,7 @@ import type { Octokit } from '@octokit/core';
 import type { Redis } from 'ioredis';
 import { ingressError } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
-import { admitGitHubRepo, checkTaskRequest } from '../tasks/task-admission.js';
+import { admitGitHubRepo, checkTaskRequest, checkTeamBudget } from '../tasks/task-admission.js';
 import type { TaskIntake } from '../tasks/task-intake.js';
 import type { Trigger } from './webhook-triggers.js';
 
@@ -85,6 +85,7 @@ export class GitHubWebhooks {
       await this.requireWriteAccess(octokit, trigger);
       target = await this.target(octokit, trigger);
       checkTaskRequest(target.request, this.options.config);
+      await checkTeamBudget(admitted.team, this.options.config, { redis, keys: store.keys });
     } catch (err) {
       const refusal = this.asRefusal(err, trigger);
       if (!refusal) throw err;

@@ -31,6 +31,8 @@ export function sendError(reply: FastifyReply, error: AgentqError): FastifyReply
   if (error.status === 503 || error.code === 'INGRESS_IDEMPOTENCY_IN_PROGRESS') {
     reply.header('retry-after', String(RETRY_AFTER_SEC));
   }
+  const retryAfterSec = error.details?.retryAfterSec;
+  if (typeof retryAfterSec === 'number') reply.header('retry-after', String(retryAfterSec));
   const details = error.status === 401 ? undefined : error.details;
   const body = details === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, details };
   return reply.code(error.status).type('application/json; charset=utf-8').send({ error: body });

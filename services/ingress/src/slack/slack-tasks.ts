@@ -122,7 +122,12 @@ export class SlackTasks {
     if (!parsed.success) {
       throw ingressError('INGRESS_INVALID_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     }
-    const admission = await admitTaskRequest(parsed.data, { config, forge, github: this.options.github });
+    const admission = await admitTaskRequest(parsed.data, {
+      config,
+      forge,
+      github: this.options.github,
+      budget: { redis, keys: store.keys, team: access.team },
+    });
     const parent = input.followUpOf;
     const threadTs = input.threadTs;
     const slack: SlackContext = { teamId: actor.teamId, channel: actor.channel, userId: actor.userId };

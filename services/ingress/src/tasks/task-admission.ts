@@ -1,5 +1,7 @@
-import type { Config, GitHubApp, LocalForge, TaskRecord, TaskRequest } from '@agentq/shared';
+import type { Redis } from 'ioredis';
+import { secondsUntilUtcMidnight, teamCostOfDay, type Config, type GitHubApp, type LocalForge, type RedisKeys, type TaskRecord, type TaskRequest } from '@agentq/shared';
 import { ingressError } from '../http/ingress-errors.js';
+import { redisCall } from '../http/redis-call.js';
 
 export type TaskForge = NonNullable<TaskRecord['forge']>;
 
@@ -8,6 +10,16 @@ export interface AdmissionDeps {
   forge: LocalForge;
   /** The GitHub App, when configured: repositories it is installed on (and allowed) are admitted too. */
   github?: Pick<GitHubApp, 'admit'>;
+  /** The team the task counts against and where its spending is kept: its daily cap is checked. */
+  budget?: BudgetDeps & { team: string };
+}
+
+/** Where the teams' spending of the day is read. */
+export interface BudgetDeps {
+  redis: Redis;
+  keys: RedisKeys;
+  /** The clock (UTC days); the system clock by default. */
+  now?: () => Date;
 }
 
 export interface Admission {
@@ -20,11 +32,12 @@ export interface Admission {
 /**
  * What every way in (HTTP API, Slack, GitHub) checks before a task is queued: fields the API
  * accepts but agentq does not act on yet (refused rather than silently ignored), the prompt limit,
- * and that the repository is known: held by the local forge or, with a GitHub App configured, one
+ * the team's daily spending cap, and that the repository is known: held by the local forge or, with a GitHub App configured, one
  * the App is installed on and the configuration allows.
  */
 export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps): Promise<Admission> {
   checkTaskRequest(request, deps.config);
+  if (deps.budget) await checkTeamBudget(deps.budget.team, deps.config, deps.budget);
   if (deps.forge.has(request.repo)) return { forge: 'local' };
   if (deps.github) {
     const admitted = await admitGitHubRepo(deps.github, request.repo);
@@ -43,7 +56,6 @@ export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps
 /** The checks that do not depend on where the repository lives: unsupported fields, the prompt limit. */
 export function checkTaskRequest(request: TaskRequest, config: Config): void {
   const unsupported = [
-    request.limits?.maxCostUsd !== undefined ? 'limits.maxCostUsd (spending limits are not enforced yet)' : undefined,
     request.callbackUrl !== undefined ? 'callbackUrl (completion callbacks are not sent yet)' : undefined,
   ].filter((field): field is string => field !== undefined);
   if (unsupported.length > 0) {
@@ -56,6 +68,24 @@ export function checkTaskRequest(request: TaskRequest, config: Config): void {
       details: { limit },
     });
   }
+}
+
+/**
+ * Refuses a task of a team whose tasks that ended today (UTC) cost at least its cap
+ * (`AGENTQ_TEAM_DAILY_USD`), until UTC midnight. A team without a cap is not looked up.
+ */
+export async function checkTeamBudget(team: string, config: Config, deps: BudgetDeps): Promise<void> {
+  const capUsd = config.teamDailyUsd[team];
+  if (capUsd === undefined) return;
+  const now = deps.now?.() ?? new Date();
+  const spentUsd = await redisCall(() => teamCostOfDay(deps.redis, deps.keys, team, now));
+  if (spentUsd < capUsd) return;
+  const retryAfterSec = secondsUntilUtcMidnight(now);
+  throw ingressError(
+    'INGRESS_BUDGET_EXHAUSTED',
+    `team ${team} has spent $${spentUsd.toFixed(2)} today (UTC), reaching its daily cap of $${capUsd.toFixed(2)}; new tasks are accepted again at 00:00 UTC`,
+    { details: { team, capUsd, spentUsd, retryAfterSec } },
+  );
 }
 
 /** Asks the GitHub App; a GitHub API failure is a 503 (the request may succeed later), not an unknown repository. */

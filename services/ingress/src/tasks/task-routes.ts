@@ -7,7 +7,7 @@ import { invalidRequest } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 import type { IngressMetrics } from '../ops/ingress-metrics.js';
 import { loadTask } from './task-access.js';
-import { admitTaskRequest } from './task-admission.js';
+import { admitTaskRequest, type BudgetDeps } from './task-admission.js';
 import type { TaskCanceler } from './task-canceler.js';
 import type { TaskIntake } from './task-intake.js';
 
@@ -26,6 +26,8 @@ export interface TaskRoutesOptions {
   canceler: TaskCanceler;
   metrics: IngressMetrics;
   viewerSecret: string;
+  /** Where the teams' spending is read (daily caps). */
+  spend: BudgetDeps;
 }
 
 const listQuerySchema = z.object({
@@ -59,7 +61,12 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     const parsed = taskRequestSchema.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error));
     const body = parsed.data;
-    const admission = await admitTaskRequest(body, { config, forge, github: options.github });
+    const admission = await admitTaskRequest(body, {
+      config,
+      forge,
+      github: options.github,
+      budget: { ...options.spend, team: principal.team },
+    });
     const result = await intake.submit({ team: principal.team, request: body, idempotencyKey: key, forge: admission.forge });
     const answer = { id: result.id, state: result.state, ...links(result.id) };
     reply.header('location', answer.statusUrl);

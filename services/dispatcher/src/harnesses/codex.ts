@@ -1,0 +1,32 @@
+import type { Harness, HarnessCommand, HarnessContext } from './harness.js';
+import { CodexParser } from './codex-parser.js';
+
+/** A Codex thread id as `codex exec resume` takes it (a UUID; never an option). */
+const THREAD_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,99}$/;
+
+/**
+ * Builds `codex exec --json --skip-git-repo-check -s danger-full-access [--model=m] -- <prompt>`,
+ * or for a follow-up `codex exec ... resume <thread id> -- <prompt>` (the options before `resume`:
+ * `-s` belongs to `exec`). The sandbox is the isolation, so Codex's own is off; the run script gives
+ * it `/dev/null` as stdin (with stdin open it waits for more input). After `--` a prompt starting
+ * with `-` is still the prompt. Codex has no turn limit flag.
+ */
+export function codexCommand(ctx: HarnessContext): HarnessCommand {
+  const argv = ['codex', 'exec', '--json', '--skip-git-repo-check', '-s', 'danger-full-access'];
+  if (ctx.model) argv.push(`--model=${ctx.model}`);
+  if (ctx.resumeSessionId && THREAD_ID.test(ctx.resumeSessionId)) argv.push('resume', ctx.resumeSessionId);
+  argv.push('--', ctx.prompt);
+  return { argv, env: {} };
+}
+
+/**
+ * The Codex CLI (`@openai/codex`, on the sandbox's `PATH`) in `exec --json` mode. Its credentials
+ * and provider settings (`OPENAI_API_KEY`, `CODEX_HOME/config.toml`) come from the sandbox
+ * secrets and HOME. Sessions live in `~/.codex/sessions`, found by thread id on resume.
+ */
+export const codexHarness: Harness = {
+  name: 'codex',
+  command: codexCommand,
+  createParser: () => new CodexParser(),
+  sessionFiles: ['.codex'],
+};
