@@ -200,7 +200,8 @@ describe('dispatcher with the demo harness', () => {
   });
 
   it('hands a running task over at shutdown; the next dispatcher re-attaches to the same sandbox', async () => {
-    fx = await startDispatcherFixture(redis.url, { AGENTQ_DEMO_DELAY_MS: '400' });
+    // stalled-job recovery stays the safety net should a hand-back not reach Redis: keep it within the test's time
+    fx = await startDispatcherFixture(redis.url, { AGENTQ_DEMO_DELAY_MS: '400' }, { cancelPollMs: 200, lockDurationMs: 5000, stalledIntervalMs: 2000 });
     const id = await fx.submit({ repo: DEMO_REPO, prompt: 'add a CONTRIBUTING.md' });
     await waitFor(async () => (await fx?.events(id))?.some((e) => e.kind === 'agent.tool_call'), { timeoutMs: 15_000, what: 'a tool call' });
     const pgid = await sandboxPgid(fx.dataDir, id);
@@ -211,7 +212,9 @@ describe('dispatcher with the demo harness', () => {
     expect((await fx.store.get(id))?.state).toBe('running');
 
     const next = await fx.startAnother();
-    const task = await fx.waitFinal(id);
+    const task = await fx.waitFinal(id, 40_000).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; dispatcher logs:\n${fx?.logs.join('').slice(-6000)}`);
+    });
     expect(task.state, JSON.stringify(task.error)).toBe('succeeded');
     expect(task.sandboxId).toBe(id);
     expect(await sandboxPgid(fx.dataDir, id)).toBe(pgid);
@@ -222,7 +225,7 @@ describe('dispatcher with the demo harness', () => {
     expect(events.filter((e) => e.kind === 'agent.result')).toHaveLength(1);
     expect(events.at(-1)).toMatchObject({ kind: 'task.state', state: 'succeeded' });
     expect(await next.registry.metrics()).toMatch(/agentq_dispatcher_sandboxes_attached_total\{service="dispatcher"\} 1/);
-  });
+  }, 90_000);
 
   it('finishes from the output of a sandbox that ended while no dispatcher ran, and fails one that vanished', async () => {
     fx = await startDispatcherFixture(redis.url, { AGENTQ_DEMO_DELAY_MS: '300' });
