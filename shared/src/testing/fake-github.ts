@@ -1,6 +1,6 @@
 import { createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback } from './loopback-server.js';
 
 export type FakePermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
 
@@ -130,9 +130,7 @@ export class FakeGitHub {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', () => resolve()));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
@@ -140,10 +138,7 @@ export class FakeGitHub {
     if (!this.server) return;
     const server = this.server;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 
   install(repo: string, installationId: number): void {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback } from './loopback-server.js';
 
 export interface GitHttpServerOptions {
   /** Holds the bare repositories as `<root>/<owner>/<name>.git`. */
@@ -26,9 +26,7 @@ export class GitHttpServer {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', () => resolve()));
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
@@ -36,10 +34,7 @@ export class GitHttpServer {
     if (!this.server) return;
     const server = this.server;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await closeServer(server);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -1,19 +1,7 @@
 import { truncate, type AgentEventInput } from '@agentq/shared';
 import type { OutputParser } from './harness.js';
+import { isObject, num, parseJsonLine, str, type Json } from './json-line.js';
 
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function num(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
 
 /** The name Codex's shell tool goes by. */
 export const CODEX_SHELL_TOOL = 'exec_command';
@@ -39,19 +27,7 @@ export class CodexParser implements OutputParser {
   private readonly started = new Set<string>();
 
   parseLine(line: string): AgentEventInput[] {
-    const trimmed = line.trim();
-    if (trimmed.length === 0) return [];
-    let value: unknown;
-    try {
-      value = JSON.parse(trimmed);
-    } catch {
-      return [{ kind: 'log', stream: 'output', text: line }];
-    }
-    if (!isObject(value)) return [{ kind: 'log', stream: 'output', text: line }];
-    const events = this.map(value);
-    if (events.length === 0) return [{ kind: 'raw', raw: trimmed }];
-    events[0] = { ...events[0], raw: trimmed } as AgentEventInput;
-    return events;
+    return parseJsonLine(line, (msg) => this.map(msg));
   }
 
   private map(msg: Json): AgentEventInput[] {
