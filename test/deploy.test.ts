@@ -12,6 +12,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { IMAGE_DEMO_AGENT_PATH } from '../services/dispatcher/src/harnesses/demo.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const K8S = join(ROOT, 'deploy/k8s');
@@ -174,6 +175,32 @@ describe('the Dockerfile', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     for (const entry of ['**/node_modules', '.git', '.data']) expect(ignored).toContain(entry);
     for (const needed of ['package.json', 'package-lock.json', 'shared', 'services', 'cli']) expect(ignored).not.toContain(needed);
+  });
+});
+
+describe('the sandbox image (deploy/sandbox/Dockerfile)', () => {
+  const dockerfile = readFileSync(join(ROOT, 'deploy/sandbox/Dockerfile'), 'utf8');
+  const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .filter((line) => line.trim() && !line.trim().startsWith('#'));
+  const get = (name: string) => instructions.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+
+  it('has what the run script needs, and the Claude Code CLI the repository is tested with', () => {
+    expect(get('FROM')).toEqual(['node:20-bookworm-slim']);
+    expect(get('RUN').join('\n')).toMatch(/apt-get install -y --no-install-recommends bash ca-certificates coreutils .*git/);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    expect(get('ARG')).toContain(`CLAUDE_CODE_VERSION=${pkg.devDependencies['@anthropic-ai/claude-code']}`);
+    expect(get('RUN').join('\n')).toContain('"@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}"');
+    expect(get('ENV')).toContain('IS_SANDBOX=1');
+  });
+
+  it('puts the demo agent where the demo harness looks for it in containers', () => {
+    const copies = get('COPY').map((c) => c.split(/\s+/));
+    expect(copies).toContainEqual(['services/dispatcher/src/harnesses/demo-agent.mjs', IMAGE_DEMO_AGENT_PATH]);
+    for (const [source] of copies) expect(existsSync(join(ROOT, source ?? '')), `COPY ${source}`).toBe(true);
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    expect(ignored).not.toContain('services');
   });
 });
 

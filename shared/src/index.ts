@@ -32,3 +32,4 @@ export * from './github/repo-name.js';
 export * from './github/github-app.js';
 export * from './github/reactions.js';
 export * from './budgets/team-spend.js';
+export * from './repo-config/repo-config.js';

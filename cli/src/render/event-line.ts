@@ -13,6 +13,7 @@ export interface EventLine {
 export const STEP_TEXT: Record<string, string> = {
   sandbox: 'starting the sandbox',
   clone: 'cloning the repository',
+  setup: 'running the setup commands',
   agent: 'running the agent',
   commit: 'committing the changes',
   push: 'pushing the branch',

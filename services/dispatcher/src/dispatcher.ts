@@ -3,6 +3,7 @@ import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
+  AgentqError,
   LocalForge,
   TaskStore,
   connectRedis,
@@ -10,7 +11,6 @@ import {
   GitHubApp,
   configSecrets,
   errorMessage,
-  isFinalState,
   queues,
   redisKeys,
   requireRedisUrl,
@@ -22,10 +22,11 @@ import {
 import { CancelListener } from './cancel-listener.js';
 import { createDispatcherMetrics } from './dispatcher-metrics.js';
 import type { GitHubDeps } from './github/github-run.js';
-import { LocalSandboxProvider } from './providers/local-provider.js';
+import { createProvider, providerWarnings } from './providers/create-provider.js';
 import { RuntimeSecrets } from './runtime-secrets.js';
 import type { SandboxProvider } from './providers/sandbox-provider.js';
-import { TaskRunner, abandonTask, type RunEnd, type RunnerDeps } from './run/task-runner.js';
+import { DEPLOYMENT_TAG, TASK_TAG, TaskRunner, abandonTask, type RunEnd, type RunnerDeps } from './run/task-runner.js';
+import { SandboxSweeper } from './sandbox-sweeper.js';
 
 /** Queue timings; the lock and stalled check default to the configured ones, tests shorten them. */
 export interface WorkerTuning {
@@ -37,6 +38,8 @@ export interface WorkerTuning {
   cancelPollMs?: number;
   /** How long a task that waits for another task to end is put aside before it is looked at again. */
   waitRecheckMs?: number;
+  /** Time between two sandbox sweeps (all dispatchers together). */
+  sweepIntervalMs?: number;
 }
 
 export interface DispatcherDeps {
@@ -94,7 +97,8 @@ function watchConnection(redis: Redis, name: string, logger: Logger): void {
 export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher> {
   const logger = deps.logger;
   // the harness runs in the repository's working tree: a relative CLI path must not depend on it
-  const config: Config = deps.config.claudeBin.includes('/')
+  // (in a container the path is the image's, left as it is)
+  const config: Config = deps.config.claudeBin.includes('/') && deps.config.sandboxProvider === 'local'
     ? { ...deps.config, claudeBin: resolve(deps.config.claudeBin) }
     : deps.config;
   const url = requireRedisUrl(config);
@@ -103,7 +107,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   const redact = secrets.redact;
   const registry = deps.registry ?? createMetricsRegistry('dispatcher');
   const metrics = createDispatcherMetrics(registry);
-  const provider = deps.provider ?? new LocalSandboxProvider({ dataDir: config.dataDir });
+  const provider = deps.provider ?? (await createProvider(config, logger));
+  for (const warning of providerWarnings(config)) logger.warn({ provider: provider.name }, warning);
 
   const redis = connectRedis(url, { connectionName: 'agentq-dispatcher' });
   const subscriber = connectRedis(url, { connectionName: 'agentq-dispatcher-cancel' });
@@ -191,7 +196,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       logger.error({ taskId, err: redact(message), attempt: job.attemptsMade + 1, lastAttempt }, 'task run failed');
       if (handover.signal.aborted) throw err;
       if (lastAttempt) {
-        await abandonTask(runnerDeps, taskId, { code: 'DISPATCH_INTERNAL', message }).catch(() => undefined);
+        const code = err instanceof AgentqError ? err.code : 'DISPATCH_INTERNAL';
+        await abandonTask(runnerDeps, taskId, { code, message }).catch(() => undefined);
         throw new UnrecoverableError(redact(message));
       }
       throw err;
@@ -219,7 +225,19 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     if (job) logger.warn({ taskId: job.data?.taskId, err: redact(err.message) }, 'job failed');
   });
   await worker.waitUntilReady();
-  void sweepOrphans(provider, store, logger);
+  const sweeper = new SandboxSweeper({
+    provider,
+    store,
+    redis,
+    keys,
+    logger,
+    registry,
+    tags: { [DEPLOYMENT_TAG]: config.redisPrefix },
+    taskTag: TASK_TAG,
+    intervalMs: deps.worker?.sweepIntervalMs ?? config.sandbox.sweepIntervalSec * 1000,
+    keepMs: config.sandbox.keepHours * 3600 * 1000,
+  });
+  sweeper.start();
   logger.info(
     { queue: queues.tasks.name, concurrency: config.dispatcherConcurrency, provider: provider.name, lockDuration, stalledInterval },
     'dispatcher ready',
@@ -240,11 +258,13 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     close: () => {
       closing ??= (async () => {
         await worker.pause(true).catch(() => undefined);
+        await sweeper.close();
         handover.abort();
         const all = Promise.allSettled([...active]);
         await Promise.race([all, new Promise((resolve) => setTimeout(resolve, HANDOVER_DEADLINE_MS).unref())]);
         await worker.close(true).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'queue worker close failed'));
         await cancels.close();
+        await provider.close?.().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'sandbox provider close failed'));
         await redis.quit().catch(() => redis.disconnect());
         await bull.quit().catch(() => bull.disconnect());
         logger.info('dispatcher closed');
@@ -252,25 +272,4 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       return closing;
     },
   };
-}
-
-/**
- * Sandboxes left running for tasks that are final — a dispatcher stopped between the final state
- * and the cleanup — are terminated. Sandboxes of live tasks are left to their jobs.
- */
-async function sweepOrphans(provider: SandboxProvider, store: TaskStore, logger: Logger): Promise<void> {
-  try {
-    for (const info of await provider.list({})) {
-      if (info.status.state !== 'running') continue;
-      const taskId = info.tags.agentq_task;
-      const task = taskId ? await store.get(taskId) : undefined;
-      if (!task || !isFinalState(task.state)) continue; // a live task, or one of another deployment
-      const handle = await provider.attach(info.id);
-      await handle?.terminate();
-      await handle?.release();
-      logger.warn({ sandboxId: info.id, taskId }, 'orphaned sandbox terminated');
-    }
-  } catch (err) {
-    logger.warn({ err: errorMessage(err) }, 'orphan sweep failed');
-  }
 }

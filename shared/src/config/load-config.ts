@@ -25,7 +25,11 @@ export interface Config {
   relayPort: number;
   apiTokens: ApiToken[] | undefined;
   viewerSecret: string | undefined;
-  sandboxProvider: 'local';
+  sandboxProvider: SandboxProviderName;
+  /** What `docker` and `modal` sandboxes get, and how ended sandboxes are swept. */
+  sandbox: SandboxConfig;
+  docker: DockerConfig;
+  modal: ModalConfig;
   harness: HarnessName;
   /** The `command` harness's command line, as written. */
   harnessCommand: string | undefined;
@@ -63,6 +67,34 @@ export interface Config {
   github: GitHubConfig | undefined;
 }
 
+export type SandboxProviderName = 'local' | 'docker' | 'modal';
+
+export interface SandboxConfig {
+  image: string;
+  cpu: number;
+  memoryMb: number;
+  /** Domains sandboxes may reach; undefined: no limit. */
+  allowedDomains: string[] | undefined;
+  keepHours: number;
+  sweepIntervalSec: number;
+}
+
+export interface DockerConfig {
+  /** Engine API address; undefined: `DOCKER_HOST` or the default socket. */
+  host: string | undefined;
+  network: string | undefined;
+}
+
+export interface ModalConfig {
+  app: string;
+  environment: string | undefined;
+  tokenId: string | undefined;
+  /** Secret. */
+  tokenSecret: string | undefined;
+  secretNames: string[];
+  idleTimeoutSec: number | undefined;
+}
+
 export interface SlackConfig {
   /** Single workspace: the bot token. Secret. */
   botToken: string | undefined;
@@ -97,6 +129,9 @@ export interface GitHubConfig {
 }
 
 export const DEFAULT_TEAM = 'default';
+
+/** A domain name, optionally with a leading `*.` wildcard (outbound allowlists). */
+export const DOMAIN_PATTERN = /^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 export class ConfigError extends AgentqError {
   constructor(readonly problems: string[]) {
@@ -175,6 +210,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (v.AGENTQ_HARNESS === 'command' && v.AGENTQ_HARNESS_COMMAND === undefined) {
     problems.push('AGENTQ_HARNESS_COMMAND: required when AGENTQ_HARNESS is `command`');
   }
+  for (const domain of v.AGENTQ_SANDBOX_ALLOWED_DOMAINS ?? []) {
+    if (!DOMAIN_PATTERN.test(domain)) problems.push(`AGENTQ_SANDBOX_ALLOWED_DOMAINS: ${JSON.stringify(domain)} is not a domain name (a leading \`*.\` is allowed)`);
+  }
+  if ((v.MODAL_TOKEN_ID === undefined) !== (v.MODAL_TOKEN_SECRET === undefined)) {
+    problems.push('MODAL_TOKEN_ID, MODAL_TOKEN_SECRET: set both, or neither (the Modal profile file is used then)');
+  }
+  for (const name of v.AGENTQ_MODAL_SECRETS ?? []) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) problems.push(`AGENTQ_MODAL_SECRETS: ${JSON.stringify(name)} is not a Modal Secret name`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const hasAnthropic = ANTHROPIC_CREDENTIAL_VARS.some((name) => sandboxSecrets[name] !== undefined);
@@ -190,6 +234,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiTokens,
     viewerSecret: v.AGENTQ_VIEWER_SECRET,
     sandboxProvider: v.AGENTQ_SANDBOX_PROVIDER,
+    sandbox: {
+      image: v.AGENTQ_SANDBOX_IMAGE,
+      cpu: v.AGENTQ_SANDBOX_CPU,
+      memoryMb: v.AGENTQ_SANDBOX_MEMORY_MB,
+      allowedDomains: v.AGENTQ_SANDBOX_ALLOWED_DOMAINS,
+      keepHours: v.AGENTQ_SANDBOX_KEEP_HOURS,
+      sweepIntervalSec: v.AGENTQ_SWEEP_INTERVAL_SEC,
+    },
+    docker: { host: v.AGENTQ_DOCKER_HOST, network: v.AGENTQ_DOCKER_NETWORK },
+    modal: {
+      app: v.AGENTQ_MODAL_APP,
+      environment: v.AGENTQ_MODAL_ENVIRONMENT,
+      tokenId: v.MODAL_TOKEN_ID,
+      tokenSecret: v.MODAL_TOKEN_SECRET,
+      secretNames: v.AGENTQ_MODAL_SECRETS ?? [],
+      idleTimeoutSec: v.AGENTQ_MODAL_IDLE_TIMEOUT_SEC,
+    },
     harness: v.AGENTQ_HARNESS ?? (hasAnthropic ? 'claude-code' : 'demo'),
     harnessCommand: v.AGENTQ_HARNESS_COMMAND,
     claudeBin: v.AGENTQ_CLAUDE_BIN,
@@ -300,6 +361,7 @@ function slackConfig(v: EnvValues, problems: string[]): SlackConfig | undefined 
 /** Every secret value of a configuration: what each service's redactor must hide. */
 export function configSecrets(config: Config): string[] {
   const out = [...Object.values(config.sandboxSecrets)];
+  if (config.modal.tokenSecret) out.push(config.modal.tokenSecret);
   for (const t of config.apiTokens ?? []) out.push(t.token);
   if (config.viewerSecret) out.push(config.viewerSecret);
   if (config.github) {

@@ -77,7 +77,7 @@ export const agentEventSchema = z.discriminatedUnion('kind', [
   z.object({
     ...base,
     kind: z.literal('step'),
-    step: z.enum(['sandbox', 'clone', 'agent', 'commit', 'push', 'publish']),
+    step: z.enum(['sandbox', 'clone', 'setup', 'agent', 'commit', 'push', 'publish']),
   }),
   z.object({
     ...base,

@@ -97,6 +97,55 @@ export class LocalForge {
       return undefined;
     }
   }
+
+  /** A file of `repo` at a ref (see `readRepoFile`); undefined when the ref or the file is not there. */
+  async readFile(repo: string, ref: string | undefined, path: string, maxBytes: number): Promise<RepoFile | undefined> {
+    return readRepoFile(this.path(repo), ref, path, maxBytes);
+  }
+}
+
+/** A regular file read from a repository. */
+export interface RepoFile {
+  /** The blob's object id. */
+  sha: string;
+  size: number;
+  /** Undefined when the file is larger than the size limit it was read with. */
+  content: string | undefined;
+}
+
+const SAFE_REF = /^[A-Za-z0-9._/-]{1,200}$/;
+const SAFE_PATH = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/**
+ * Reads a regular file (UTF-8) at a ref of the repository at `gitDir` (bare or not), as a run
+ * starting there would see it: `ref` is looked up as a branch, then a tag, then any revision (a
+ * commit id); undefined means `HEAD` (the default branch). Content larger than `maxBytes` is not
+ * read. Undefined when the ref or the file does not exist, or the path is not a regular file.
+ */
+export async function readRepoFile(gitDir: string, ref: string | undefined, path: string, maxBytes: number): Promise<RepoFile | undefined> {
+  if (!SAFE_PATH.test(path) || path.split('/').some((part) => part === '.' || part === '..')) {
+    throw new AgentqError('FORGE_BAD_PATH', `${JSON.stringify(path)} is not a plain relative path`);
+  }
+  if (ref !== undefined && (!SAFE_REF.test(ref) || ref.startsWith('-') || ref.includes('..'))) return undefined;
+  const candidates = ref === undefined ? ['HEAD'] : [`refs/heads/${ref}`, `refs/tags/${ref}`, ref];
+  let commit: string | undefined;
+  for (const candidate of candidates) {
+    commit = await git(['rev-parse', '--verify', '--quiet', `${candidate}^{commit}`], { cwd: gitDir }).then(
+      ({ stdout }) => stdout.trim() || undefined,
+      () => undefined,
+    );
+    if (commit) break;
+  }
+  if (!commit) return undefined;
+  // `<mode> <type> <object> <size>\t<path>`, NUL-terminated
+  const { stdout: entry } = await git(['ls-tree', '-l', '-z', commit, '--', path], { cwd: gitDir });
+  const match = /^(100644|100755) blob ([0-9a-f]+) +(\d+)\t([^\0]*)\0/.exec(entry);
+  if (!match || match[4] !== path) return undefined;
+  const sha = match[2] as string;
+  const size = Number(match[3]);
+  if (size > maxBytes) return { sha, size, content: undefined };
+  const { stdout: content } = await git(['cat-file', 'blob', sha], { cwd: gitDir });
+  return { sha, size, content };
 }
 
 /** The repository `npm start` creates so the quick start works with nothing else. */

@@ -30,6 +30,8 @@ export interface RedisKeys {
   teamCost(team: string, day: string): string;
   /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`). */
   readonly bullPrefix: string;
+  /** String with a TTL: held by the dispatcher that sweeps sandboxes in the current interval. */
+  readonly sweepLock: string;
 }
 
 export function redisKeys(prefix = 'agentq'): RedisKeys {
@@ -51,5 +53,6 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
     teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,
     bullPrefix: `${prefix}:{q}`,
+    sweepLock: `${prefix}:sandboxes:sweep-lock`,
   };
 }

@@ -1,5 +1,7 @@
 import { createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { readRepoFile } from '../forge/local-forge.js';
 import { closeServer, listenOnLoopback } from './loopback-server.js';
 
 export type FakePermission = 'admin' | 'maintain' | 'write' | 'triage' | 'read' | 'none';
@@ -17,6 +19,11 @@ export interface FakeGitHubOptions {
   htmlUrl?: string;
   /** Default branch reported by `GET /repos/{o}/{r}`; `main` by default. */
   defaultBranch?: string;
+  /**
+   * Directory of the repositories' contents, as bare git repositories `<root>/<owner>/<name>.git`
+   * (the `root` of a `GitHttpServer`): `GET /repos/{o}/{r}/contents/{path}` reads files there.
+   */
+  repositories?: string;
 }
 
 export interface FakeTokenRequest {
@@ -81,6 +88,9 @@ class HttpError extends Error {
   }
 }
 
+/** Files the contents endpoint returns with their content (GitHub's limit for the JSON form). */
+const CONTENTS_MAX_BYTES = 1024 * 1024;
+
 const REACTIONS = new Set(['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes']);
 const PERMISSION_FIELD: Record<FakePermission, string> = { admin: 'admin', maintain: 'write', write: 'write', triage: 'read', read: 'read', none: 'none' };
 
@@ -99,7 +109,9 @@ export function generateAppKeyPair(): { privateKey: string; publicKey: string } 
  * are minted for the repositories and permissions asked for, recorded in `tokenRequests`, and
  * only valid for those repositories and permissions on the other endpoints (403 otherwise, 401
  * for unknown or expired tokens). Pull requests, comments and reactions are kept; every call is
- * recorded in `calls`.
+ * recorded in `calls`. With `repositories`, `GET /repos/{o}/{r}/contents/{path}?ref=` answers a
+ * regular file in the JSON form (base64 `content`; empty past 1 MB, as on GitHub), 404 for
+ * anything else (a missing repository, ref or file; directories too).
  */
 export class FakeGitHub {
   readonly tokenRequests: FakeTokenRequest[] = [];
@@ -198,7 +210,9 @@ export class FakeGitHub {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const method = (req.method ?? 'GET').toUpperCase();
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+    const [rawPath = '/', rawQuery = ''] = (req.url ?? '/').split('?', 2);
+    const path = decodeURIComponent(rawPath);
+    const query = new URLSearchParams(rawQuery);
     const authHeader = req.headers.authorization;
     const credential = typeof authHeader === 'string' ? /^(?:bearer|token)\s+(\S+)$/i.exec(authHeader)?.[1] : undefined;
     const auth: FakeGitHubCall['auth'] = credential === undefined ? 'none' : credential.split('.').length === 3 ? 'jwt' : 'token';
@@ -218,7 +232,7 @@ export class FakeGitHub {
           throw new HttpError(400, 'Problems parsing JSON');
         }
       }
-      const [status, answer] = this.route(method, path, body, auth, credential);
+      const [status, answer] = await this.route(method, path, body, auth, credential, query);
       send(status, answer);
     } catch (err) {
       if (err instanceof HttpError) return send(err.status, { message: err.message, documentation_url: 'https://docs.github.com/rest' });
@@ -226,7 +240,14 @@ export class FakeGitHub {
     }
   }
 
-  private route(method: string, path: string, body: Record<string, unknown>, auth: FakeGitHubCall['auth'], credential: string | undefined): [number, unknown] {
+  private async route(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    auth: FakeGitHubCall['auth'],
+    credential: string | undefined,
+    query: URLSearchParams,
+  ): Promise<[number, unknown]> {
     let m: RegExpExecArray | null;
     const is = (verb: string, re: RegExp) => {
       if (method !== verb) return false;
@@ -313,6 +334,10 @@ export class FakeGitHub {
       this.requireIssueWrite(token, repo, number);
       return this.react(body, { repo: fullName, subject: 'issue', id: number });
     }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/)) {
+      this.requirePermission(token, 'contents', 'read');
+      return [200, await this.contents(fullName, at(1), query.get('ref') ?? undefined)];
+    }
     throw new HttpError(404, 'Not Found');
   }
 
@@ -380,6 +405,34 @@ export class FakeGitHub {
         const full = (r as { repo: string }).repo;
         return { name: full.split('/')[1], full_name: full };
       }),
+    };
+  }
+
+  /** A regular file of a served repository at a ref (the default branch when none), in the JSON form. */
+  private async contents(repo: string, path: string, ref: string | undefined): Promise<unknown> {
+    const root = this.options.repositories;
+    const [owner = '', name = ''] = repo.split('/');
+    if (!root || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(owner) || !/^[A-Za-z0-9._-]+$/.test(name) || name === '..') throw new HttpError(404, 'Not Found');
+    let file;
+    try {
+      file = await readRepoFile(join(root, owner, `${name}.git`), ref, path, CONTENTS_MAX_BYTES);
+    } catch {
+      file = undefined;
+    }
+    if (!file) throw new HttpError(404, 'Not Found');
+    const url = `${this.url}/repos/${repo}/contents/${path}${ref === undefined ? '' : `?ref=${encodeURIComponent(ref)}`}`;
+    const base64 = file.content === undefined ? '' : Buffer.from(file.content, 'utf8').toString('base64').replace(/.{60}/g, '$&\n');
+    return {
+      type: 'file',
+      encoding: file.content === undefined ? 'none' : 'base64',
+      size: file.size,
+      name: path.split('/').pop(),
+      path,
+      content: base64,
+      sha: file.sha,
+      url,
+      html_url: `${this.htmlBase()}/${repo}/blob/${ref ?? this.options.defaultBranch ?? 'main'}/${path}`,
+      download_url: null,
     };
   }
 

@@ -4,6 +4,8 @@ import { StreamJsonParser } from './stream-json-parser.js';
 
 /** The bundled demo agent (plain Node, no dependencies), run with the `node` on the sandbox's PATH. */
 export const DEMO_AGENT_PATH = fileURLToPath(new URL('./demo-agent.mjs', import.meta.url));
+/** Where the sandbox image (`deploy/sandbox/Dockerfile`) puts it, for `docker` and `modal` sandboxes. */
+export const IMAGE_DEMO_AGENT_PATH = '/usr/local/lib/agentq/demo-agent.mjs';
 
 /**
  * The `demo` harness: a scripted agent that speaks Claude Code's stream-json and makes a real,
@@ -12,7 +14,7 @@ export const DEMO_AGENT_PATH = fileURLToPath(new URL('./demo-agent.mjs', import.
 export const demoHarness: Harness = {
   name: 'demo',
   command: (ctx) => ({
-    argv: ['node', DEMO_AGENT_PATH, ...(ctx.resumeSessionId ? [`--resume=${ctx.resumeSessionId}`] : []), '--', ctx.prompt],
+    argv: ['node', ctx.config.sandboxProvider === 'local' ? DEMO_AGENT_PATH : IMAGE_DEMO_AGENT_PATH, ...(ctx.resumeSessionId ? [`--resume=${ctx.resumeSessionId}`] : []), '--', ctx.prompt],
     env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs) },
   }),
   createParser: () => new StreamJsonParser(),

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputLine } from './sandbox-provider.js';
+import { delay } from './abortable-delay.js';
 
 export interface FileTailOptions {
   /** Skip this many lines from the start of the file. */
@@ -13,20 +14,6 @@ export interface FileTailOptions {
 
 const CHUNK = 256 * 1024;
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * Follows a file that another process appends to, yielding complete lines in chunks (numbered from

@@ -199,9 +199,16 @@ export class LocalSandboxProvider implements SandboxProvider {
       if (!meta) continue;
       if (!Object.entries(tags).every(([k, v]) => meta.tags[k] === v)) continue;
       const handle = new LocalSandboxHandle(dir, meta, this.graceMs, this.pollMs);
-      out.push({ id: meta.id, tags: meta.tags, status: await handle.status() });
+      out.push({ id: meta.id, tags: meta.tags, status: await handle.status(), createdAt: meta.createdAt });
     }
     return out;
+  }
+
+  async remove(sandboxId: string): Promise<void> {
+    const handle = await this.attach(sandboxId);
+    if (!handle) return;
+    await handle.terminate();
+    await rm(this.dir(sandboxId), { recursive: true, force: true });
   }
 
   private async writeMeta(dir: string, meta: SandboxMeta): Promise<void> {

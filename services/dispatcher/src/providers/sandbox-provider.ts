@@ -22,6 +22,18 @@ export interface SandboxSpec {
    * Names are plain file names.
    */
   files?: Record<string, string>;
+  /** Container image (`docker`, `modal`); the provider's default when absent. `local` has none. */
+  image?: string;
+  /**
+   * Domains the sandbox may reach besides the configured ones (`*.example.com` allowed). Only a
+   * provider that enforces an outbound allowlist (`modal`, when one is configured) uses it.
+   */
+  allowedDomains?: string[];
+  /**
+   * Longest the sandbox may live. Providers that can end a sandbox by themselves (`modal`) do so
+   * past it, so a sandbox outlives no dispatcher for long; the dispatcher enforces the task's own limit.
+   */
+  timeoutMs?: number;
 }
 
 export interface SandboxInheritance {
@@ -76,9 +88,21 @@ export interface SandboxInfo {
   id: string;
   tags: Record<string, string>;
   status: SandboxStatus;
+  /** When the sandbox was created (ISO 8601), where the provider knows it. */
+  createdAt?: string;
 }
 
-/** Where agents run: `local` (process groups), later `docker` and `modal`. */
+/**
+ * Where agents run: `local` (process groups), `docker` (containers) or `modal` (Modal Sandboxes).
+ * Every provider passes the contract suite in `test/provider-contract.ts`.
+ *
+ * Errors are `AgentqError`s with stable codes: `DISPATCH_SANDBOX_EXISTS` (the task has a sandbox
+ * already), `DISPATCH_BAD_SANDBOX_SPEC` / `DISPATCH_BAD_SANDBOX_ID` (bad input, nothing created),
+ * `DISPATCH_INHERIT_UNAVAILABLE`, `DISPATCH_IMAGE_NOT_FOUND` (the image cannot be pulled: the task
+ * fails), `DISPATCH_PROVIDER_UNAVAILABLE` (the engine or service cannot be reached, is rate limiting
+ * or failed: temporary, the job is retried), `DISPATCH_SANDBOX_FAILED` (anything else at creation),
+ * `DISPATCH_TERMINATE_FAILED`.
+ */
 export interface SandboxProvider {
   readonly name: string;
   create(spec: SandboxSpec): Promise<SandboxHandle>;
@@ -86,4 +110,11 @@ export interface SandboxProvider {
   attach(sandboxId: string): Promise<SandboxHandle | undefined>;
   /** Sandboxes whose tags include all the given ones (to find orphans). */
   list(tags: Record<string, string>): Promise<SandboxInfo[]>;
+  /**
+   * Deletes everything left of an ended sandbox (what `release` kept: its home, its output).
+   * Terminates it first if it still runs. Unknown ids are ignored.
+   */
+  remove(sandboxId: string): Promise<void>;
+  /** Closes the provider's connections (at shutdown); sandboxes keep running. Optional. */
+  close?(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import type { DiffStat } from '@agentq/shared';
 
 /** A progress line of the run script: `{"agentq": {...}}`. */
 export type RunMarker =
-  | { type: 'step'; step: 'clone' | 'agent' | 'commit' | 'push' }
+  | { type: 'step'; step: RunStep }
   /** `defaultBranch`: the branch the repository's HEAD names. */
   | { type: 'clone'; ok: true; baseCommit: string; defaultBranch?: string }
   | { type: 'clone'; ok: false; reason: CloneFailure }
@@ -12,7 +12,12 @@ export type RunMarker =
   | { type: 'commit'; ok: false }
   | { type: 'no_changes' }
   | { type: 'push'; ok: boolean; branch?: string; commit?: string }
-  | { type: 'agent_exit'; code: number };
+  | { type: 'agent_exit'; code: number }
+  /** A setup command ended: `index` is 0-based, of `count` commands. */
+  | { type: 'setup_exit'; index: number; count: number; code: number };
+
+/** The steps of the run script, in order (`setup` only when the repository has setup commands). */
+export type RunStep = 'clone' | 'setup' | 'agent' | 'commit' | 'push';
 
 /** Why the clone step failed: the clone itself, the base ref, or the branch to continue. */
 export type CloneFailure = 'clone' | 'base_ref' | 'branch';
@@ -21,7 +26,7 @@ type Json = Record<string, unknown>;
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const BRANCH = /^[A-Za-z0-9._/-]{1,200}$/;
-const STEPS = new Set(['clone', 'agent', 'commit', 'push']);
+const STEPS = new Set<string>(['clone', 'setup', 'agent', 'commit', 'push'] satisfies RunStep[]);
 
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -32,8 +37,12 @@ const sha = (v: unknown): string | undefined => (typeof v === 'string' && SHA.te
 const branch = (v: unknown): string | undefined => (typeof v === 'string' && BRANCH.test(v) ? v : undefined);
 
 function fromBody(m: Json): RunMarker | undefined {
-  if (typeof m.step === 'string') return STEPS.has(m.step) ? { type: 'step', step: m.step as 'clone' } : undefined;
+  if (typeof m.step === 'string') return STEPS.has(m.step) ? { type: 'step', step: m.step as RunStep } : undefined;
   if (m.agent === 'exit') return isCount(m.code) ? { type: 'agent_exit', code: m.code } : undefined;
+  if (m.setup === 'exit') {
+    if (!isCount(m.index) || !isCount(m.count) || !isCount(m.code) || m.index >= m.count) return undefined;
+    return { type: 'setup_exit', index: m.index, count: m.count, code: m.code };
+  }
   if (typeof m.ok !== 'boolean') return undefined;
   switch (m.git) {
     case 'clone': {

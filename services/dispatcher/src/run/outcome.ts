@@ -82,6 +82,10 @@ export function decideOutcome(input: OutcomeInput): Outcome {
   if (facts.cloneFailure === 'clone' || facts.branchFailed) {
     return failed(update, 'DISPATCH_CLONE_FAILED', `could not clone ${input.repo}${tail ? `: ${tail}` : ''}`);
   }
+  if (facts.setupFailure) {
+    const { index, count, code } = facts.setupFailure;
+    return failed(update, 'DISPATCH_SETUP_FAILED', `setup command ${index + 1} of ${count} failed with exit code ${code}${tail ? `: ${tail}` : ''}`);
+  }
   if (result?.success === false) {
     return failed(update, 'DISPATCH_AGENT_FAILED', result.summary || tail || 'the agent reported a failure');
   }

@@ -1,7 +1,7 @@
 import type { AgentEventInput, DiffStat, Redact } from '@agentq/shared';
 import type { OutputParser } from '../harnesses/harness.js';
 import type { OutputLine } from '../providers/sandbox-provider.js';
-import { parseMarker, type CloneFailure, type RunMarker } from './markers.js';
+import { parseMarker, type CloneFailure, type RunMarker, type RunStep } from './markers.js';
 
 export interface AgentResultFacts {
   success: boolean;
@@ -14,7 +14,7 @@ export interface AgentResultFacts {
 
 /** What the output of a run said so far. */
 export interface RunFacts {
-  lastStep?: 'clone' | 'agent' | 'commit' | 'push';
+  lastStep?: RunStep;
   baseCommit?: string;
   /** The repository's default branch, as the clone saw it. */
   defaultBranch?: string;
@@ -23,6 +23,8 @@ export interface RunFacts {
   /** The run continues a branch that existed (a follow-up). */
   branchContinued?: boolean;
   branchFailed?: boolean;
+  /** The setup command that failed (0-based `index` of `count`), and its exit code. */
+  setupFailure?: { index: number; count: number; code: number };
   sessionId?: string;
   agentResult?: AgentResultFacts;
   /** The highest cost (USD) the agent reported so far: its result's, or a running total of its usage. */
@@ -69,6 +71,8 @@ function markerEvents(marker: RunMarker): AgentEventInput[] {
       return [{ kind: 'git', action: 'push', ok: marker.ok, branch: marker.branch, commit: marker.commit, message: marker.ok ? undefined : 'push failed' }];
     case 'agent_exit':
       return [{ kind: 'log', stream: 'system', text: `agent exited with code ${marker.code}` }];
+    case 'setup_exit':
+      return [{ kind: 'log', stream: 'system', text: `setup command ${marker.index + 1} of ${marker.count} exited with code ${marker.code}` }];
   }
 }
 
@@ -138,6 +142,9 @@ export class OutputReader {
         break;
       case 'agent_exit':
         f.agentExitCode = marker.code;
+        break;
+      case 'setup_exit':
+        if (marker.code !== 0) f.setupFailure = { index: marker.index, count: marker.count, code: marker.code };
         break;
     }
     return markerEvents(marker);

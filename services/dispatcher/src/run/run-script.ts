@@ -1,10 +1,12 @@
 /**
- * The script every sandbox runs: clone → branch → harness → commit → push. It is plain bash with
+ * The script every sandbox runs: clone → branch → setup → harness → commit → push. It is plain bash with
  * git, so it runs unchanged in any provider. It receives the harness command as its arguments and
  * everything else through `AGENTQ_*` variables, and reports progress with marker lines: one JSON
  * object per line with a top-level `agentq` key, built only from safe values (step names, hex
  * shas, integers, the validated branch name). With `AGENTQ_CONTINUE_BRANCH=1` (a follow-up) the
  * branch exists already: the run starts from its head and the push adds to it (a fast-forward).
+ * The repository's setup commands (`AGENTQ_SETUP_COUNT`, `AGENTQ_SETUP_0`...) each run with
+ * `bash -c` in the working tree before the harness; they are never expanded by the script itself.
  * A repository that needs credentials gets them from a credential helper reading
  * `AGENTQ_GIT_TOKEN_FILE` (see `gitCredentialEnv`): the token is never in the URL, the arguments,
  * the environment or `.git/config`.
@@ -18,6 +20,7 @@ export const RUN_EXIT = {
   commitFailed: 83,
   pushFailed: 84,
   branchNotFound: 85,
+  setupFailed: 86,
 } as const;
 
 /** Branch names the run script accepts (what `branchName()` produces, and more). */
@@ -43,6 +46,17 @@ workdir=\${AGENTQ_WORKDIR:-repo}
 author_name=\${AGENTQ_GIT_AUTHOR_NAME:-agentq}
 author_email=\${AGENTQ_GIT_AUTHOR_EMAIL:-agentq@localhost}
 message=\${AGENTQ_COMMIT_MESSAGE:-agentq task}
+setup_count=\${AGENTQ_SETUP_COUNT:-0}
+if ! is_int "$setup_count"; then
+  echo "agentq-run: AGENTQ_SETUP_COUNT is not a number" >&2; exit ${RUN_EXIT.badArguments}
+fi
+setup_count=$((10#$setup_count))
+for (( i = 0; i < setup_count; i++ )); do
+  setup_var="AGENTQ_SETUP_$i"
+  if [[ -z "\${!setup_var:-}" ]]; then
+    echo "agentq-run: $setup_var is missing" >&2; exit ${RUN_EXIT.badArguments}
+  fi
+done
 # the credential helper reads the token file from wherever git runs: its path must be absolute
 if [[ -n "\${AGENTQ_GIT_TOKEN_FILE:-}" && "$AGENTQ_GIT_TOKEN_FILE" != /* ]]; then
   export AGENTQ_GIT_TOKEN_FILE="$PWD/$AGENTQ_GIT_TOKEN_FILE"
@@ -86,6 +100,18 @@ if [[ "$continue_branch" == 1 ]]; then
   marker "{\\"git\\":\\"branch\\",\\"ok\\":true,\\"branch\\":\\"$branch\\",\\"continued\\":true}"
 else
   marker "{\\"git\\":\\"branch\\",\\"ok\\":true,\\"branch\\":\\"$branch\\"}"
+fi
+
+if (( setup_count > 0 )); then
+  marker '{"step":"setup"}'
+  for (( i = 0; i < setup_count; i++ )); do
+    setup_var="AGENTQ_SETUP_$i"
+    printf '$ %s\\n' "\${!setup_var}"
+    bash -c "\${!setup_var}" < /dev/null
+    code=$?
+    marker "{\\"setup\\":\\"exit\\",\\"index\\":$i,\\"count\\":$setup_count,\\"code\\":$code}"
+    if [[ $code -ne 0 ]]; then exit ${RUN_EXIT.setupFailed}; fi
+  done
 fi
 
 marker '{"step":"agent"}'
@@ -139,6 +165,8 @@ export interface RunVariables {
   gitAuthorEmail: string;
   /** `Co-authored-by` trailers of the commit: `Name <email>`. */
   coAuthors?: string[];
+  /** Commands run in the working tree before the harness, in order (the repository's `setup`). */
+  setup?: readonly string[];
 }
 
 /** The prompt's first non-empty line, shortened to `max` characters. */
@@ -191,5 +219,12 @@ export function runEnvironment(vars: RunVariables): Record<string, string> {
   };
   if (vars.continueBranch) env.AGENTQ_CONTINUE_BRANCH = '1';
   else if (vars.baseRef) env.AGENTQ_BASE_REF = vars.baseRef;
+  const setup = vars.setup ?? [];
+  if (setup.length > 0) {
+    env.AGENTQ_SETUP_COUNT = String(setup.length);
+    setup.forEach((command, i) => {
+      env[`AGENTQ_SETUP_${i}`] = command;
+    });
+  }
   return env;
 }

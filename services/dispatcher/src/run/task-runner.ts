@@ -6,6 +6,7 @@ import {
   decodeStreamEntries,
   errorMessage,
   isFinalState,
+  REPO_CONFIG_INVALID,
   type Config,
   type LocalForge,
   type Logger,
@@ -14,6 +15,7 @@ import {
   type TaskError,
   type TaskRecord,
   type TaskStore,
+  type TaskUpdate,
 } from '@agentq/shared';
 import type { CancelListener } from '../cancel-listener.js';
 import { GitHubRun, type GitHubDeps } from '../github/github-run.js';
@@ -25,7 +27,8 @@ import type { SandboxHandle, SandboxInheritance, SandboxProvider, SandboxStatus 
 import { EventSink, BATCH_EVENTS } from './event-sink.js';
 import { decideOutcome, type FinalState } from './outcome.js';
 import { OutputReader } from './output-reader.js';
-import { SAFE_BRANCH, runCommand, runEnvironment } from './run-script.js';
+import { RepoConfigSource, describeRepoConfig, type LoadedRepoConfig } from './repo-config-source.js';
+import { GIT_TOKEN_FILE, SAFE_BRANCH, runCommand, runEnvironment } from './run-script.js';
 
 export interface RunnerDeps {
   config: Config;
@@ -70,12 +73,19 @@ interface RunPlan {
   notes: string[];
   /** The pull request the run works on (a follow-up of a task that opened one, a task from a PR): no new one is opened. */
   pull?: { number: number; url?: string };
+  /** The task a follow-up continues, when it exists (its session may be resumed). */
+  parent?: TaskRecord;
 }
 
 type StopReason = 'cancel' | 'timeout' | 'budget' | 'final';
 
+/** How much longer than its task's time limit a sandbox may live (see `SandboxSpec.timeoutMs`). */
+const SANDBOX_TIMEOUT_MARGIN_SEC = 600;
+
 /** The task tag every sandbox carries, to find it again after a crash. */
 export const TASK_TAG = 'agentq_task';
+/** The tag naming the deployment (its Redis prefix) a sandbox belongs to: the sweeper looks at its own only. */
+export const DEPLOYMENT_TAG = 'agentq_deployment';
 
 /** Highest output line already written to the task's stream (0 when none). */
 export async function lastWrittenLine(redis: Redis, keys: RedisKeys, taskId: string): Promise<number> {
@@ -154,12 +164,11 @@ export class TaskRunner {
   }
 
   /**
-   * The branch and session of a run. A follow-up continues its parent's branch when the parent
-   * pushed one (else it starts a new branch from the parent's base), and resumes the parent's agent
-   * session when the parent had one, with the same harness, in a sandbox of this provider.
+   * The branch of a run. A follow-up continues its parent's branch when the parent pushed one (else
+   * it starts a new branch from the parent's base); `planSession` then decides on its session.
    */
-  private async planRun(task: TaskRecord, harness: Harness): Promise<RunPlan> {
-    const { config, provider, store } = this.deps;
+  private async planRun(task: TaskRecord): Promise<RunPlan> {
+    const { store } = this.deps;
     const plan: RunPlan = { branch: branchName(task.id, task.prompt), continueBranch: false, baseRef: task.baseRef, notes: [] };
     const fromPull = task.github?.isPullRequest ? task.github.issueNumber : undefined;
     if (fromPull !== undefined && task.baseRef && SAFE_BRANCH.test(task.baseRef) && !task.followUpOf) {
@@ -194,7 +203,18 @@ export class TaskRunner {
         : `task ${parent.id} has no branch (it pushed no changes)`;
       plan.notes.push(`${why}; starting from ${from} on a new branch ${plan.branch}`);
     }
+    plan.parent = parent;
+    return plan;
+  }
 
+  /**
+   * The session of a follow-up's run: it resumes the parent's agent session when the parent had
+   * one, with the same harness, in a sandbox of this provider.
+   */
+  private planSession(plan: RunPlan, harness: Harness): void {
+    const { config, provider } = this.deps;
+    const parent = plan.parent;
+    if (!parent) return;
     const parentHarness = parent.harness ?? config.harness;
     if (!parent.sessionId) {
       plan.notes.push(`task ${parent.id} has no agent session to resume; the agent starts a new one`);
@@ -206,7 +226,6 @@ export class TaskRunner {
       plan.resumeSessionId = parent.sessionId;
       plan.inherit = { sandboxId: parent.sandboxId, homePaths: harness.sessionFiles };
     }
-    return plan;
   }
 
   /**
@@ -242,18 +261,23 @@ export class TaskRunner {
   private async launch(launched: TaskRecord): Promise<RunEnd> {
     let task = launched;
     const { config, forge, provider, store } = this.deps;
-    const harness = this.harnessOf(task);
-    if (!harness) return this.fail(task, 'DISPATCH_UNKNOWN_HARNESS', `unknown harness ${JSON.stringify(task.harness)}`);
     const forgeKind = this.forgeOf(task);
     if (!forgeKind) {
       return this.fail(task, 'DISPATCH_UNKNOWN_REPO', `repository ${task.repo} does not exist in the local forge`);
+    }
+    if (forgeKind === 'local' && provider.name !== 'local') {
+      return this.fail(
+        task,
+        'DISPATCH_FORGE_UNREACHABLE',
+        `repository ${task.repo} is in the local forge on the dispatcher's disk, which ${provider.name} sandboxes cannot reach; use the local provider, or a GitHub App`,
+      );
     }
     if (task.forge !== forgeKind) {
       await store.update(task.id, { forge: forgeKind });
       task = { ...task, forge: forgeKind };
     }
     if (task.cancelRequested) return this.finishWithoutSandbox(task, 'canceled');
-    const plan = await this.planRun(task, harness);
+    const plan = await this.planRun(task);
     const { branch } = plan;
     if (!SAFE_BRANCH.test(branch)) return this.fail(task, 'DISPATCH_INTERNAL', 'could not derive a branch name');
     if (plan.pull) {
@@ -272,6 +296,40 @@ export class TaskRunner {
         throw err;
       }
     }
+    // the repository's settings, at the ref the run starts from; nothing is created when they are invalid
+    const configRef = plan.continueBranch ? plan.branch : plan.baseRef;
+    let repoConfig: LoadedRepoConfig | undefined;
+    try {
+      repoConfig = await new RepoConfigSource({ forge, githubApiUrl: this.deps.github?.config.apiUrl }).load({
+        repo: task.repo,
+        forge: forgeKind,
+        ref: configRef,
+        token: access?.files[GIT_TOKEN_FILE],
+      });
+    } catch (err) {
+      await gh?.stop();
+      if (!(err instanceof AgentqError)) throw err;
+      if (err.code === REPO_CONFIG_INVALID) await store.append(task.id, [{ kind: 'log', stream: 'system', text: err.message }]);
+      return this.fail(task, err.code, err.message);
+    }
+    const file = repoConfig?.config;
+    if (repoConfig) plan.notes.push(describeRepoConfig(repoConfig, task, configRef));
+    // the task's own values win over the repository's, which win over the service's; they are
+    // persisted, so a dispatcher that re-attaches to the sandbox uses the same harness
+    const harnessName = task.harness ?? file?.harness ?? config.harness;
+    const harness = harnessFor(harnessName);
+    if (!harness) {
+      await gh?.stop();
+      return this.fail(task, 'DISPATCH_UNKNOWN_HARNESS', `unknown harness ${JSON.stringify(harnessName)}`);
+    }
+    const resolved: TaskUpdate = {
+      harness: harnessName,
+      model: task.model ?? file?.model,
+      limits: task.limits?.maxTurns === undefined && file?.maxTurns !== undefined ? { ...task.limits, maxTurns: file.maxTurns } : task.limits,
+    };
+    await store.update(task.id, resolved);
+    task = { ...task, ...resolved };
+    this.planSession(plan, harness);
     const runEnv = runEnvironment({
       taskId: task.id,
       repoUrl: access?.cloneUrl ?? forge.url(task.repo),
@@ -282,6 +340,7 @@ export class TaskRunner {
       gitAuthorName: access?.author.name ?? config.gitAuthorName,
       gitAuthorEmail: access?.author.email ?? config.gitAuthorEmail,
       coAuthors: access?.coAuthors,
+      setup: file?.setup,
     });
     const notes = plan.notes.map((text) => ({ kind: 'log' as const, stream: 'system' as const, text }));
     await store.append(task.id, [...notes, { kind: 'step', step: 'sandbox' }]);
@@ -292,9 +351,14 @@ export class TaskRunner {
         command: runCommand(command.argv),
         env: { ...command.env, ...runEnv, ...access?.env },
         secrets: config.sandboxSecrets,
-        tags: { [TASK_TAG]: task.id },
+        tags: { [TASK_TAG]: task.id, [DEPLOYMENT_TAG]: config.redisPrefix },
         inherit,
         files: access?.files,
+        image: file?.image,
+        allowedDomains: file?.allowedDomains,
+        // past the task's own limit (which the dispatcher enforces) plus a margin, a provider that
+        // can end sandboxes by itself does, should no dispatcher be left to
+        timeoutMs: ((task.limits?.timeoutSec ?? config.taskTimeoutSec) + SANDBOX_TIMEOUT_MARGIN_SEC) * 1000,
       });
     };
     let handle: SandboxHandle;
@@ -316,7 +380,8 @@ export class TaskRunner {
     } catch (err) {
       await gh?.stop();
       if (err instanceof AgentqError && err.code === 'DISPATCH_SANDBOX_EXISTS') return this.resume(task);
-      if (err instanceof AgentqError) return this.fail(task, err.code, err.message);
+      // the engine or service is unreachable or overloaded: the job is tried again later
+      if (err instanceof AgentqError && err.code !== 'DISPATCH_PROVIDER_UNAVAILABLE') return this.fail(task, err.code, err.message);
       throw err;
     }
     await store.update(task.id, { provider: provider.name, sandboxId: handle.id });

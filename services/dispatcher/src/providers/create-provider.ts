@@ -1,0 +1,31 @@
+import type { Config, Logger } from '@agentq/shared';
+import { LocalSandboxProvider } from './local-provider.js';
+import type { SandboxProvider } from './sandbox-provider.js';
+
+/**
+ * The configured sandbox provider (`AGENTQ_SANDBOX_PROVIDER`). The Docker and Modal clients are
+ * loaded only when chosen (the Modal SDK reads its profile file when loaded).
+ */
+export async function createProvider(config: Config, logger: Logger): Promise<SandboxProvider> {
+  switch (config.sandboxProvider) {
+    case 'local':
+      return new LocalSandboxProvider({ dataDir: config.dataDir });
+    case 'docker': {
+      const { createDockerProvider } = await import('./docker-provider.js');
+      return createDockerProvider(config, logger.child({ provider: 'docker' }));
+    }
+    case 'modal': {
+      const { createModalProvider } = await import('./modal-provider.js');
+      return createModalProvider(config, logger.child({ provider: 'modal' }));
+    }
+  }
+}
+
+/** What the configuration asks for that the chosen provider cannot do, said once at start. */
+export function providerWarnings(config: Config): string[] {
+  const out: string[] = [];
+  if (config.sandbox.allowedDomains && config.sandboxProvider !== 'modal') {
+    out.push(`AGENTQ_SANDBOX_ALLOWED_DOMAINS is enforced by the modal provider only; ${config.sandboxProvider} sandboxes are not limited by it`);
+  }
+  return out;
+}
