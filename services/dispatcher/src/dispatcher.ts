@@ -171,16 +171,14 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     throw new DelayedError();
   };
 
-  const processJob = async (job: Job, token?: string): Promise<RunEnd> => {
+  const runJob = async (job: Job, token: string | undefined): Promise<RunEnd> => {
     const parsed = queues.tasks.schema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('job data is not {taskId}');
     const { taskId } = parsed.data;
     if (handover.signal.aborted) return handBack(job, token);
     metrics.runningTasks.inc();
-    const run = new TaskRunner(runnerDeps, taskId).run();
-    active.add(run);
     try {
-      const end = await run;
+      const end = await new TaskRunner(runnerDeps, taskId).run();
       if (end.kind === 'handover') return await handBack(job, token);
       if (end.kind === 'waiting') {
         metrics.jobsDeferred.inc();
@@ -202,8 +200,19 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       }
       throw err;
     } finally {
-      active.delete(run);
       metrics.runningTasks.dec();
+    }
+  };
+
+  // tracked until the job has been handed back (or put aside) in Redis, not just until the task's
+  // run returns: closing the connections before that would leave the job locked until it stalls
+  const processJob = async (job: Job, token?: string): Promise<RunEnd> => {
+    const work = runJob(job, token);
+    active.add(work);
+    try {
+      return await work;
+    } finally {
+      active.delete(work);
     }
   };
 

@@ -200,8 +200,8 @@ describe('dispatcher with the demo harness', () => {
   });
 
   it('hands a running task over at shutdown; the next dispatcher re-attaches to the same sandbox', async () => {
-    // stalled-job recovery stays the safety net should a hand-back not reach Redis: keep it within the test's time
-    fx = await startDispatcherFixture(redis.url, { AGENTQ_DEMO_DELAY_MS: '400' }, { cancelPollMs: 200, lockDurationMs: 5000, stalledIntervalMs: 2000 });
+    // default lock timings (30 s): the job must be handed back, not recovered as a stalled job
+    fx = await startDispatcherFixture(redis.url, { AGENTQ_DEMO_DELAY_MS: '400' });
     const id = await fx.submit({ repo: DEMO_REPO, prompt: 'add a CONTRIBUTING.md' });
     await waitFor(async () => (await fx?.events(id))?.some((e) => e.kind === 'agent.tool_call'), { timeoutMs: 15_000, what: 'a tool call' });
     const pgid = await sandboxPgid(fx.dataDir, id);
@@ -210,9 +210,11 @@ describe('dispatcher with the demo harness', () => {
     await fx.dispatcher.close(); // twice is fine
     expect(groupSignalable(pgid)).toBe(true);
     expect((await fx.store.get(id))?.state).toBe('running');
+    // close() returns once the job is back in the queue, unlocked
+    expect(await fx.queue.getJobState(id)).toBe('waiting');
 
     const next = await fx.startAnother();
-    const task = await fx.waitFinal(id, 40_000).catch((err: unknown) => {
+    const task = await fx.waitFinal(id, 20_000).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}; dispatcher logs:\n${fx?.logs.join('').slice(-6000)}`);
     });
     expect(task.state, JSON.stringify(task.error)).toBe('succeeded');

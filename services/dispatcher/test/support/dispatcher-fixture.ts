@@ -71,7 +71,7 @@ export async function startDispatcherFixture(
   redisUrl: string,
   env: Record<string, string> = {},
   worker: WorkerTuning = { cancelPollMs: 200 },
-  extra: Pick<DispatcherDeps, 'github'> = {},
+  extra: Pick<DispatcherDeps, 'github' | 'provider'> = {},
 ): Promise<DispatcherFixture> {
   const data = await makeTempDir('agentq-dispatch-');
   const config = loadConfig({

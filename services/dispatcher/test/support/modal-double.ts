@@ -271,6 +271,11 @@ class DoubleSandbox implements ModalSandbox {
     return join(this.double.dir, this.sandboxId);
   }
 
+  /** Process id (and process group) of the entrypoint, once it was started. */
+  get pid(): number | undefined {
+    return this.entry?.pid;
+  }
+
   /** A path private to the sandbox, moved into its directory. */
   map(value: string): string {
     return this.double.mapPath(this.sandboxId, value);
