@@ -361,7 +361,8 @@ describe.each([dockerTarget(), modalTarget()])('tasks end to end in $name sandbo
       // released: terminated
       expect(sandbox?.stopRequests).toBeGreaterThan(0);
     }
-    await waitGroupGone(sandbox?.pid ?? -1);
+    expect(sandbox?.pid).toBeGreaterThan(1);
+    await waitGroupGone(sandbox?.pid as number);
 
     // the token reached git through the private file (the push authenticated with it), and is nowhere else
     expect(tokens().length).toBeGreaterThan(0);
@@ -446,7 +447,8 @@ describe.each([dockerTarget(), modalTarget()])('tasks end to end in $name sandbo
     expect(sandboxes[0]).toMatchObject({ id: running?.id, running: false });
     expect(sandboxes[0]?.stopRequests).toBeGreaterThan(0);
     expect(sandboxes[0]?.exitCode).not.toBe(0);
-    await waitGroupGone(running?.pid ?? -1);
+    expect(running?.pid).toBeGreaterThan(1);
+    await waitGroupGone(running?.pid as number);
     // the agent never got past its hold
     expect(logTexts(await fx.events(id))).not.toContain('released by the test');
   }, 30_000);
