@@ -146,6 +146,11 @@ export class GitHubApp {
   /** An Octokit (`@octokit/core`, baseUrl = apiUrl) authenticated with a fresh repo-scoped token. */
   async repoOctokit(repo: string, options: { issues?: boolean } = {}): Promise<Octokit> {
     const { token } = await this.repoToken(repo, options);
+    return this.tokenOctokit(token);
+  }
+
+  /** An Octokit (`@octokit/core`, baseUrl = apiUrl) authenticated with a token minted earlier. */
+  tokenOctokit(token: string): Octokit {
     return new this.CoreOctokit({ auth: token });
   }
 

@@ -6,6 +6,7 @@ import {
   parseRepoConfig,
   parseRepoName,
   repoConfigTooLarge,
+  type GitHubApp,
   type LocalForge,
   type RepoConfig,
   type TaskRecord,
@@ -29,8 +30,8 @@ export interface LoadedRepoConfig {
 
 export interface RepoConfigSourceOptions {
   forge: LocalForge;
-  /** The GitHub REST API base URL, when a GitHub App is configured. */
-  githubApiUrl?: string;
+  /** The GitHub App, when one is configured (its Octokit reads the file with the task's token). */
+  github?: Pick<GitHubApp, 'tokenOctokit'>;
   /** Longest wait for one GitHub API request. */
   requestTimeoutMs?: number;
 }
@@ -77,39 +78,28 @@ export class RepoConfigSource {
   }
 
   private async readGitHub(location: RepoConfigLocation, fileName: string): Promise<Found> {
-    const { githubApiUrl } = this.options;
-    if (!githubApiUrl || !location.token) {
+    const { github } = this.options;
+    if (!github || !location.token) {
       throw new AgentqError('DISPATCH_INTERNAL', `cannot read ${fileName} of ${location.repo} without GitHub access`);
     }
     const { owner, name } = parseRepoName(location.repo);
-    const url = new URL(`${githubApiUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/contents/${fileName}`);
-    if (location.ref !== undefined) url.searchParams.set('ref', location.ref);
     const failure = (reason: string, cause?: unknown) =>
       new AgentqError('DISPATCH_GITHUB_API_ERROR', `could not read ${fileName} of ${location.repo} from GitHub (${reason})`, { cause });
     let data: unknown;
     try {
-      const res = await fetch(url, {
-        headers: {
-          accept: 'application/vnd.github+json',
-          authorization: `Bearer ${location.token}`,
-          'x-github-api-version': '2022-11-28',
-          'user-agent': 'agentq',
-        },
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? GITHUB_TIMEOUT_MS),
+      const res = await github.tokenOctokit(location.token).request('GET /repos/{owner}/{repo}/contents/{path}', {
+        owner,
+        repo: name,
+        path: fileName,
+        ...(location.ref === undefined ? {} : { ref: location.ref }),
+        request: { signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? GITHUB_TIMEOUT_MS) },
       });
-      // no such file, or no such ref (the run then fails on the ref itself)
-      if (res.status === 404) {
-        await res.body?.cancel();
-        return undefined;
-      }
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw failure(`HTTP ${res.status}`);
-      }
-      data = await res.json();
+      data = res.data;
     } catch (err) {
-      if (err instanceof AgentqError) throw err;
-      throw failure(errorMessage(err), err);
+      const status = (err as { status?: unknown } | null)?.status;
+      // no such file, or no such ref (the run then fails on the ref itself)
+      if (status === 404) return undefined;
+      throw failure(typeof status === 'number' ? `HTTP ${status}` : errorMessage(err), err);
     }
     // a directory is an array; a symlink to outside the repository, a submodule: not a settings file
     const content = data as GitHubContent;

@@ -300,7 +300,7 @@ export class TaskRunner {
     const configRef = plan.continueBranch ? plan.branch : plan.baseRef;
     let repoConfig: LoadedRepoConfig | undefined;
     try {
-      repoConfig = await new RepoConfigSource({ forge, githubApiUrl: this.deps.github?.config.apiUrl }).load({
+      repoConfig = await new RepoConfigSource({ forge, github: this.deps.github?.app }).load({
         repo: task.repo,
         forge: forgeKind,
         ref: configRef,
