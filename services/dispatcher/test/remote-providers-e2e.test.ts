@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,8 @@ interface RemoteTarget {
   sandboxes(taskId: string): SandboxView[];
   /** Everything the providers sent to the stand-in (no file contents), as text. */
   requests(): string;
+  /** A private file (`SandboxSpec.files`) as it is in the sandbox's filesystem. */
+  privateFile(sandboxId: string, name: string): Promise<{ content: string; mode: number }>;
   stop(): Promise<void>;
 }
 
@@ -122,6 +124,7 @@ function dockerTarget(): RemoteTarget {
           pid: c.pid,
         })),
     requests: () => JSON.stringify(need().calls.map((c) => ({ url: c.url, body: c.body, entries: c.entries }))),
+    privateFile: (sandboxId, name) => fileIn(need().hostPath(sandboxId, `/agentq/work/${name}`)),
     stop: async () => {
       await engine?.close();
     },
@@ -171,10 +174,15 @@ function modalTarget(): RemoteTarget {
         execs: need().execs,
         secrets: need().ephemeralSecrets,
       }),
+    privateFile: (sandboxId, name) => fileIn(need().mapPath(sandboxId, `${root}/work/${name}`)),
     stop: async () => {
       await double?.shutdown();
     },
   };
+}
+
+async function fileIn(path: string): Promise<{ content: string; mode: number }> {
+  return { content: await readFile(path, 'utf8'), mode: (await stat(path)).mode & 0o777 };
 }
 
 function git(args: string[], cwd: string): string {
@@ -367,16 +375,19 @@ describe.each([dockerTarget(), modalTarget()])('tasks end to end in $name sandbo
     // the token reached git through the private file (the push authenticated with it), and is nowhere else
     expect(tokens().length).toBeGreaterThan(0);
     expect(gitServer.seenPasswords.some((p) => tokens().includes(p))).toBe(true);
+    const tokenFile = await target.privateFile(sandbox?.id ?? '', 'git-token');
+    expect(tokens()).toContain(tokenFile.content);
+    expect(tokenFile.mode).toBe(0o600);
     const stored = await dumpRedis(fx.redis);
     const sent = target.requests();
     const transcript = JSON.stringify(events);
     const dispatcherLogs = fx.logs.join('');
-    expect(sent).toContain('git-token'); // the file went in by name; its content is not in what the test can see
+    expect(sent).toContain('git-token'); // the file is named in the requests; its content travels in none of them
     for (const token of tokens()) {
-      expect(stored).not.toContain(token);
-      expect(sent).not.toContain(token);
-      expect(transcript).not.toContain(token);
-      expect(dispatcherLogs).not.toContain(token);
+      expect(stored.includes(token), 'a token in Redis').toBe(false);
+      expect(sent.includes(token), 'a token in a request to the engine / the SDK').toBe(false);
+      expect(transcript.includes(token), 'a token in the events').toBe(false);
+      expect(dispatcherLogs.includes(token), 'a token in the dispatcher logs').toBe(false);
     }
   }, 30_000);
 
@@ -391,7 +402,8 @@ describe.each([dockerTarget(), modalTarget()])('tasks end to end in $name sandbo
     expect(sandbox?.running).toBe(true);
 
     await first.close();
-    // handed over: the sandbox runs on, the task too, and its job is back in the queue
+    // handed over: the sandbox runs on, and so does the task
+    expect(logged(fx, 'task handed over', id)).toHaveLength(1);
     expect(target.sandboxes(id)).toMatchObject([{ id: sandbox?.id, running: true, stopRequests: 0 }]);
     expect((await fx.store.get(id))?.state).toBe('running');
 
