@@ -7,9 +7,11 @@ import { DEFAULT_TEAM, TaskStore, redisKeys, type TaskState } from '@agentq/shar
 import { makeTempDir, startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import { ModalSandboxProvider } from '../src/providers/modal-provider.js';
 import type { SandboxProvider } from '../src/providers/sandbox-provider.js';
 import { SandboxSweeper, type SweeperOptions } from '../src/sandbox-sweeper.js';
 import { DEPLOYMENT_TAG, TASK_TAG } from '../src/run/task-runner.js';
+import { ModalDouble } from './support/modal-double.js';
 import { sandboxPgid, waitGroupGone } from './support/process.js';
 
 const HOUR = 3600_000;
@@ -131,6 +133,39 @@ describe('sandbox sweeper', () => {
     expect([a.skipped, b.skipped].filter(Boolean)).toHaveLength(1);
     expect([...a.terminated, ...b.terminated]).toEqual(['final2']);
     expect((await sweeper().sweep()).skipped).toBe(true);
+  });
+
+  it('terminates orphaned Modal sandboxes (the adapter against the SDK double), found by their tags', async () => {
+    const root = join(tmp.path, 'agentq');
+    const double = new ModalDouble({ dir: join(tmp.path, 'modal'), privatePaths: [root] });
+    const modal = new ModalSandboxProvider({
+      client: double,
+      app: 'agentq-sweep',
+      image: 'agentq-sandbox:latest',
+      cpu: 1,
+      memoryMiB: 1024,
+      secretNames: [],
+      allowedDomains: undefined,
+      root,
+      pollMs: 25,
+      graceMs: 500,
+    });
+    try {
+      await task('mfinal', 'succeeded');
+      await task('mlive', 'running');
+      const create = (taskId: string) =>
+        modal.create({ taskId, command: ['bash', '-c', 'sleep 60'], env: {}, secrets: {}, tags: { [TASK_TAG]: taskId, [DEPLOYMENT_TAG]: prefix() } });
+      const orphan = await create('mfinal');
+      const live = await create('mlive');
+      await store.update('mlive', { sandboxId: live.id });
+      const report = await sweeper({ provider: modal }).sweep();
+      expect(report.terminated).toEqual([orphan.id]);
+      expect((await orphan.status()).state).toBe('lost');
+      expect(await live.status()).toEqual({ state: 'running' });
+      await live.terminate();
+    } finally {
+      await double.shutdown();
+    }
   });
 
   it('survives a provider that fails to list', async () => {
