@@ -6,12 +6,10 @@ import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { groupSignalable, sandboxPgid, waitGroupGone } from './support/process.js';
+import { expectContiguous } from './support/event-checks.js';
 
 const SECRET = 's3cr3t-dispatch-5d2e9a7b1c';
 
-function expectContiguous(events: AgentEvent[]): void {
-  expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-}
 
 /** Every output line's events appear once and in order: a replayed line would make `line` go back. */
 function expectLinesOnce(events: AgentEvent[]): void {

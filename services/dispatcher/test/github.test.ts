@@ -1,40 +1,17 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
+import { git } from './support/git.js';
+import { dumpRedis } from './support/redis-dump.js';
 
 const REPO = 'octo/widgets';
 const INSTALLATION = 77;
 /** Tokens from the fake last an hour: this margin makes the dispatcher replace them about every 200 ms. */
 const REFRESH_MARGIN_MS = 3600_000 - 200;
 
-function git(args: string[], cwd: string): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
-}
 
-/** Every value stored under any key of the Redis server, as text. */
-async function dumpRedis(redis: Redis): Promise<string> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      out.push(key);
-      if (type === 'string') out.push((await redis.get(key)) ?? '');
-      else if (type === 'hash') out.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      else if (type === 'zset') out.push(JSON.stringify(await redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES')));
-      else if (type === 'list') out.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') out.push(JSON.stringify(await redis.smembers(key)));
-    }
-  } while (cursor !== '0');
-  return out.join('\n');
-}
 
 describe('dispatcher with a GitHub App', () => {
   let redis: TestRedis;

@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_REPO, type AgentEvent } from '@agentq/shared';
 import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
@@ -14,6 +12,9 @@ import { startDispatcherFixture, type DispatcherFixture } from './support/dispat
 import { FakeDockerEngine } from './support/fake-docker-engine.js';
 import { ModalDouble } from './support/modal-double.js';
 import { waitGroupGone } from './support/process.js';
+import { git } from './support/git.js';
+import { dumpRedis } from './support/redis-dump.js';
+import { expectContiguous } from './support/event-checks.js';
 
 const REPO = 'octo/widgets';
 const INSTALLATION = 77;
@@ -185,34 +186,8 @@ async function fileIn(path: string): Promise<{ content: string; mode: number }> 
   return { content: await readFile(path, 'utf8'), mode: (await stat(path)).mode & 0o777 };
 }
 
-function git(args: string[], cwd: string): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
-}
 
-/** Every value stored under any key of the Redis server, as text. */
-async function dumpRedis(redis: Redis): Promise<string> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
-    cursor = next;
-    for (const key of keys) {
-      const type = await redis.type(key);
-      out.push(key);
-      if (type === 'string') out.push((await redis.get(key)) ?? '');
-      else if (type === 'hash') out.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'stream') out.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      else if (type === 'zset') out.push(JSON.stringify(await redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES')));
-      else if (type === 'list') out.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'set') out.push(JSON.stringify(await redis.smembers(key)));
-    }
-  } while (cursor !== '0');
-  return out.join('\n');
-}
 
-function expectContiguous(events: AgentEvent[]): void {
-  expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-}
 
 /** Every output line's events appear once and in order: a replayed line would make `line` go back. */
 function expectLinesOnce(events: AgentEvent[]): void {
