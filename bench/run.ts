@@ -6,6 +6,9 @@
  *    ratio of the two, measured side by side.
  * 2. Demo task: submit → succeeded through all three services with the bundled demo agent at its
  *    default pacing (AGENTQ_DEMO_DELAY_MS=300) and with no pacing.
+ * 3. Crash recovery: the dispatcher process is killed with SIGKILL in the middle of a demo task and
+ *    started again; the time from the kill until the API shows the task's next event, with short
+ *    queue lock timings (2 s lock, 1 s stalled check) and with the defaults (30 s + 30 s).
  */
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
@@ -103,5 +106,50 @@ async function benchDemoTask(): Promise<void> {
   }
 }
 
+/** Kills the dispatcher mid-task, starts it again, and times the task's next event as the API shows it. */
+async function crashOnce(stack: Stack): Promise<number> {
+  const res = await stack.api('/v1/tasks', { method: 'POST', body: JSON.stringify({ repo: 'demo/hello', prompt: 'add a CONTRIBUTING.md' }) });
+  const { id } = (await res.json()) as { id: string };
+  const record = async () => (await (await stack.api(`/v1/tasks/${id}`)).json()) as TaskRecord;
+  // a few events in: the agent is at work
+  await waitFor(async () => ((await record()).lastSeq ?? 0) >= 8, { timeoutMs: 30_000, intervalMs: 10 });
+  await stack.kill('dispatcher', 'SIGKILL');
+  const killedAt = performance.now();
+  const seqAtKill = (await record()).lastSeq ?? 0;
+  await stack.start('dispatcher');
+  await waitFor(async () => ((await record()).lastSeq ?? 0) > seqAtKill, { timeoutMs: 120_000, intervalMs: 10 });
+  const ms = performance.now() - killedAt;
+  const task = await waitFor(async () => {
+    const t = await record();
+    return ['succeeded', 'failed', 'canceled', 'timed_out'].includes(t.state) ? t : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 20 });
+  if (task.state !== 'succeeded') throw new Error(`task ended ${task.state} after the crash`);
+  return ms;
+}
+
+async function benchCrashRecovery(): Promise<void> {
+  const runs = [
+    { lockMs: '2000', stalledMs: '1000', n: 5 },
+    { lockMs: '30000', stalledMs: '30000', n: 1 },
+  ];
+  for (const { lockMs, stalledMs, n } of runs) {
+    const stack = await startStack({
+      AGENTQ_LOG_LEVEL: 'warn',
+      AGENTQ_DEMO_DELAY_MS: '500',
+      AGENTQ_DISPATCHER_LOCK_MS: lockMs,
+      AGENTQ_DISPATCHER_STALLED_INTERVAL_MS: stalledMs,
+    });
+    try {
+      const samples: number[] = [];
+      for (let i = 0; i < n; i++) samples.push(await crashOnce(stack));
+      console.log(`crash recovery: SIGKILL of the dispatcher mid-task → the task's next event (lock ${lockMs} ms, stalled check ${stalledMs} ms), ${n} run(s)`);
+      console.log(`  ${samples.map(fmt).join(', ')}`);
+    } finally {
+      await stack.stop();
+    }
+  }
+}
+
 await benchEnqueue();
 await benchDemoTask();
+await benchCrashRecovery();

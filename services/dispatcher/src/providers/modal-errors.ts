@@ -1,6 +1,7 @@
 import { AgentqError, errorMessage } from '@agentq/shared';
 import { AlreadyExistsError, InternalFailure, NotFoundError, ResourceExhaustedError, SandboxTimeoutError, TimeoutError } from 'modal';
 
+// gRPC status codes (the SDK passes some server errors on as nice-grpc `ClientError`s)
 export const GRPC_INVALID_ARGUMENT = 3;
 export const GRPC_NOT_FOUND = 5;
 export const GRPC_ALREADY_EXISTS = 6;

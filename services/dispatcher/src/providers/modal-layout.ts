@@ -1,5 +1,7 @@
 import { AgentqError } from '@agentq/shared';
 
+// What the `modal` provider runs inside a sandbox, and where it keeps things there.
+
 /** Lifetime of a sandbox whose spec names none (Modal's own default is 5 minutes; 24 hours is its maximum). */
 export const DEFAULT_TIMEOUT_MS = 24 * 3600 * 1000;
 /** How long one output follower runs before the next one takes over (bounds a follower left behind). */
@@ -82,5 +84,3 @@ export function privateFileName(name: string): string {
   }
   return name;
 }
-
-// gRPC status codes (the SDK passes some server errors on as nice-grpc `ClientError`s)
