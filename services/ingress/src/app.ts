@@ -1,7 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from './app-deps.js';
 import { ApiTokenAuth } from './auth/api-token-auth.js';
-import { requireToken } from './auth/request-auth.js';
+import { authenticateRequest, isSignedRequest, verifySignature } from './auth/request-auth.js';
+import { WebhookSignatureAuth } from './auth/webhook-signature.js';
 import { registerEventsRoute } from './events/events-route.js';
 import { SseHub } from './events/sse-hub.js';
 import { TranscriptReader } from './events/transcript-reader.js';
@@ -34,18 +35,31 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     forceCloseConnections: 'idle',
   });
 
-  // JSON only (anything else is 415), parsed with prototype-poisoning checks
+  // JSON only (anything else is 415), parsed with prototype-poisoning checks; the text as
+  // received is kept for signature checks
   const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const raw = body as string;
+    request.rawBody = raw;
     // a POST without a body (cancel) may still say it is JSON
-    if (body === '') return done(null, undefined);
-    defaultJson(request, body as string, done);
+    if (raw === '') return done(null, undefined);
+    defaultJson(request, raw, (err, value) => {
+      // a signed request's signature is checked first; its body error is reported after that
+      if (err && isSignedRequest(request)) {
+        request.deferredBodyError = err;
+        return done(null, undefined);
+      }
+      done(err, value);
+    });
   });
 
   installErrorHandlers(app);
   const metrics = installIngressMetrics(app, deps.metrics, deps.queue);
   app.decorateRequest('principal', null);
+  app.decorateRequest('rawBody', null);
+  app.decorateRequest('deferredBodyError', null);
+  app.decorateRequest('webhookSignature', null);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const fields = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
@@ -106,6 +120,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
 
   const auth = new ApiTokenAuth(deps.apiTokens);
+  const signatures = new WebhookSignatureAuth(config.webhookSecrets);
   registerEventsRoute(app, {
     store,
     reader: new TranscriptReader(store, archive),
@@ -120,10 +135,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   void app.register(async (api) => {
-    api.addHook('onRequest', requireToken(auth));
+    api.addHook('onRequest', authenticateRequest({ tokens: auth, webhooks: signatures }));
     api.addHook('onRequest', async (request, reply) => {
       if (request.method !== 'GET' && deps.isShuttingDown()) return sendError(reply, unavailable());
     });
+    api.addHook('preValidation', verifySignature(signatures));
     registerTaskRoutes(api, {
       config,
       store,

@@ -13,6 +13,13 @@ export interface ApiToken {
   team: string;
 }
 
+/** A secret that signs webhooks (`X-Agentq-Signature`) for a team. */
+export interface WebhookSecret {
+  /** Secret: never log this. */
+  secret: string;
+  team: string;
+}
+
 /** The loaded configuration of any agentq service. */
 export interface Config {
   redisUrl: string | undefined;
@@ -25,6 +32,8 @@ export interface Config {
   relayPort: number;
   apiTokens: ApiToken[] | undefined;
   viewerSecret: string | undefined;
+  /** Secrets of signed webhooks, with their teams; empty: signed requests are refused. */
+  webhookSecrets: WebhookSecret[];
   sandboxProvider: SandboxProviderName;
   /** What `docker` and `modal` sandboxes get, and how ended sandboxes are swept. */
   sandbox: SandboxConfig;
@@ -157,6 +166,30 @@ function parseTokens(entries: string[] | undefined, problems: string[]): ApiToke
   return out;
 }
 
+/** A webhook secret is long enough that guessing it is hopeless. */
+export const MIN_WEBHOOK_SECRET_CHARS = 32;
+
+function parseWebhookSecrets(entries: string[] | undefined, problems: string[]): WebhookSecret[] {
+  const out: WebhookSecret[] = [];
+  const seen = new Set<string>();
+  (entries ?? []).forEach((entry, i) => {
+    const [secret = '', team, ...rest] = entry.split(':');
+    if (secret.length < MIN_WEBHOOK_SECRET_CHARS || rest.length > 0 || (team !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(team))) {
+      problems.push(
+        `AGENTQ_WEBHOOK_SECRETS: entry ${i + 1} must be "secret" or "secret:team" with a secret of at least ${MIN_WEBHOOK_SECRET_CHARS} characters`,
+      );
+      return;
+    }
+    if (seen.has(secret)) {
+      problems.push(`AGENTQ_WEBHOOK_SECRETS: entry ${i + 1} repeats the secret of an earlier entry (one secret, one team)`);
+      return;
+    }
+    seen.add(secret);
+    out.push({ secret, team: team ?? DEFAULT_TEAM });
+  });
+  return out;
+}
+
 function parseTeamCaps(entries: string[] | undefined, problems: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   (entries ?? []).forEach((entry, i) => {
@@ -204,6 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else sandboxSecrets[name] = value;
   }
   const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
+  const webhookSecrets = parseWebhookSecrets(v.AGENTQ_WEBHOOK_SECRETS, problems);
   const teamDailyUsd = parseTeamCaps(v.AGENTQ_TEAM_DAILY_USD, problems);
   const slack = slackConfig(v, problems);
   const github = githubConfig(v, problems);
@@ -233,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     relayPort: v.AGENTQ_RELAY_PORT,
     apiTokens,
     viewerSecret: v.AGENTQ_VIEWER_SECRET,
+    webhookSecrets,
     sandboxProvider: v.AGENTQ_SANDBOX_PROVIDER,
     sandbox: {
       image: v.AGENTQ_SANDBOX_IMAGE,
@@ -364,6 +399,7 @@ export function configSecrets(config: Config): string[] {
   if (config.modal.tokenSecret) out.push(config.modal.tokenSecret);
   for (const t of config.apiTokens ?? []) out.push(t.token);
   if (config.viewerSecret) out.push(config.viewerSecret);
+  for (const w of config.webhookSecrets) out.push(w.secret);
   if (config.github) {
     out.push(config.github.privateKey);
     if (config.github.webhookSecret) out.push(config.github.webhookSecret);

@@ -32,6 +32,8 @@ export interface RedisKeys {
   readonly bullPrefix: string;
   /** String with a TTL: held by the dispatcher that sweeps sandboxes in the current interval. */
   readonly sweepLock: string;
+  /** String with a TTL: a webhook signature seen, with the `Idempotency-Key` it came with (replay guard). */
+  webhookSignature(signature: string): string;
 }
 
 export function redisKeys(prefix = 'agentq'): RedisKeys {
@@ -54,5 +56,6 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,
     bullPrefix: `${prefix}:{q}`,
     sweepLock: `${prefix}:sandboxes:sweep-lock`,
+    webhookSignature: (signature) => `${prefix}:webhook:sig:${signature}`,
   };
 }

@@ -2,6 +2,7 @@ import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl, type Config,
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { principalOf } from '../auth/request-auth.js';
+import { guardSignatureReplay } from '../auth/signature-replay.js';
 import { fieldProblems } from '../http/field-problems.js';
 import { invalidRequest } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
@@ -47,6 +48,16 @@ function idempotencyKey(request: FastifyRequest): string | undefined {
   return value;
 }
 
+/**
+ * The idempotency key of a create request: its `Idempotency-Key`, else, for a signed request,
+ * its signature, so a redelivered webhook finds the task the first delivery created.
+ */
+function createKey(request: FastifyRequest): string | undefined {
+  const key = idempotencyKey(request);
+  if (key !== undefined) return key;
+  return request.webhookSignature === null ? undefined : `sig:${request.webhookSignature}`;
+}
+
 /** The task API: create, read, list, cancel. */
 export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOptions): void {
   const { config, store, archive, forge, intake, canceler } = options;
@@ -55,9 +66,12 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     viewerUrl: viewerUrl(config.publicUrl, options.viewerSecret, id),
   });
 
-  app.post('/v1/tasks', async (request, reply) => {
+  app.post('/v1/tasks', { config: { signedRequests: true } }, async (request, reply) => {
     const principal = principalOf(request);
-    const key = idempotencyKey(request);
+    const key = createKey(request);
+    if (request.webhookSignature !== null) {
+      await guardSignatureReplay(options.spend.redis, options.spend.keys, request.webhookSignature, idempotencyKey(request));
+    }
     const parsed = taskRequestSchema.safeParse(request.body);
     if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error));
     const body = parsed.data;
@@ -72,7 +86,8 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     reply.header('location', answer.statusUrl);
     if (result.replayed) return reply.code(200).header('idempotent-replayed', 'true').send(answer);
     options.metrics.tasksCreated.inc({ team: principal.team });
-    request.log.info({ taskId: result.id, repo: body.repo, team: principal.team, forge: admission.forge }, 'task accepted');
+    const signed = request.webhookSignature !== null;
+    request.log.info({ taskId: result.id, repo: body.repo, team: principal.team, forge: admission.forge, signed }, 'task accepted');
     return reply.code(202).send(answer);
   });
 
@@ -96,10 +111,10 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     return { tasks };
   });
 
-  app.post<{ Params: { id: string } }>('/v1/tasks/:id/cancel', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/tasks/:id/cancel', { config: { signedRequests: true } }, async (request, reply) => {
     const task = await loadTask(store, archive, request.params.id, principalOf(request));
     const result = await canceler.cancel(task);
-    request.log.info({ taskId: task.id, state: result.state }, 'cancel requested');
+    request.log.info({ taskId: task.id, state: result.state, signed: request.webhookSignature !== null }, 'cancel requested');
     return reply.code(202).send(result);
   });
 }
