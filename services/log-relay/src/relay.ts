@@ -21,6 +21,7 @@ import { TaskClaims } from './claims/task-claims.js';
 import { EventPump } from './follow/event-pump.js';
 import { BlockingConnection } from './redis/blocking-connection.js';
 import { RelayMetrics } from './relay-metrics.js';
+import { CallbackSink, type CallbackSinkOptions } from './sinks/callback-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
 import { StorageSink } from './sinks/storage-sink.js';
@@ -32,7 +33,7 @@ export interface RelayDeps {
   redis?: Redis;
   /** Default: `FsTranscriptArchive.forDataDir(config.dataDir)`. */
   archive?: TranscriptArchive;
-  /** Default: the storage sink on `archive`, and the Slack sink when Slack is configured. */
+  /** Default: the storage sink on `archive`, the callback sink when callbacks are on, and the Slack sink when Slack is configured. */
   sinks?: Sink[];
   /** Registry for the relay's metrics (default: a private one). */
   registry?: Registry;
@@ -40,6 +41,8 @@ export interface RelayDeps {
   slackToken?: SlackTokenResolver;
   /** Timings of the Slack sink (defaults suit production). */
   slack?: Pick<SlackSinkOptions, 'queuePollMs' | 'elapsedRefreshMs' | 'retryBaseMs' | 'retryMaxMs' | 'rateLimitRetries' | 'closeTimeoutMs'>;
+  /** Timings of the completion callback sink (defaults suit production). */
+  callback?: Pick<CallbackSinkOptions, 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'requestTimeoutMs' | 'closeTimeoutMs'>;
 }
 
 export interface Relay {
@@ -93,6 +96,22 @@ export function startRelay(deps: RelayDeps): Relay {
   const store = new TaskStore(redis, keys);
   let queue: ReturnType<typeof openTaskQueue> | undefined;
   const sinks: Sink[] = deps.sinks ?? [new StorageSink(archive)];
+  // before Slack: a sink still delivering holds back the `finish` of those after it
+  if (!deps.sinks && config.callbacks) {
+    sinks.push(
+      new CallbackSink({
+        ...deps.callback,
+        redis,
+        keys,
+        logger,
+        registry,
+        secret: config.callbacks.secret,
+        allowedHosts: config.callbacks.hosts,
+        deliveryTtlSec: config.eventsTtlSec,
+        owns: (taskId) => claims.isFresh(taskId),
+      }),
+    );
+  }
   if (!deps.sinks && config.slack) {
     const secret = resolveViewerSecret(config);
     sinks.push(

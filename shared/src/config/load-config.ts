@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { AgentqError } from '../errors.js';
+import { isCallbackHostPattern } from '../tasks/callback-url.js';
 import type { HarnessName } from '../tasks/task-request.js';
 import { ANTHROPIC_CREDENTIAL_VARS, DEFAULT_SANDBOX_VARS, SETTINGS } from './settings.js';
 
@@ -34,6 +35,8 @@ export interface Config {
   viewerSecret: string | undefined;
   /** Secrets of signed webhooks, with their teams; empty: signed requests are refused. */
   webhookSecrets: WebhookSecret[];
+  /** Completion callbacks; undefined: off (a `callbackUrl` is refused). */
+  callbacks: CallbackConfig | undefined;
   sandboxProvider: SandboxProviderName;
   /** What `docker` and `modal` sandboxes get, and how ended sandboxes are swept. */
   sandbox: SandboxConfig;
@@ -74,6 +77,14 @@ export interface Config {
   slack: SlackConfig | undefined;
   /** Undefined when no GitHub App is configured. */
   github: GitHubConfig | undefined;
+}
+
+/** Completion callbacks: where they may go and the key that signs them. */
+export interface CallbackConfig {
+  /** Secret: never log this. */
+  secret: string;
+  /** Hosts (or `*.domain`) a `callbackUrl` may point to. */
+  hosts: string[];
 }
 
 export type SandboxProviderName = 'local' | 'docker' | 'modal';
@@ -239,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
   const webhookSecrets = parseWebhookSecrets(v.AGENTQ_WEBHOOK_SECRETS, problems);
   const teamDailyUsd = parseTeamCaps(v.AGENTQ_TEAM_DAILY_USD, problems);
+  const callbacks = callbackConfig(v, problems);
   const slack = slackConfig(v, problems);
   const github = githubConfig(v, problems);
   if (v.AGENTQ_HARNESS === 'command' && v.AGENTQ_HARNESS_COMMAND === undefined) {
@@ -268,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiTokens,
     viewerSecret: v.AGENTQ_VIEWER_SECRET,
     webhookSecrets,
+    callbacks,
     sandboxProvider: v.AGENTQ_SANDBOX_PROVIDER,
     sandbox: {
       image: v.AGENTQ_SANDBOX_IMAGE,
@@ -314,6 +327,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slack,
     github,
   };
+}
+
+function callbackConfig(v: EnvValues, problems: string[]): CallbackConfig | undefined {
+  const secret = v.AGENTQ_CALLBACK_SECRET;
+  const hosts = v.AGENTQ_CALLBACK_HOSTS;
+  if (secret === undefined && hosts === undefined) return undefined;
+  if (secret === undefined || hosts === undefined || hosts.length === 0) {
+    problems.push('AGENTQ_CALLBACK_SECRET, AGENTQ_CALLBACK_HOSTS: set both to turn completion callbacks on, or neither');
+    return undefined;
+  }
+  const bad = hosts.filter((host) => !isCallbackHostPattern(host));
+  for (const host of bad) problems.push(`AGENTQ_CALLBACK_HOSTS: ${JSON.stringify(host)} is not a host name or IP address (a leading \`*.\` is allowed)`);
+  return bad.length > 0 ? undefined : { secret, hosts };
 }
 
 function githubConfig(v: EnvValues, problems: string[]): GitHubConfig | undefined {
@@ -400,6 +426,7 @@ export function configSecrets(config: Config): string[] {
   for (const t of config.apiTokens ?? []) out.push(t.token);
   if (config.viewerSecret) out.push(config.viewerSecret);
   for (const w of config.webhookSecrets) out.push(w.secret);
+  if (config.callbacks) out.push(config.callbacks.secret);
   if (config.github) {
     out.push(config.github.privateKey);
     if (config.github.webhookSecret) out.push(config.github.webhookSecret);

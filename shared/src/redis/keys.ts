@@ -22,6 +22,8 @@ export interface RedisKeys {
   slackThread(teamId: string, channel: string, threadTs: string): string;
   /** Hash: the Slack sink's delivery state of a task (message ts, what was posted). */
   slackDelivery(taskId: string): string;
+  /** Hash: the completion callback's delivery state of a task (attempts, outcome), so it is sent once. */
+  callbackDelivery(taskId: string): string;
   /** Hash: Slack app installations (OAuth), encrypted, by team or enterprise. */
   readonly slackInstallations: string;
   /** String: the task that opened a GitHub pull request (for follow-ups from PR comments). */
@@ -51,6 +53,7 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     cancelChannel: `${prefix}:cancel`,
     slackThread: (teamId, channel, threadTs) => `${prefix}:slack:thread:${teamId}:${channel}:${threadTs}`,
     slackDelivery: (id) => `${prefix}:slack:delivery:{${id}}`,
+    callbackDelivery: (id) => `${prefix}:callback:delivery:{${id}}`,
     slackInstallations: `${prefix}:slack:installations`,
     githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
     teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,

@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_TEAM, type WebhookSecret } from '@agentq/shared';
+import { timingSafeEqual } from 'node:crypto';
+import { DEFAULT_TEAM, webhookHmac, type WebhookSecret } from '@agentq/shared';
 import { ingressError } from '../http/ingress-errors.js';
 import type { Principal } from './api-token-auth.js';
 
@@ -19,15 +19,8 @@ export interface SignatureHeader {
   v1: string;
 }
 
-function hmac(secret: string, timestamp: string, rawBody: string): Buffer {
-  return createHmac('sha256', secret).update(`${timestamp}.`).update(rawBody, 'utf8').digest();
-}
-
 /** The `X-Agentq-Signature` value for a body sent at `timestampSec` (what a caller computes). */
-export function signatureHeader(secret: string, timestampSec: number, rawBody: string): string {
-  const timestamp = String(Math.floor(timestampSec));
-  return `t=${timestamp},v1=${hmac(secret, timestamp, rawBody).toString('hex')}`;
-}
+export { signatureHeader } from '@agentq/shared';
 
 /** Parses `X-Agentq-Signature`; a missing or malformed header is `INGRESS_UNAUTHORIZED` (401). */
 export function parseSignatureHeader(value: string | string[] | undefined): SignatureHeader {
@@ -78,7 +71,7 @@ export class WebhookSignatureAuth {
     let team: string | undefined;
     // every secret is tried, so the time taken does not tell which one matched
     for (const entry of this.secrets) {
-      const expected = hmac(entry.secret, signature.timestamp, rawBody);
+      const expected = webhookHmac(entry.secret, signature.timestamp, rawBody);
       if (expected.length === given.length && timingSafeEqual(expected, given) && team === undefined) team = entry.team;
     }
     if (team === undefined) {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { secondsUntilUtcMidnight, teamCostOfDay, type Config, type GitHubApp, type LocalForge, type RedisKeys, type TaskRecord, type TaskRequest } from '@agentq/shared';
+import { callbackUrlProblem, secondsUntilUtcMidnight, teamCostOfDay, type Config, type GitHubApp, type LocalForge, type RedisKeys, type TaskRecord, type TaskRequest } from '@agentq/shared';
 import { ingressError } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 
@@ -30,8 +30,8 @@ export interface Admission {
 }
 
 /**
- * What every way in (HTTP API, Slack, GitHub) checks before a task is queued: fields the API
- * accepts but agentq does not act on yet (refused rather than silently ignored), the prompt limit,
+ * What every way in (HTTP API, Slack, GitHub) checks before a task is queued: the completion
+ * callback (refused when callbacks are off or its URL may not be called), the prompt limit,
  * the team's daily spending cap, and that the repository is known: held by the local forge or, with a GitHub App configured, one
  * the App is installed on and the configuration allows.
  */
@@ -53,19 +53,34 @@ export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps
   );
 }
 
-/** The checks that do not depend on where the repository lives: unsupported fields, the prompt limit. */
+/** The checks that do not depend on where the repository lives: the completion callback, the prompt limit. */
 export function checkTaskRequest(request: TaskRequest, config: Config): void {
-  const unsupported = [
-    request.callbackUrl !== undefined ? 'callbackUrl (completion callbacks are not sent yet)' : undefined,
-  ].filter((field): field is string => field !== undefined);
-  if (unsupported.length > 0) {
-    throw ingressError('INGRESS_NOT_SUPPORTED', `not supported: ${unsupported.join('; ')}`);
-  }
+  if (request.callbackUrl !== undefined) checkCallbackUrl(request.callbackUrl, config);
   const promptChars = [...request.prompt].length;
   const limit = config.maxPromptChars;
   if (promptChars > limit) {
     throw ingressError('INGRESS_PROMPT_TOO_LONG', `the prompt has ${promptChars} characters; the limit is ${limit}`, {
       details: { limit },
+    });
+  }
+}
+
+/**
+ * A `callbackUrl` is accepted only with callbacks on (`AGENTQ_CALLBACK_SECRET` and
+ * `AGENTQ_CALLBACK_HOSTS`), and only to an allowed host, over `https` (or `http` to a loopback
+ * host), without credentials. The URL itself is never repeated in the answer.
+ */
+export function checkCallbackUrl(url: string, config: Config): void {
+  if (!config.callbacks) {
+    throw ingressError(
+      'INGRESS_NOT_SUPPORTED',
+      'not supported: callbackUrl (completion callbacks are off; set AGENTQ_CALLBACK_SECRET and AGENTQ_CALLBACK_HOSTS to turn them on)',
+    );
+  }
+  const problem = callbackUrlProblem(url, config.callbacks.hosts);
+  if (problem) {
+    throw ingressError('INGRESS_CALLBACK_NOT_ALLOWED', problem.message, {
+      details: { reason: problem.reason, ...(problem.host !== undefined ? { host: problem.host } : {}) },
     });
   }
 }
