@@ -13,6 +13,7 @@ export * from './redis/task-store.js';
 export * from './redact/redactor.js';
 export * from './log/logger.js';
 export * from './lifecycle/shutdown.js';
+export * from './lifecycle/settle-within.js';
 export * from './config/settings.js';
 export * from './config/load-config.js';
 export * from './config/config-table.js';

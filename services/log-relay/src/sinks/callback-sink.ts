@@ -1,4 +1,4 @@
-import { callbackUrlProblem, errorMessage, normalizeCallbackHost, signatureHeader, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
+import { callbackUrlProblem, errorMessage, normalizeCallbackHost, settleWithin, signatureHeader, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import { sinkPending, type Sink } from './sink.js';
@@ -175,14 +175,7 @@ export class CallbackSink implements Sink {
     for (const delivery of deliveries) this.release(delivery.taskId);
     const inFlight = [...this.retired.values()];
     if (inFlight.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.allSettled(inFlight).then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), this.options.closeTimeoutMs ?? 5000);
-      }),
-    ]);
-    if (timer) clearTimeout(timer);
+    const timedOut = !(await settleWithin(inFlight, this.options.closeTimeoutMs ?? 5000));
     if (timedOut) {
       for (const delivery of deliveries) delivery.abort.abort();
       this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_CALLBACK_CLOSE_TIMEOUT' }, 'completion callbacks still in flight at shutdown');

@@ -1,4 +1,4 @@
-import type { AgentEvent, Logger, RedisKeys, SlackTokenResolver, TaskRecord, TaskStore } from '@agentq/shared';
+import { settleWithin, type AgentEvent, type Logger, type RedisKeys, type SlackTokenResolver, type TaskRecord, type TaskStore } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Periodic } from '../../periodic.js';
@@ -170,14 +170,7 @@ export class SlackSink implements Sink {
     for (const taskId of [...this.tasks.keys()]) this.release(taskId);
     const inFlight = [...this.retired.values()];
     if (inFlight.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.allSettled(inFlight).then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), this.options.closeTimeoutMs ?? 5000);
-      }),
-    ]);
-    if (timer) clearTimeout(timer);
+    const timedOut = !(await settleWithin(inFlight, this.options.closeTimeoutMs ?? 5000));
     if (timedOut) this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_SLACK_CLOSE_TIMEOUT' }, 'slack calls still in flight at shutdown');
   }
 
