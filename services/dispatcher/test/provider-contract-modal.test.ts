@@ -63,5 +63,5 @@ describeProviderContract(
         inherits: false,
         testTimeoutMs: 180_000,
       }
-    : { skip: 'MODAL_TOKEN_ID / MODAL_TOKEN_SECRET are not set' },
+    : { skip: 'MODAL_TOKEN_ID / MODAL_TOKEN_SECRET are not set (real Modal needs an account)' },
 );

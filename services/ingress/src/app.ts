@@ -18,6 +18,7 @@ import { TaskCanceler } from './tasks/task-canceler.js';
 import { TaskIntake } from './tasks/task-intake.js';
 import { registerTaskRoutes } from './tasks/task-routes.js';
 import { registerViewerRoute } from './viewer/viewer-route.js';
+import type { TaskServices } from './tasks/task-services.js';
 
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -81,20 +82,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     idempotencyTtlSec: config.idempotencyTtlSec,
   });
   const canceler = new TaskCanceler(store, deps.redis, deps.queue, logger);
+  const tasks: TaskServices = { config, store, archive, forge: deps.forge, github: deps.github, intake, canceler };
   const slack = config.slack;
   if (slack) {
     void app.register(async (scope) =>
       slackRoutes(scope, {
-        config,
+        ...tasks,
         slack,
         policy: deps.slackPolicy,
         redis: deps.redis,
-        store,
-        archive,
-        forge: deps.forge,
-        github: deps.github,
-        intake,
-        canceler,
         logger,
         viewerSecret: deps.viewerSecret,
         isShuttingDown: deps.isShuttingDown,
@@ -141,13 +137,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
     api.addHook('preValidation', verifySignature(signatures));
     registerTaskRoutes(api, {
-      config,
-      store,
-      archive,
-      forge: deps.forge,
-      github: deps.github,
-      intake,
-      canceler,
+      ...tasks,
       metrics,
       viewerSecret: deps.viewerSecret,
       spend: { redis: deps.redis, keys: store.keys },

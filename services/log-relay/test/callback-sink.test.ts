@@ -2,13 +2,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FsTranscriptArchive, TaskStore, loadConfig, newTaskId, redisKeys, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
-import { makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
-import { Redis } from 'ioredis';
+import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay, type Relay, type RelayDeps } from '../src/index.js';
 import { captureLogger } from './slack-support.js';
-import { appendEvents, finishTask, relayEnv, startTask, testLogger } from './support.js';
+import { appendEvents, finishTask, relayEnv, startTask, testLogger, useRelayRedis } from './support.js';
 
 const CALLBACK_SECRET = 'relay-test-callback-secret-0123456789abcdef';
 
@@ -73,21 +72,8 @@ function verifySignature(header: string | string[] | undefined, body: string, se
   return Number(match[1]);
 }
 
-let redis: TestRedis;
-let client: Redis;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const db = useRelayRedis();
+const { cleanups } = db;
 
 interface RelayOptions {
   consumer?: string;
@@ -119,7 +105,7 @@ async function setup(): Promise<Setup> {
   cleanups.push(dir.remove);
   const receiver = await new Receiver().start();
   cleanups.push(() => receiver.close());
-  const store = new TaskStore(client, keys);
+  const store = new TaskStore(db.client, keys);
   return {
     keys,
     store,
@@ -127,7 +113,7 @@ async function setup(): Promise<Setup> {
     receiver,
     relay(options = {}) {
       const config = loadConfig({
-        ...relayEnv({ redisUrl: redis.url, prefix, dataDir: dir.path, consumer: options.consumer ?? 'relay-1' }),
+        ...relayEnv({ redisUrl: db.url, prefix, dataDir: dir.path, consumer: options.consumer ?? 'relay-1' }),
         AGENTQ_CALLBACK_SECRET: CALLBACK_SECRET,
         AGENTQ_CALLBACK_HOSTS: '127.0.0.1',
       });
@@ -139,7 +125,7 @@ async function setup(): Promise<Setup> {
       const id = newTaskId();
       const url = callbackUrl === null ? undefined : (callbackUrl ?? `${receiver.url}/hooks/agentq?task=${id}`);
       expect(await store.create({ id, repo: 'demo/hello', prompt: 'add a file — café', team: 'default', source: 'api', callbackUrl: url })).toBe(true);
-      await client.xadd(keys.relayTasks, '*', 'taskId', id);
+      await db.client.xadd(keys.relayTasks, '*', 'taskId', id);
       return id;
     },
     async run(id) {
@@ -148,10 +134,10 @@ async function setup(): Promise<Setup> {
       await finishTask(store, id);
     },
     async acknowledged() {
-      const [pending] = (await client.xpending(keys.relayTasks, 'relay')) as [number];
-      return pending === 0 && (await client.xlen(keys.relayTasks)) === 0;
+      const [pending] = (await db.client.xpending(keys.relayTasks, 'relay')) as [number];
+      return pending === 0 && (await db.client.xlen(keys.relayTasks)) === 0;
     },
-    delivery: (id) => client.hgetall(keys.callbackDelivery(id)),
+    delivery: (id) => db.client.hgetall(keys.callbackDelivery(id)),
   };
 }
 
@@ -184,7 +170,7 @@ describe('completion callbacks', () => {
     expect(request.body).not.toContain(CALLBACK_SECRET);
 
     expect(await s.delivery(id)).toMatchObject({ outcome: 'delivered', status: '200', attempts: '1' });
-    const ttl = await client.ttl(s.keys.callbackDelivery(id));
+    const ttl = await db.client.ttl(s.keys.callbackDelivery(id));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(3600);
     const metrics = await registry.metrics();
@@ -311,7 +297,7 @@ describe('completion callbacks', () => {
     expect(s.receiver.requests).toHaveLength(1);
     await first.close();
     // the task's list entry comes back (as when a relay dies after the callback, before its acknowledgement)
-    await client.xadd(s.keys.relayTasks, '*', 'taskId', id);
+    await db.client.xadd(s.keys.relayTasks, '*', 'taskId', id);
     const second = s.relay({ consumer: 'relay-b' });
     await waitFor(() => s.acknowledged(), { what: 'task acknowledged by relay b' });
     expect(second.ownedTasks()).toEqual([]);

@@ -1,7 +1,6 @@
 import { FsTranscriptArchive, TaskStore, redisKeys, type RedisKeys } from '@agentq/shared';
-import { makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
+import { describe, expect, it } from 'vitest';
 import { startRelay } from '../src/index.js';
 import {
   archivedSeq,
@@ -15,23 +14,11 @@ import {
   submitTask,
   testLogger,
   type RelayProcess,
+  useRelayRedis,
 } from './support.js';
 
-let redis: TestRedis;
-let client: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const db = useRelayRedis();
+const { cleanups } = db;
 
 interface Setup {
   prefix: string;
@@ -50,11 +37,11 @@ async function setup(): Promise<Setup> {
   return {
     prefix,
     keys,
-    store: new TaskStore(client, keys),
+    store: new TaskStore(db.client, keys),
     dataDir: dir.path,
     archive: FsTranscriptArchive.forDataDir(dir.path),
     spawn(consumer, claimIdleMs) {
-      const relay = spawnRelay(relayEnv({ redisUrl: redis.url, prefix, dataDir: dir.path, consumer, claimIdleMs }));
+      const relay = spawnRelay(relayEnv({ redisUrl: db.url, prefix, dataDir: dir.path, consumer, claimIdleMs }));
       cleanups.push(() => relay.kill('SIGKILL'));
       return relay;
     },
@@ -91,7 +78,7 @@ async function redisSeq(store: TaskStore, id: string): Promise<number> {
 describe('log relay process', () => {
   it('killed with SIGKILL mid-stream and started again: transcript complete, nothing twice', async () => {
     const s = await setup();
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     const writer = startWriter(s.store, id);
     const first = s.spawn('relay-k');
@@ -105,14 +92,14 @@ describe('log relay process', () => {
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= afterRestart, { timeoutMs: 15_000, what: 'restarted relay catching up' });
     await writer.stop();
     await finishTask(s.store, id);
-    const events = await expectArchived(s.store, s.archive, client, id);
+    const events = await expectArchived(s.store, s.archive, db.client, id);
     expect(events.length).toBeGreaterThan(afterRestart);
     expect(second.output()).toContain('task transcript complete');
   });
 
   it('takes over the task of a relay killed with SIGKILL once its claim is idle', async () => {
     const s = await setup();
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     const writer = startWriter(s.store, id);
     const a = s.spawn('relay-a', 1000);
@@ -122,14 +109,14 @@ describe('log relay process', () => {
     await waitFor(() => b.output().includes('task taken over from a silent relay'), { timeoutMs: 15_000, what: 'relay b taking the task over' });
     await writer.stop();
     await finishTask(s.store, id);
-    await expectArchived(s.store, s.archive, client, id);
+    await expectArchived(s.store, s.archive, db.client, id);
     expect(b.output()).toContain('task transcript complete');
     expect(a.output()).not.toContain('task transcript complete');
   });
 
   it('on SIGTERM answers its ops endpoints until stopped, finishes, hands the task over and exits 0', async () => {
     const s = await setup();
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     const writer = startWriter(s.store, id);
     const relay = s.spawn('relay-t');
@@ -144,7 +131,7 @@ describe('log relay process', () => {
 
     // a relay with a long claim idle time continues only if the task is handed over
     const next = startRelay({
-      config: relayConfig({ redisUrl: redis.url, prefix: s.prefix, dataDir: s.dataDir, consumer: 'relay-next', claimIdleMs: 600_000 }),
+      config: relayConfig({ redisUrl: db.url, prefix: s.prefix, dataDir: s.dataDir, consumer: 'relay-next', claimIdleMs: 600_000 }),
       logger: testLogger(),
     });
     cleanups.push(() => next.close());
@@ -153,6 +140,6 @@ describe('log relay process', () => {
     await waitFor(() => next.ownedTasks().includes(id), { timeoutMs: 5000, what: 'task handed over' });
     await writer.stop();
     await finishTask(s.store, id);
-    await expectArchived(s.store, s.archive, client, id);
+    await expectArchived(s.store, s.archive, db.client, id);
   });
 });

@@ -1,8 +1,7 @@
 import { FsTranscriptArchive, TaskStore, decodeStreamEntries, redisKeys, type RedisKeys } from '@agentq/shared';
-import { makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
-import { Redis } from 'ioredis';
+import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../src/index.js';
 import {
   appendEvents,
@@ -13,23 +12,11 @@ import {
   startTask,
   submitTask,
   testLogger,
+  useRelayRedis,
 } from './support.js';
 
-let redis: TestRedis;
-let client: Redis;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const db = useRelayRedis();
+const { cleanups } = db;
 
 interface Setup {
   prefix: string;
@@ -48,12 +35,12 @@ async function setup(): Promise<Setup> {
   return {
     prefix,
     keys,
-    store: new TaskStore(client, keys),
+    store: new TaskStore(db.client, keys),
     dataDir: dir.path,
     archive: FsTranscriptArchive.forDataDir(dir.path),
     relay(consumer = 'relay-1', options = {}) {
       const relay = startRelay({
-        config: relayConfig({ redisUrl: redis.url, prefix, dataDir: dir.path, consumer, claimIdleMs: options.claimIdleMs }),
+        config: relayConfig({ redisUrl: db.url, prefix, dataDir: dir.path, consumer, claimIdleMs: options.claimIdleMs }),
         logger: testLogger(),
         registry: options.registry,
         archive: options.archive,
@@ -69,22 +56,22 @@ describe('log relay', () => {
     const s = await setup();
     const registry = new Registry();
     const relay = s.relay('relay-1', { registry });
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     await appendEvents(s.store, id, 40, 7, 5);
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= 43, { what: 'events archived while the task runs' });
     expect(await s.archive.readTask(id)).toBeUndefined();
     expect(relay.ownedTasks()).toEqual([id]);
     await finishTask(s.store, id);
-    const events = await expectArchived(s.store, s.archive, client, id);
+    const events = await expectArchived(s.store, s.archive, db.client, id);
     expect(events).toHaveLength(44);
     expect(events[43]).toMatchObject({ kind: 'task.state', state: 'succeeded' });
     expect(await s.archive.readTask(id)).toMatchObject({ state: 'succeeded', summary: 'done', lastSeq: 44 });
     // the task list entry is acknowledged and deleted
-    await waitFor(async () => ((await client.xpending(s.keys.relayTasks, 'relay')) as [number])[0] === 0, {
+    await waitFor(async () => ((await db.client.xpending(s.keys.relayTasks, 'relay')) as [number])[0] === 0, {
       what: 'task list entry acknowledged',
     });
-    expect(await client.xlen(s.keys.relayTasks)).toBe(0);
+    expect(await db.client.xlen(s.keys.relayTasks)).toBe(0);
     expect(relay.ownedTasks()).toEqual([]);
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/agentq_relay_events_relayed_total 44\b/);
@@ -95,21 +82,21 @@ describe('log relay', () => {
 
   it('archives a task that finished before the relay started, and one canceled while queued', async () => {
     const s = await setup();
-    const done = await submitTask(s.store, client, s.keys);
+    const done = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, done);
     await appendEvents(s.store, done, 30, 10);
     await finishTask(s.store, done, 'failed');
-    const canceled = await submitTask(s.store, client, s.keys);
+    const canceled = await submitTask(s.store, db.client, s.keys);
     expect(await s.store.transition(canceled, 'canceled')).toMatchObject({ ok: true });
     s.relay();
-    expect(await expectArchived(s.store, s.archive, client, done)).toHaveLength(34);
-    expect(await expectArchived(s.store, s.archive, client, canceled)).toHaveLength(2);
+    expect(await expectArchived(s.store, s.archive, db.client, done)).toHaveLength(34);
+    expect(await expectArchived(s.store, s.archive, db.client, canceled)).toHaveLength(2);
   });
 
   it('continues after close() with a new relay: transcript complete, nothing twice', async () => {
     const s = await setup();
     const first = s.relay('relay-1');
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     const writer = appendEvents(s.store, id, 600, 5, 2);
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= 50, { what: 'first relay archiving' });
@@ -117,14 +104,14 @@ describe('log relay', () => {
     const second = s.relay('relay-1');
     await writer;
     await finishTask(s.store, id);
-    expect(await expectArchived(s.store, s.archive, client, id)).toHaveLength(604);
+    expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(604);
     expect(second.ownedTasks()).toEqual([]);
   });
 
   it('hands its tasks over on close(): another relay continues at once, without waiting for the claim idle time', async () => {
     const s = await setup();
     const a = s.relay('relay-a', { claimIdleMs: 60_000 });
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     await appendEvents(s.store, id, 20, 5);
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= 23, { what: 'relay a archiving' });
@@ -134,21 +121,21 @@ describe('log relay', () => {
     await waitFor(() => b.ownedTasks().includes(id), { timeoutMs: 5000, what: 'relay b to own the task' });
     await appendEvents(s.store, id, 20, 5);
     await finishTask(s.store, id);
-    expect(await expectArchived(s.store, s.archive, client, id, { timeoutMs: 5000 })).toHaveLength(44);
+    expect(await expectArchived(s.store, s.archive, db.client, id, { timeoutMs: 5000 })).toHaveLength(44);
   });
 
   it('reads the archive again when it takes a task back that another relay wrote to meanwhile', async () => {
     const s = await setup();
     const archive = FsTranscriptArchive.forDataDir(s.dataDir);
     const first = s.relay('relay-a', { archive });
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     await appendEvents(s.store, id, 10, 5);
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= 13, { what: 'first relay archiving' });
     await first.close();
     // another relay reads events 14..23 and stores them, then dies before acknowledging them
     await appendEvents(s.store, id, 10, 5);
-    const read = (await client.xreadgroup('GROUP', 'relay', 'relay', 'STREAMS', s.keys.events(id), '>')) as [string, [string, string[]][]][];
+    const read = (await db.client.xreadgroup('GROUP', 'relay', 'relay', 'STREAMS', s.keys.events(id), '>')) as [string, [string, string[]][]][];
     const other = decodeStreamEntries(read[0]?.[1] ?? []);
     expect(other.map((e) => e.seq)).toEqual([14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
     await FsTranscriptArchive.forDataDir(s.dataDir).append(id, other);
@@ -156,14 +143,14 @@ describe('log relay', () => {
     s.relay('relay-a', { archive });
     await appendEvents(s.store, id, 5, 5);
     await finishTask(s.store, id);
-    expect(await expectArchived(s.store, s.archive, client, id)).toHaveLength(29);
+    expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(29);
   });
 
   it('runs two relays at once on several tasks: each task owned by one, every transcript complete', async () => {
     const s = await setup();
     const a = s.relay('relay-a');
     const b = s.relay('relay-b');
-    const ids = await Promise.all(Array.from({ length: 8 }, () => submitTask(s.store, client, s.keys)));
+    const ids = await Promise.all(Array.from({ length: 8 }, () => submitTask(s.store, db.client, s.keys)));
     await waitFor(() => a.ownedTasks().length + b.ownedTasks().length === ids.length, { what: 'all tasks owned' });
     expect(new Set([...a.ownedTasks(), ...b.ownedTasks()]).size).toBe(ids.length);
     await Promise.all(
@@ -174,18 +161,18 @@ describe('log relay', () => {
       }),
     );
     for (const [i, id] of ids.entries()) {
-      expect(await expectArchived(s.store, s.archive, client, id)).toHaveLength(54 + i * 10);
+      expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(54 + i * 10);
     }
   });
 
   it('archives 5,000 events of one task complete and in order', async () => {
     const s = await setup();
     s.relay();
-    const id = await submitTask(s.store, client, s.keys);
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     await appendEvents(s.store, id, 5000, 100);
     await finishTask(s.store, id);
-    const events = await expectArchived(s.store, s.archive, client, id, { timeoutMs: 15_000 });
+    const events = await expectArchived(s.store, s.archive, db.client, id, { timeoutMs: 15_000 });
     expect(events).toHaveLength(5004);
     expect(events.filter((e) => e.kind === 'agent.message').map((e) => (e as { text: string }).text)).toEqual(
       Array.from({ length: 5000 }, (_, i) => `message ${i + 1}`),
@@ -196,22 +183,22 @@ describe('log relay', () => {
     const s = await setup();
     const registry = new Registry();
     const relay = s.relay('relay-1', { registry });
-    await client.xadd(s.keys.relayTasks, '*', 'unexpected', 'field');
-    await client.xadd(s.keys.relayTasks, '*', 'taskId', '../../etc');
-    const id = await submitTask(s.store, client, s.keys);
+    await db.client.xadd(s.keys.relayTasks, '*', 'unexpected', 'field');
+    await db.client.xadd(s.keys.relayTasks, '*', 'taskId', '../../etc');
+    const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     // entries that are not events, between real ones (the task store numbers its entries <seq>-0)
-    await client.xadd(s.keys.events(id), '3-1', 'e', '{not json');
-    await client.xadd(s.keys.events(id), '3-2', 'other', 'field');
+    await db.client.xadd(s.keys.events(id), '3-1', 'e', '{not json');
+    await db.client.xadd(s.keys.events(id), '3-2', 'other', 'field');
     await appendEvents(s.store, id, 5, 5);
     await finishTask(s.store, id);
     await waitFor(() => s.archive.readTask(id), { what: 'task.json' });
     const stored = await s.archive.readEvents(id);
-    const entries = (await client.xrange(s.keys.events(id), '-', '+')) as [string, string[]][];
+    const entries = (await db.client.xrange(s.keys.events(id), '-', '+')) as [string, string[]][];
     const expected = entries.filter(([entryId]) => entryId.endsWith('-0')).map(([, fields]) => JSON.parse(fields[1] ?? '') as unknown);
     expect(stored.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(stored).toEqual(expected);
-    await waitFor(async () => ((await client.xpending(s.keys.relayTasks, 'relay')) as [number])[0] === 0, {
+    await waitFor(async () => ((await db.client.xpending(s.keys.relayTasks, 'relay')) as [number])[0] === 0, {
       what: 'every task list entry acknowledged',
     });
     expect(await registry.metrics()).toMatch(/agentq_relay_malformed_entries_total\{stream="tasks"\} 2\b/);

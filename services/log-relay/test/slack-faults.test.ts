@@ -1,8 +1,7 @@
 import { FsTranscriptArchive, TaskStore, redisKeys, type RedisKeys } from '@agentq/shared';
-import { FakeSlack, makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
-import { Redis } from 'ioredis';
+import { FakeSlack, makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay, type Relay, type RelayDeps } from '../src/index.js';
 import {
   BOT_TOKEN,
@@ -23,23 +22,10 @@ import {
   succeed,
   textOf,
 } from './slack-support.js';
-import { expectArchived, spawnRelay, startTask, testLogger, type RelayProcess } from './support.js';
+import { expectArchived, spawnRelay, startTask, testLogger, type RelayProcess, useRelayRedis } from './support.js';
 
-let redis: TestRedis;
-let client: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const db = useRelayRedis();
+const { cleanups } = db;
 
 interface Setup {
   prefix: string;
@@ -59,11 +45,11 @@ async function setup(tokens = [BOT_TOKEN]): Promise<Setup> {
   cleanups.push(dir.remove);
   const fake = await new FakeSlack({ tokens }).start();
   cleanups.push(() => fake.stop());
-  const env = { redisUrl: redis.url, prefix, dataDir: dir.path, consumer: 'relay-1', apiUrl: fake.apiUrl };
+  const env = { redisUrl: db.url, prefix, dataDir: dir.path, consumer: 'relay-1', apiUrl: fake.apiUrl };
   return {
     prefix,
     keys,
-    store: new TaskStore(client, keys),
+    store: new TaskStore(db.client, keys),
     dataDir: dir.path,
     archive: FsTranscriptArchive.forDataDir(dir.path),
     fake,
@@ -86,7 +72,7 @@ async function setup(tokens = [BOT_TOKEN]): Promise<Setup> {
 }
 
 async function pendingEntries(keys: RedisKeys): Promise<number> {
-  return ((await client.xpending(keys.relayTasks, 'relay')) as [number])[0];
+  return ((await db.client.xpending(keys.relayTasks, 'relay')) as [number])[0];
 }
 
 function expectEachOnce(fake: FakeSlack, id: string, kinds: string[]): void {
@@ -98,7 +84,7 @@ describe('slack sink under faults', () => {
     const s = await setup();
     const registry = new Registry();
     s.relay({ registry });
-    const id = await submitSlackTask(s.store, client, s.keys);
+    const id = await submitSlackTask(s.store, db.client, s.keys);
     // every call is rate limited for a while (Retry-After: 1 s) while the agent keeps writing
     s.fake.fail({ status: 429, retryAfter: 1, count: 3 });
     await startTask(s.store, id);
@@ -141,13 +127,13 @@ describe('slack sink under faults', () => {
     expect(metrics).toMatch(/agentq_relay_slack_summaries_delivered_total 1\b/);
     // the client retried the rate-limited calls itself: none failed back to the sink
     expect(metrics).not.toContain('outcome="rate_limited"');
-    await expectArchived(s.store, s.archive, client, id);
+    await expectArchived(s.store, s.archive, db.client, id);
   });
 
   it('new relay after close, with posts whose ts was never recorded: finds them by their metadata, posts nothing twice', async () => {
     const s = await setup();
     const first = s.relay();
-    const id = await submitSlackTask(s.store, client, s.keys);
+    const id = await submitSlackTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     await append(s.store, id, agentEvents(3));
     await waitFor(() => messagesOf(s.fake, id).started, { what: 'started milestone' });
@@ -157,11 +143,11 @@ describe('slack sink under faults', () => {
 
     // the crash window: the posts landed, their ts never reached Redis (the attempts did)
     const delivery = s.keys.slackDelivery(id);
-    expect(await client.hget(delivery, 'posting:status')).not.toBeNull();
-    expect(await client.hget(delivery, 'posting:started')).not.toBeNull();
-    await client.hdel(delivery, 'ts:status', 'ts:started', 'thread');
+    expect(await db.client.hget(delivery, 'posting:status')).not.toBeNull();
+    expect(await db.client.hget(delivery, 'posting:started')).not.toBeNull();
+    await db.client.hdel(delivery, 'ts:status', 'ts:started', 'thread');
     await s.store.update(id, { slack: { teamId: TEAM, channel: CHANNEL, userId: 'U0REQUESTER' } });
-    await client.del(s.keys.slackThread(TEAM, CHANNEL, root.ts));
+    await db.client.del(s.keys.slackThread(TEAM, CHANNEL, root.ts));
 
     s.relay();
     await append(s.store, id, publishEvents());
@@ -174,15 +160,15 @@ describe('slack sink under faults', () => {
     expect(s.fake.succeeded('conversations.history').length).toBeGreaterThanOrEqual(1);
     expect(s.fake.succeeded('conversations.replies').length).toBeGreaterThanOrEqual(1);
     expect((await s.store.require(id)).slack).toMatchObject({ threadTs: root.ts, statusTs: root.ts });
-    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, root.ts))).toBe(id);
+    expect(await db.client.get(s.keys.slackThread(TEAM, CHANNEL, root.ts))).toBe(id);
     await waitFor(() => textOf(only(s.fake, id, 'status')).includes('Succeeded'), { what: 'final status' });
-    expect(await client.hgetall(delivery)).toMatchObject({ 'ts:status': root.ts, 'ts:summary': expect.any(String) as string, finalRendered: '1' });
-    expect(await client.ttl(delivery)).toBeGreaterThan(0);
+    expect(await db.client.hgetall(delivery)).toMatchObject({ 'ts:status': root.ts, 'ts:summary': expect.any(String) as string, finalRendered: '1' });
+    expect(await db.client.ttl(delivery)).toBeGreaterThan(0);
   });
 
   it('relay process killed with SIGKILL mid-task and started again: every message once, the summary once', async () => {
     const s = await setup();
-    const ids = [await submitSlackTask(s.store, client, s.keys), await submitSlackTask(s.store, client, s.keys, { threadTs: '1700000000.000200' })];
+    const ids = [await submitSlackTask(s.store, db.client, s.keys), await submitSlackTask(s.store, db.client, s.keys, { threadTs: '1700000000.000200' })];
     const first = s.spawn();
     await Promise.all(ids.map((id) => startTask(s.store, id)));
     const writing = Promise.all(ids.map((id) => append(s.store, id, agentEvents(30), 20, 2)));
@@ -209,7 +195,7 @@ describe('slack sink under faults', () => {
     expectEachOnce(s.fake, ids[1] ?? '', ['status', 'started', 'pushed', 'ended', 'summary']);
     expect(textOf(only(s.fake, ids[1] ?? '', 'ended'))).toContain('`DISPATCH_TIMEOUT`');
     expect(second.output()).toContain('slack summary posted');
-    for (const id of ids) await expectArchived(s.store, s.archive, client, id);
+    for (const id of ids) await expectArchived(s.store, s.archive, db.client, id);
   });
 
   it('invalid_auth stops Slack delivery of that task with a logged code; other tasks and the transcript are unaffected', async () => {
@@ -224,11 +210,11 @@ describe('slack sink under faults', () => {
         return teamId === 'T0REVOKED' ? 'xoxb-revoked-token' : good;
       },
     });
-    const bad = await submitSlackTask(s.store, client, s.keys, { teamId: 'T0REVOKED' });
-    const fine = await submitSlackTask(s.store, client, s.keys, { teamId: 'T0FINE' });
+    const bad = await submitSlackTask(s.store, db.client, s.keys, { teamId: 'T0REVOKED' });
+    const fine = await submitSlackTask(s.store, db.client, s.keys, { teamId: 'T0FINE' });
     await Promise.all([runTask(s.store, bad, { pauseMs: 10 }), runTask(s.store, fine, { pauseMs: 10 })]);
     await waitFor(() => messagesOf(s.fake, fine).summary, { what: 'summary of the other task' });
-    await expectArchived(s.store, s.archive, client, bad);
+    await expectArchived(s.store, s.archive, db.client, bad);
     await waitFor(async () => (await pendingEntries(s.keys)) === 0, { what: 'both task list entries acknowledged' });
 
     expect(countsOf(s.fake, bad)).toEqual({});
@@ -239,7 +225,7 @@ describe('slack sink under faults', () => {
     const stopped = lines().filter((l) => l.code === 'RELAY_SLACK_AUTH_FAILED');
     expect(stopped).toHaveLength(1);
     expect(stopped[0]).toMatchObject({ taskId: bad, slackError: 'invalid_auth', level: 50 });
-    expect(await client.hget(s.keys.slackDelivery(bad), 'stopped')).toBe('RELAY_SLACK_AUTH_FAILED');
+    expect(await db.client.hget(s.keys.slackDelivery(bad), 'stopped')).toBe('RELAY_SLACK_AUTH_FAILED');
     expect(JSON.stringify(lines())).not.toContain('xoxb-');
   });
 });

@@ -1,8 +1,7 @@
 import { FsTranscriptArchive, TaskStore, openTaskQueue, redisKeys, type RedisKeys } from '@agentq/shared';
-import { FakeSlack, makeTempDir, startTestRedis, uniquePrefix, waitFor, type FakeSlackMessage, type TestRedis } from '@agentq/shared/testing';
-import { Redis } from 'ioredis';
+import { FakeSlack, makeTempDir, uniquePrefix, waitFor, type FakeSlackMessage } from '@agentq/shared/testing';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startRelay, type Relay } from '../src/index.js';
 import {
   BOT_TOKEN,
@@ -25,23 +24,10 @@ import {
   succeed,
   textOf,
 } from './slack-support.js';
-import { expectArchived, startTask, submitTask, testLogger } from './support.js';
+import { expectArchived, startTask, submitTask, testLogger, useRelayRedis } from './support.js';
 
-let redis: TestRedis;
-let client: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-  client = new Redis(redis.url);
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  client.disconnect();
-  await redis.stop();
-});
+const db = useRelayRedis();
+const { cleanups } = db;
 
 interface Setup {
   keys: RedisKeys;
@@ -62,13 +48,13 @@ async function setup(slackOptions: { elapsedRefreshMs?: number } = {}): Promise<
   const registry = new Registry();
   return {
     keys,
-    store: new TaskStore(client, keys),
+    store: new TaskStore(db.client, keys),
     archive: FsTranscriptArchive.forDataDir(dir.path),
     fake,
     registry,
     relay() {
       const relay = startRelay({
-        config: slackRelayConfig({ redisUrl: redis.url, prefix, dataDir: dir.path, consumer: 'relay-1', apiUrl: fake.apiUrl }),
+        config: slackRelayConfig({ redisUrl: db.url, prefix, dataDir: dir.path, consumer: 'relay-1', apiUrl: fake.apiUrl }),
         logger: testLogger(),
         registry,
         slack: { queuePollMs: 200, retryBaseMs: 100, retryMaxMs: 1000, ...slackOptions },
@@ -85,19 +71,19 @@ function status(fake: FakeSlack, id: string): FakeSlackMessage {
 }
 
 async function taskAcknowledged(keys: RedisKeys): Promise<boolean> {
-  return ((await client.xpending(keys.relayTasks, 'relay')) as [number])[0] === 0 && (await client.xlen(keys.relayTasks)) === 0;
+  return ((await db.client.xpending(keys.relayTasks, 'relay')) as [number])[0] === 0 && (await db.client.xlen(keys.relayTasks)) === 0;
 }
 
 describe('slack sink', () => {
   it('slash command: the status message starts the thread, is updated in place, milestones and one summary follow', async () => {
     const s = await setup();
     // two tasks wait ahead of this one
-    const queue = await openTaskQueue(client, s.keys);
+    const queue = await openTaskQueue(db.client, s.keys);
     cleanups.push(() => queue.close());
     await queue.add('tasks', { taskId: 'ahead-1' }, { jobId: 'ahead-1' });
     await queue.add('tasks', { taskId: 'ahead-2' }, { jobId: 'ahead-2' });
     s.relay();
-    const id = await submitSlackTask(s.store, client, s.keys);
+    const id = await submitSlackTask(s.store, db.client, s.keys);
     await queue.add('tasks', { taskId: id }, { jobId: id });
 
     // the status message: a new channel message (no thread), recorded on the task and for the thread
@@ -109,7 +95,7 @@ describe('slack sink', () => {
       return task?.slack?.statusTs ? task : undefined;
     });
     expect(record.slack).toMatchObject({ teamId: TEAM, channel: CHANNEL, threadTs: root.ts, statusTs: root.ts });
-    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, root.ts))).toBe(id);
+    expect(await db.client.get(s.keys.slackThread(TEAM, CHANNEL, root.ts))).toBe(id);
     await waitFor(() => textOf(status(s.fake, id)).includes('#3 in the queue'), { what: 'queue position 3' });
     expect(textOf(status(s.fake, id))).toContain('Queued');
     expect(buttonsOf(status(s.fake, id))).toEqual({ agentq_cancel: id });
@@ -166,21 +152,21 @@ describe('slack sink', () => {
     const metrics = await s.registry.metrics();
     expect(metrics).toMatch(/agentq_relay_slack_summaries_delivered_total 1\b/);
     expect(metrics).toMatch(/agentq_relay_slack_calls_total\{method="chat.postMessage",outcome="ok"\} 4\b/);
-    expect(await expectArchived(s.store, s.archive, client, id)).toHaveLength(1 + 2 + 39 + 4 + 1);
+    expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(1 + 2 + 39 + 4 + 1);
   });
 
   it('mention: the status message is a reply in the thread; a failure is told with its reason and offers Retry', async () => {
     const s = await setup();
     s.relay();
     const threadTs = '1700000000.000100';
-    const id = await submitSlackTask(s.store, client, s.keys, { threadTs });
+    const id = await submitSlackTask(s.store, db.client, s.keys, { threadTs });
     const reply = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status reply' });
     expect(reply.thread_ts).toBe(threadTs);
     await waitFor(async () => (await s.store.get(id))?.slack?.statusTs === reply.ts, { what: 'statusTs recorded' });
     expect((await s.store.require(id)).slack?.threadTs).toBe(threadTs);
     // the ingress points the thread at its task; the sink does not
-    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, threadTs))).toBeNull();
-    expect(await client.get(s.keys.slackThread(TEAM, CHANNEL, reply.ts))).toBeNull();
+    expect(await db.client.get(s.keys.slackThread(TEAM, CHANNEL, threadTs))).toBeNull();
+    expect(await db.client.get(s.keys.slackThread(TEAM, CHANNEL, reply.ts))).toBeNull();
 
     await startTask(s.store, id);
     await append(s.store, id, agentEvents(2));
@@ -204,7 +190,7 @@ describe('slack sink', () => {
   it('keeps the elapsed time of a quiet running task current', async () => {
     const s = await setup({ elapsedRefreshMs: 1000 });
     s.relay();
-    const id = await submitSlackTask(s.store, client, s.keys);
+    const id = await submitSlackTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
     await waitFor(() => messagesOf(s.fake, id).status?.[0] && textOf(status(s.fake, id)).includes('elapsed'), { what: 'a running status' });
     const before = textOf(status(s.fake, id));
@@ -218,23 +204,23 @@ describe('slack sink', () => {
   it('posts nothing for a task without a Slack context', async () => {
     const s = await setup();
     s.relay();
-    const plain = await submitTask(s.store, client, s.keys);
-    const slack = await submitSlackTask(s.store, client, s.keys);
+    const plain = await submitTask(s.store, db.client, s.keys);
+    const slack = await submitSlackTask(s.store, db.client, s.keys);
     await runTask(s.store, plain);
     await runTask(s.store, slack);
     await waitFor(() => messagesOf(s.fake, slack).summary, { what: 'summary of the Slack task' });
-    await expectArchived(s.store, s.archive, client, plain);
+    await expectArchived(s.store, s.archive, db.client, plain);
     await waitFor(() => taskAcknowledged(s.keys), { what: 'both task list entries acknowledged' });
     expect(countsOf(s.fake, plain)).toEqual({});
     expect(s.fake.messages.every((m) => m.metadata?.event_payload.taskId === slack)).toBe(true);
-    expect(await client.exists(s.keys.slackDelivery(plain))).toBe(0);
+    expect(await db.client.exists(s.keys.slackDelivery(plain))).toBe(0);
   });
 
   it('keeps huge prompts, answers and reasons within Slack limits, and escapes mrkdwn', async () => {
     const s = await setup();
     s.relay();
     const prompt = `fix <script>alert(1)</script> & tell <!channel> ${'p'.repeat(60_000)}`;
-    const id = await submitSlackTask(s.store, client, s.keys, { prompt });
+    const id = await submitSlackTask(s.store, db.client, s.keys, { prompt });
     await startTask(s.store, id);
     const answer = `**Done** <@U0BOSS> & <!here> ${'a&<>'.repeat(30_000)}`;
     await append(s.store, id, [...agentEvents(3, { summary: answer, toolName: `<b>${'t'.repeat(5000)}` }), ...publishEvents()]);

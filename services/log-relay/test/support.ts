@@ -14,9 +14,9 @@ import {
   type TaskState,
   type TaskStore,
 } from '@agentq/shared';
-import { waitFor } from '@agentq/shared/testing';
-import type { Redis } from 'ioredis';
-import { expect } from 'vitest';
+import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const RELAY_MAIN = 'services/log-relay/src/main.ts';
@@ -174,5 +174,43 @@ export function spawnRelay(env: Record<string, string>): RelayProcess {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
+  };
+}
+
+export interface RelayTestRedis {
+  /** The Redis of the file's tests (set before the first test). */
+  readonly url: string;
+  /** A connection to it. */
+  readonly client: Redis;
+  /** Run after each test, last added first (relays, fakes, temp dirs). */
+  readonly cleanups: (() => Promise<unknown>)[];
+}
+
+/** One Redis for a test file, with a connection and the per-test cleanups; registers the hooks. */
+export function useRelayRedis(): RelayTestRedis {
+  let redis: TestRedis | undefined;
+  let client: Redis | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    client = new Redis(redis.url);
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+  return {
+    get url() {
+      if (!redis) throw new Error('Redis is not started yet');
+      return redis.url;
+    },
+    get client() {
+      if (!client) throw new Error('Redis is not started yet');
+      return client;
+    },
+    cleanups,
   };
 }

@@ -1,21 +1,8 @@
-import {
-  errorMessage,
-  isAgentqError,
-  type Config,
-  type GitHubApp,
-  type LocalForge,
-  type Logger,
-  type SlackConfig,
-  type SlackPolicy,
-  type TaskStore,
-  type TranscriptArchive,
-} from '@agentq/shared';
+import { errorMessage, isAgentqError, type Logger, type SlackConfig, type SlackPolicy } from '@agentq/shared';
 import { App } from '@slack/bolt';
 import type { InstallProvider } from '@slack/oauth';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import type { Redis } from 'ioredis';
-import type { TaskCanceler } from '../tasks/task-canceler.js';
-import type { TaskIntake } from '../tasks/task-intake.js';
 import { registerButtonActions } from './button-actions.js';
 import { registerMentionHandler } from './mention-handler.js';
 import { createSlackAuthorize } from './slack-authorize.js';
@@ -24,18 +11,12 @@ import { ephemeral, UNAVAILABLE_TEXT } from './slack-messages.js';
 import { SlackReceiver } from './slack-receiver.js';
 import { SlackTasks } from './slack-tasks.js';
 import { registerSlashCommand } from './slash-command.js';
+import type { TaskServices } from '../tasks/task-services.js';
 
-export interface SlackAppDeps {
-  config: Config;
+export interface SlackAppDeps extends TaskServices {
   slack: SlackConfig;
   policy: SlackPolicy;
   redis: Redis;
-  store: TaskStore;
-  archive: TranscriptArchive;
-  forge: LocalForge;
-  github?: Pick<GitHubApp, 'admit'>;
-  intake: TaskIntake;
-  canceler: TaskCanceler;
   logger: Logger;
   viewerSecret: string;
   isShuttingDown: () => boolean;

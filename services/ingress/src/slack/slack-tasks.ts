@@ -6,25 +6,20 @@ import {
   isTaskId,
   taskRequestSchema,
   viewerUrl,
-  type Config,
-  type GitHubApp,
-  type LocalForge,
   type Logger,
   type SlackContext,
   type SlackPolicy,
   type TaskRecord,
   type TaskRequest,
-  type TaskStore,
-  type TranscriptArchive,
 } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import { ingressError, taskNotFound, unavailable } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
-import type { CancelResult, TaskCanceler } from '../tasks/task-canceler.js';
+import type { CancelResult } from '../tasks/task-canceler.js';
 import { admitTaskRequest } from '../tasks/task-admission.js';
-import type { TaskIntake } from '../tasks/task-intake.js';
 import type { TaskOptions } from './command-text.js';
 import { UNAVAILABLE_TEXT } from './slack-messages.js';
+import type { TaskServices } from '../tasks/task-services.js';
 
 /** Who is asking, from where. */
 export interface SlackActor {
@@ -56,14 +51,7 @@ export interface StartedTask {
   viewerUrl: string;
 }
 
-export interface SlackTasksOptions {
-  config: Config;
-  store: TaskStore;
-  archive: TranscriptArchive;
-  forge: LocalForge;
-  github?: Pick<GitHubApp, 'admit'>;
-  intake: TaskIntake;
-  canceler: TaskCanceler;
+export interface SlackTasksOptions extends TaskServices {
   redis: Redis;
   policy: SlackPolicy;
   viewerSecret: string;

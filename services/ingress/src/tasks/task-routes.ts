@@ -1,4 +1,4 @@
-import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl, type Config, type GitHubApp, type LocalForge, type TaskStore, type TranscriptArchive } from '@agentq/shared';
+import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl } from '@agentq/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { principalOf } from '../auth/request-auth.js';
@@ -9,22 +9,13 @@ import { redisCall } from '../http/redis-call.js';
 import type { IngressMetrics } from '../ops/ingress-metrics.js';
 import { loadTask } from './task-access.js';
 import { admitTaskRequest, type BudgetDeps } from './task-admission.js';
-import type { TaskCanceler } from './task-canceler.js';
-import type { TaskIntake } from './task-intake.js';
+import type { TaskServices } from './task-services.js';
 
 export const MAX_IDEMPOTENCY_KEY_CHARS = 200;
 export const DEFAULT_LIST_LIMIT = 20;
 export const MAX_LIST_LIMIT = 200;
 
-export interface TaskRoutesOptions {
-  config: Config;
-  store: TaskStore;
-  archive: TranscriptArchive;
-  forge: LocalForge;
-  /** The GitHub App, when configured (admits the repositories it is installed on). */
-  github?: Pick<GitHubApp, 'admit'>;
-  intake: TaskIntake;
-  canceler: TaskCanceler;
+export interface TaskRoutesOptions extends TaskServices {
   metrics: IngressMetrics;
   viewerSecret: string;
   /** Where the teams' spending is read (daily caps). */
