@@ -1,11 +1,49 @@
 import js from '@eslint/js';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The workspace packages and the packages each may import by name. Services meet only through
+ * Redis and `@agentq/shared`; `shared` imports no service; nothing imports the CLI. A relative
+ * import that leaves its package (`../../dispatcher/src/...`) is refused everywhere.
+ */
+const PACKAGES = {
+  shared: { files: ['shared/**'], allowed: [] },
+  ingress: { files: ['services/ingress/**'], allowed: ['shared'] },
+  dispatcher: { files: ['services/dispatcher/**'], allowed: ['shared'] },
+  'log-relay': { files: ['services/log-relay/**'], allowed: ['shared'] },
+  cli: { files: ['cli/**'], allowed: ['shared'] },
+};
+const NAMES = Object.keys(PACKAGES);
+
+function boundaries(name, { files, allowed }) {
+  const forbidden = NAMES.filter((other) => other !== name && !allowed.includes(other));
+  return {
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...forbidden.map((other) => ({
+              group: [`@agentq/${other}`, `@agentq/${other}/*`],
+              message: `${name} may not import ${other}: services meet only through Redis and @agentq/shared.`,
+            })),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
-  { ignores: ['node_modules/', '.data/', 'coverage/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', '**/node_modules/', '.data/', 'coverage/', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    plugins: { 'import-x': importX },
+    // `./x.js` in TypeScript sources names `./x.ts`
+    settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.mjs'], extensionAlias: { '.js': ['.ts', '.js'] } })] },
     languageOptions: {
       globals: {
         process: 'readonly',
@@ -23,43 +61,11 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['**/../shared/**', '../../shared/*'], message: 'Import @agentq/shared by name.' },
-          ],
-        },
-      ],
+      // another workspace package is imported by its name, never by a path into it
+      'import-x/no-relative-packages': 'error',
     },
   },
-  {
-    files: ['services/ingress/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['@agentq/dispatcher', '@agentq/log-relay', '@agentq/cli'] }],
-    },
-  },
-  {
-    files: ['services/dispatcher/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['@agentq/ingress', '@agentq/log-relay', '@agentq/cli'] }],
-    },
-  },
-  {
-    files: ['services/log-relay/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['@agentq/ingress', '@agentq/dispatcher', '@agentq/cli'] }],
-    },
-  },
-  {
-    files: ['shared/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: ['@agentq/ingress', '@agentq/dispatcher', '@agentq/log-relay', '@agentq/cli'] },
-      ],
-    },
-  },
+  ...Object.entries(PACKAGES).map(([name, spec]) => boundaries(name, spec)),
   {
     files: ['**/*.mjs', '**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -12,7 +12,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { IMAGE_DEMO_AGENT_PATH } from '../services/dispatcher/src/harnesses/demo.js';
+import { IMAGE_DEMO_AGENT_PATH } from '@agentq/dispatcher';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const K8S = join(ROOT, 'deploy/k8s');

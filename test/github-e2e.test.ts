@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsTranscriptArchive, LocalForge, git, type TaskRecord } from '@agentq/shared';
-import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, waitFor } from '@agentq/shared/testing';
-import { issueComment } from '../services/ingress/test/github-fixture.js';
+import { FakeGitHub, GitHttpServer, generateAppKeyPair, issueComment, makeTempDir, waitFor } from '@agentq/shared/testing';
 import { startStack, type Stack } from './support/stack.js';
 
 const APP_ID = 777;

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './error-registry.js';
 export * from './ids.js';
 export * from './tasks/task-state.js';
 export * from './tasks/task-request.js';
@@ -36,3 +37,5 @@ export * from './github/github-app.js';
 export * from './github/reactions.js';
 export * from './budgets/team-spend.js';
 export * from './repo-config/repo-config.js';
+export * from './retry/clock.js';
+export * from './retry/backoff.js';

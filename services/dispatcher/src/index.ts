@@ -7,5 +7,7 @@ export type {
   SandboxStatus,
   OutputLine,
 } from './providers/sandbox-provider.js';
-export { LocalSandboxProvider } from './providers/local-provider.js';
+export { LocalSandboxProvider } from './providers/local/local-provider.js';
 export { HARNESSES } from './harnesses/registry.js';
+export { IMAGE_DEMO_AGENT_PATH } from './harnesses/demo.js';
+export { DISPATCH_ERRORS, dispatchError, type DispatchErrorCode } from './dispatch-errors.js';

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { DEMO_REPO, DEFAULT_TEAM, branchName, teamCostOfDay } from '@agentq/shared';
 import { startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isGroupAlive } from '../src/providers/process-group.js';
+import { isGroupAlive } from '../src/providers/local/process-group.js';
 import { enqueueTask } from './support/enqueue.js';
 import { FakeAnthropic, text, toolUse } from './support/fake-anthropic.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';

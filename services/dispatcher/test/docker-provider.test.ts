@@ -3,11 +3,11 @@ import { AgentqError, createLogger, loadConfig, type Logger } from '@agentq/shar
 import { waitFor } from '@agentq/shared/testing';
 import Dockerode from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dockerError } from '../src/providers/docker-errors.js';
-import { ENTRYPOINT, HOME_DIR, MARKER_LABEL, WORK_DIR } from '../src/providers/docker-layout.js';
-import { FrameDecoder, LineSplitter } from '../src/providers/docker-logs.js';
-import { resolveOwner } from '../src/providers/docker-owner.js';
-import { DockerSandboxProvider, createDockerProvider, dockerClientOptions, type DockerProviderOptions } from '../src/providers/docker-provider.js';
+import { dockerError } from '../src/providers/docker/docker-errors.js';
+import { ENTRYPOINT, HOME_DIR, MARKER_LABEL, WORK_DIR } from '../src/providers/docker/docker-layout.js';
+import { FrameDecoder, LineSplitter } from '../src/providers/docker/docker-logs.js';
+import { resolveOwner } from '../src/providers/docker/docker-owner.js';
+import { DockerSandboxProvider, createDockerProvider, dockerClientOptions, type DockerProviderOptions } from '../src/providers/docker/docker-provider.js';
 import type { OutputLine, SandboxHandle, SandboxSpec } from '../src/providers/sandbox-provider.js';
 import { FakeDockerEngine, encodeFrame, type FakeCall } from './support/fake-docker-engine.js';
 

@@ -5,7 +5,7 @@ import { AgentqError, LocalForge, createRedactor, git } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
-import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import type { SandboxHandle, SandboxSpec, SandboxStatus } from '../src/providers/sandbox-provider.js';
 import { decideOutcome } from '../src/run/outcome.js';
 import { OutputReader, type RunFacts } from '../src/run/output-reader.js';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { makeTempDir, waitFor } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import type { OutputLine, SandboxHandle, SandboxSpec } from '../src/providers/sandbox-provider.js';
 import { sandboxPgid, waitGroupGone } from './support/process.js';
 

@@ -5,8 +5,8 @@ import { AgentqError, createLogger, loadConfig } from '@agentq/shared';
 import { makeTempDir, waitFor } from '@agentq/shared/testing';
 import { AlreadyExistsError, InternalFailure, InvalidError, NotFoundError, ResourceExhaustedError, TimeoutError } from 'modal';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { modalError } from '../src/providers/modal-errors.js';
-import { createModalProvider, ModalSandboxProvider, type ModalProviderOptions } from '../src/providers/modal-provider.js';
+import { modalError } from '../src/providers/modal/modal-errors.js';
+import { createModalProvider, ModalSandboxProvider, type ModalProviderOptions } from '../src/providers/modal/modal-provider.js';
 import type { OutputLine, SandboxHandle, SandboxSpec } from '../src/providers/sandbox-provider.js';
 import { grpcError, ModalDouble, type DoubleOperation, type ModalDoubleOptions } from './support/modal-double.js';
 

@@ -1,5 +1,5 @@
 import Dockerode from 'dockerode';
-import { DockerSandboxProvider } from '../src/providers/docker-provider.js';
+import { DockerSandboxProvider } from '../src/providers/docker/docker-provider.js';
 import { FakeDockerEngine } from './support/fake-docker-engine.js';
 import { describeProviderContract, type ContractTarget } from './support/provider-contract.js';
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { makeTempDir } from '@agentq/shared/testing';
 import { ModalClient } from 'modal';
-import type { ModalApi } from '../src/providers/modal-api.js';
-import { ModalSandboxProvider } from '../src/providers/modal-provider.js';
+import type { ModalApi } from '../src/providers/modal/modal-api.js';
+import { ModalSandboxProvider } from '../src/providers/modal/modal-provider.js';
 import { ModalDouble } from './support/modal-double.js';
 import { describeProviderContract } from './support/provider-contract.js';
 

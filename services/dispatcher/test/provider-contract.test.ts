@@ -1,5 +1,5 @@
 import { makeTempDir } from '@agentq/shared/testing';
-import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import { describeProviderContract } from './support/provider-contract.js';
 
 let tmp: { path: string; remove: () => Promise<void> } | undefined;

@@ -6,7 +6,7 @@ import { git, type AgentEvent } from '@agentq/shared';
 import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDispatcher, type Dispatcher } from '../src/dispatcher.js';
-import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import type { SandboxHandle, SandboxInfo, SandboxProvider, SandboxSpec } from '../src/providers/sandbox-provider.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 

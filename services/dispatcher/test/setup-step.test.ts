@@ -2,7 +2,7 @@ import { LocalForge, createRedactor } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
-import { LocalSandboxProvider } from '../src/providers/local-provider.js';
+import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import type { SandboxStatus } from '../src/providers/sandbox-provider.js';
 import { parseMarker } from '../src/run/markers.js';
 import { decideOutcome } from '../src/run/outcome.js';

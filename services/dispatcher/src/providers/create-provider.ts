@@ -1,5 +1,5 @@
 import type { Config, Logger } from '@agentq/shared';
-import { LocalSandboxProvider } from './local-provider.js';
+import { LocalSandboxProvider } from './local/local-provider.js';
 import type { SandboxProvider } from './sandbox-provider.js';
 
 /**
@@ -11,11 +11,11 @@ export async function createProvider(config: Config, logger: Logger): Promise<Sa
     case 'local':
       return new LocalSandboxProvider({ dataDir: config.dataDir });
     case 'docker': {
-      const { createDockerProvider } = await import('./docker-provider.js');
+      const { createDockerProvider } = await import('./docker/docker-provider.js');
       return createDockerProvider(config, logger.child({ provider: 'docker' }));
     }
     case 'modal': {
-      const { createModalProvider } = await import('./modal-provider.js');
+      const { createModalProvider } = await import('./modal/modal-provider.js');
       return createModalProvider(config, logger.child({ provider: 'modal' }));
     }
   }

@@ -15,7 +15,7 @@ import type {
   ModalSandbox,
   ModalSandboxCreateParams,
   ModalSecret,
-} from '../../src/providers/modal-api.js';
+} from '../../src/providers/modal/modal-api.js';
 
 /** Calls of the double that a test can make fail (`failNext`). */
 export type DoubleOperation =

@@ -1,34 +1,34 @@
-import { AgentqError } from '@agentq/shared';
+import { defineErrors, registryError, type AgentqError } from '@agentq/shared';
 
 /** Every error code the ingress answers with. Clients branch on these, never on messages. */
-export const INGRESS_ERRORS = {
-  INGRESS_UNAUTHORIZED: 401,
-  INGRESS_BAD_SIGNATURE: 401,
-  INGRESS_STALE_SIGNATURE: 401,
-  INGRESS_AMBIGUOUS_AUTH: 400,
-  INGRESS_FORBIDDEN: 403,
-  INGRESS_INVALID_REQUEST: 400,
-  INGRESS_MALFORMED_JSON: 400,
-  INGRESS_INVALID_TASK_ID: 400,
-  INGRESS_NOT_FOUND: 404,
-  INGRESS_TASK_NOT_FOUND: 404,
-  INGRESS_TASK_FINAL: 409,
-  INGRESS_IDEMPOTENCY_IN_PROGRESS: 409,
-  INGRESS_SIGNATURE_REPLAYED: 409,
-  INGRESS_REPO_EXISTS: 409,
-  INGRESS_BODY_TOO_LARGE: 413,
-  INGRESS_UNSUPPORTED_MEDIA_TYPE: 415,
-  INGRESS_PROMPT_TOO_LONG: 422,
-  INGRESS_UNKNOWN_REPO: 422,
-  INGRESS_NOT_SUPPORTED: 422,
-  INGRESS_CALLBACK_NOT_ALLOWED: 422,
-  INGRESS_IDEMPOTENCY_CONFLICT: 422,
-  INGRESS_REPO_IMPORT_FAILED: 422,
-  INGRESS_BUDGET_EXHAUSTED: 429,
-  INGRESS_INTERNAL: 500,
-  INGRESS_UNAVAILABLE: 503,
-  INGRESS_GITHUB_UNAVAILABLE: 503,
-} as const;
+export const INGRESS_ERRORS = defineErrors({
+  INGRESS_UNAUTHORIZED: { status: 401, meaning: 'missing or unknown token; missing or malformed `X-Agentq-Signature`' },
+  INGRESS_BAD_SIGNATURE: { status: 401, meaning: '`X-Agentq-Signature` made with none of the secrets in `AGENTQ_WEBHOOK_SECRETS` (or over another body or timestamp); Slack and GitHub deliveries with a bad signature' },
+  INGRESS_STALE_SIGNATURE: { status: 401, meaning: 'the signature is right but its `t` is more than 5 minutes from the server\'s clock' },
+  INGRESS_AMBIGUOUS_AUTH: { status: 400, meaning: 'both `Authorization` and `X-Agentq-Signature` were sent' },
+  INGRESS_FORBIDDEN: { status: 403, meaning: 'the caller may not do this: a viewer key of another task, a repository import by a token outside the `default` team, a Slack channel or user the Slack policy does not allow' },
+  INGRESS_INVALID_REQUEST: { status: 400, meaning: 'fields missing, unknown or of the wrong form (`details.fields` lists them)' },
+  INGRESS_MALFORMED_JSON: { status: 400, meaning: 'body is not JSON' },
+  INGRESS_INVALID_TASK_ID: { status: 400, meaning: 'the task id in the path is not a task id (26 lowercase base32 characters)' },
+  INGRESS_NOT_FOUND: { status: 404, meaning: 'no such route' },
+  INGRESS_TASK_NOT_FOUND: { status: 404, meaning: 'no such task (or another team\'s)' },
+  INGRESS_TASK_FINAL: { status: 409, meaning: 'cancel of a finished task' },
+  INGRESS_IDEMPOTENCY_IN_PROGRESS: { status: 409, meaning: 'the first request with this `Idempotency-Key` is still in progress; retry after `Retry-After`' },
+  INGRESS_SIGNATURE_REPLAYED: { status: 409, meaning: 'a signed request came again with another `Idempotency-Key` than the first time' },
+  INGRESS_REPO_EXISTS: { status: 409, meaning: 'the repository to import is in the local forge already' },
+  INGRESS_BODY_TOO_LARGE: { status: 413, meaning: 'body over `AGENTQ_BODY_LIMIT_BYTES`' },
+  INGRESS_UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'body is not `application/json`' },
+  INGRESS_PROMPT_TOO_LONG: { status: 422, meaning: 'prompt over `AGENTQ_MAX_PROMPT_CHARS` characters' },
+  INGRESS_UNKNOWN_REPO: { status: 422, meaning: 'repository neither in the local forge nor allowed through the GitHub App' },
+  INGRESS_NOT_SUPPORTED: { status: 422, meaning: '`callbackUrl` while completion callbacks are off (`AGENTQ_CALLBACK_SECRET` and `AGENTQ_CALLBACK_HOSTS` unset); such a request is refused rather than run without its callback' },
+  INGRESS_CALLBACK_NOT_ALLOWED: { status: 422, meaning: '`callbackUrl` may not be called: its host is not in `AGENTQ_CALLBACK_HOSTS`, it is `http://` to a host other than `localhost`/`127.0.0.1`/`::1`, or it carries credentials (`user:password@`); `details.reason` is `host_not_allowed`, `insecure` or `credentials`, `details.host` the host' },
+  INGRESS_IDEMPOTENCY_CONFLICT: { status: 422, meaning: 'the `Idempotency-Key` was used before for another body' },
+  INGRESS_REPO_IMPORT_FAILED: { status: 422, meaning: 'the repository to import could not be cloned from its `source`' },
+  INGRESS_BUDGET_EXHAUSTED: { status: 429, meaning: 'the tasks of the caller\'s team that ended today (UTC) cost at least its cap in `AGENTQ_TEAM_DAILY_USD`; nothing is queued; `Retry-After` gives the seconds until 00:00 UTC, when the count starts again' },
+  INGRESS_INTERNAL: { status: 500, meaning: 'an unexpected error; nothing was queued' },
+  INGRESS_UNAVAILABLE: { status: 503, meaning: 'Redis unreachable (or the ingress is shutting down); nothing was queued; retry after `Retry-After`' },
+  INGRESS_GITHUB_UNAVAILABLE: { status: 503, meaning: 'GitHub\'s API could not be asked whether the repository is allowed' },
+});
 
 export type IngressErrorCode = keyof typeof INGRESS_ERRORS;
 
@@ -45,7 +45,7 @@ export function ingressError(
   message: string,
   options: { details?: Record<string, unknown>; cause?: unknown } = {},
 ): AgentqError {
-  return new AgentqError(code, message, { status: INGRESS_ERRORS[code], ...options });
+  return registryError(INGRESS_ERRORS, code, message, options);
 }
 
 export function invalidRequest(problems: FieldProblem[], what = 'request'): AgentqError {

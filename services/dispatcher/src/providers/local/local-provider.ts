@@ -13,7 +13,7 @@ import type {
   SandboxProvider,
   SandboxSpec,
   SandboxStatus,
-} from './sandbox-provider.js';
+} from '../sandbox-provider.js';
 
 export interface LocalProviderOptions {
   /** Sandboxes live in `<dataDir>/sandboxes/<id>/`. */

@@ -1,7 +1,7 @@
 import { AgentqError, DOMAIN_PATTERN, type Config, type Logger } from '@agentq/shared';
 import { ModalClient, type Logger as ModalLogger } from 'modal';
 import type { ModalApi, ModalApp, ModalSandbox, ModalSandboxCreateParams, ModalSecret } from './modal-api.js';
-import type { SandboxHandle, SandboxInfo, SandboxProvider, SandboxSpec } from './sandbox-provider.js';
+import type { SandboxHandle, SandboxInfo, SandboxProvider, SandboxSpec } from '../sandbox-provider.js';
 import { isNotFound, modalError } from './modal-errors.js';
 import { ModalSandboxHandle, type HandleContext } from './modal-handle.js';
 import { DEFAULT_TIMEOUT_MS, SANDBOX_ID, TASK_ID, WRAPPER, privateFileName } from './modal-layout.js';

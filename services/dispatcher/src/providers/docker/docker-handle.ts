@@ -7,8 +7,8 @@ import { dockerError, engineStatus } from './docker-errors.js';
 import { EXIT_CODE_PATH, TMP_DIR, WORK_DIR, privateFileName } from './docker-layout.js';
 import { FrameDecoder, LineSplitter, STDERR, STDOUT, SYSTEMERR } from './docker-logs.js';
 import { containerOwner, type Owner } from './docker-owner.js';
-import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from './sandbox-provider.js';
-import { delay } from './abortable-delay.js';
+import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from '../sandbox-provider.js';
+import { delay } from '../abortable-delay.js';
 
 export interface DockerHandleOptions {
   /** Time between SIGTERM and SIGKILL on terminate (the engine counts whole seconds). */

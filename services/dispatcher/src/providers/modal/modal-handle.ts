@@ -1,9 +1,9 @@
 import { AgentqError, errorMessage, type Logger } from '@agentq/shared';
-import { delay } from './abortable-delay.js';
+import { delay } from '../abortable-delay.js';
 import type { ModalProcess, ModalSandbox } from './modal-api.js';
 import { isNotFound, modalError } from './modal-errors.js';
 import { FOLLOW_WINDOW_SEC, FOLLOW_AGAIN, ABSENT, MAX_IDLE_FOLLOWS, REPLAY_LIMIT, FOLLOW, WRITE, READ, EXIT_CODE, READY, privateFileName } from './modal-layout.js';
-import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from './sandbox-provider.js';
+import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from '../sandbox-provider.js';
 
 export function withoutCr(text: string): string {
   return text.endsWith('\r') ? text.slice(0, -1) : text;

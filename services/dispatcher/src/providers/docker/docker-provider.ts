@@ -19,7 +19,7 @@ import {
 } from './docker-layout.js';
 import { LineSplitter } from './docker-logs.js';
 import { containerOwner, type Owner } from './docker-owner.js';
-import type { SandboxHandle, SandboxInfo, SandboxInheritance, SandboxProvider, SandboxSpec, SandboxStatus } from './sandbox-provider.js';
+import type { SandboxHandle, SandboxInfo, SandboxInheritance, SandboxProvider, SandboxSpec, SandboxStatus } from '../sandbox-provider.js';
 
 export interface DockerProviderOptions {
   /** The Engine API client. */
