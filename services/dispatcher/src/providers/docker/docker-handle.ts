@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { AgentqError, type Logger } from '@agentq/shared';
+import { AgentqError, delay, type Logger } from '@agentq/shared';
 import type Dockerode from 'dockerode';
 import { packArchive, readArchiveFile, type ArchiveEntry } from './docker-archive.js';
 import { dockerError, engineStatus } from './docker-errors.js';
@@ -8,7 +8,6 @@ import { EXIT_CODE_PATH, TMP_DIR, WORK_DIR, privateFileName } from './docker-lay
 import { FrameDecoder, LineSplitter, STDERR, STDOUT, SYSTEMERR } from './docker-logs.js';
 import { containerOwner, type Owner } from './docker-owner.js';
 import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from '../sandbox-provider.js';
-import { delay } from '../abortable-delay.js';
 
 export interface DockerHandleOptions {
   /** Time between SIGTERM and SIGKILL on terminate (the engine counts whole seconds). */

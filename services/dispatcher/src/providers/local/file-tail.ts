@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputLine } from '../sandbox-provider.js';
-import { delay } from '../abortable-delay.js';
+import { delay } from '@agentq/shared';
 
 export interface FileTailOptions {
   /** Skip this many lines from the start of the file. */

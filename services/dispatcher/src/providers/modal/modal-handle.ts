@@ -1,5 +1,4 @@
-import { AgentqError, errorMessage, type Logger } from '@agentq/shared';
-import { delay } from '../abortable-delay.js';
+import { AgentqError, delay, errorMessage, type Logger } from '@agentq/shared';
 import type { ModalProcess, ModalSandbox } from './modal-api.js';
 import { isNotFound, modalError } from './modal-errors.js';
 import { FOLLOW_WINDOW_SEC, FOLLOW_AGAIN, ABSENT, MAX_IDLE_FOLLOWS, REPLAY_LIMIT, FOLLOW, WRITE, READ, EXIT_CODE, READY, privateFileName } from './modal-layout.js';
