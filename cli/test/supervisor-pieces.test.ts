@@ -105,7 +105,8 @@ describe('the private redis-server', () => {
 });
 
 describe('a supervised process', () => {
-  const fast = { initialDelayMs: 100, maxDelayMs: 400, resetAfterMs: 60_000 };
+  // no jitter, so that the waits can be named exactly
+  const fast = { initialMs: 100, maxMs: 400, jitter: 0, resetAfterMs: 60_000 };
 
   it('is restarted with backoff when it crashes, and says so', async () => {
     const dir = await tempDir();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SETTINGS, configSecrets, loadConfig } from '../src/index.js';
+import { ConfigError, SETTINGS, configSecrets, loadConfig, type SecretEnv } from '../src/index.js';
 
 describe('loadConfig', () => {
   it('applies defaults', () => {
@@ -130,5 +130,45 @@ describe('GitHub configuration', () => {
     expect(() => loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem, AGENTQ_GITHUB_REPOS: 'acme' })).toThrow(/AGENTQ_GITHUB_REPOS/);
     expect(() => loadConfig({ GITHUB_WEBHOOK_SECRET: 'hook-secret-1' })).toThrow(/GITHUB_APP_ID/);
     expect(() => loadConfig({ GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY_PATH: '/nonexistent/key.pem' })).toThrow(/cannot be read/);
+  });
+});
+
+describe('secrets for redaction', () => {
+  const pem = '-----BEGIN RSA PRIVATE KEY-----\nMIIsecretkeybody\n-----END RSA PRIVATE KEY-----\n';
+  /** A valid value of each setting the table marks secret, and the secrets a redactor must get from it. */
+  const samples: Record<SecretEnv, { env: Record<string, string>; secrets: string[] }> = {
+    REDIS_URL: { env: { REDIS_URL: 'redis://agentq:p%40ss-word-1@localhost:6379/0' }, secrets: ['p%40ss-word-1', 'p@ss-word-1'] },
+    AGENTQ_API_TOKENS: { env: { AGENTQ_API_TOKENS: 'token-one-0123456789,token-two-0123456789:platform' }, secrets: ['token-one-0123456789', 'token-two-0123456789'] },
+    AGENTQ_WEBHOOK_SECRETS: { env: { AGENTQ_WEBHOOK_SECRETS: `${'w'.repeat(32)}:platform` }, secrets: ['w'.repeat(32)] },
+    AGENTQ_CALLBACK_SECRET: { env: { AGENTQ_CALLBACK_SECRET: 'c'.repeat(32), AGENTQ_CALLBACK_HOSTS: 'hooks.example.com' }, secrets: ['c'.repeat(32)] },
+    AGENTQ_VIEWER_SECRET: { env: { AGENTQ_VIEWER_SECRET: 'viewer-secret-0123456789' }, secrets: ['viewer-secret-0123456789'] },
+    MODAL_TOKEN_SECRET: { env: { MODAL_TOKEN_ID: 'ak-1', MODAL_TOKEN_SECRET: 'as-modal-secret-1' }, secrets: ['as-modal-secret-1'] },
+    SLACK_BOT_TOKEN: { env: { SLACK_BOT_TOKEN: 'xoxb-1-2-bot', SLACK_SIGNING_SECRET: 'signing-secret-2' }, secrets: ['xoxb-1-2-bot', 'signing-secret-2'] },
+    SLACK_SIGNING_SECRET: { env: { SLACK_BOT_TOKEN: 'xoxb-1-2-bot', SLACK_SIGNING_SECRET: 'signing-secret-3' }, secrets: ['signing-secret-3'] },
+    SLACK_CLIENT_SECRET: {
+      env: { SLACK_CLIENT_ID: '1.2', SLACK_CLIENT_SECRET: 'client-secret-2', SLACK_STATE_SECRET: 'state-secret-0123456789', SLACK_SIGNING_SECRET: 'signing-secret-4' },
+      secrets: ['client-secret-2', 'state-secret-0123456789'],
+    },
+    SLACK_STATE_SECRET: {
+      env: { SLACK_CLIENT_ID: '1.2', SLACK_CLIENT_SECRET: 'client-secret-3', SLACK_STATE_SECRET: 'state-secret-9876543210', SLACK_SIGNING_SECRET: 'signing-secret-5' },
+      secrets: ['state-secret-9876543210'],
+    },
+    GITHUB_APP_PRIVATE_KEY: { env: { GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem.replaceAll('\n', '\\n') }, secrets: [pem, pem.replaceAll('\n', '\\n')] },
+    GITHUB_WEBHOOK_SECRET: { env: { GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem, GITHUB_WEBHOOK_SECRET: 'hook-secret-2' }, secrets: ['hook-secret-2'] },
+  };
+
+  it('come from every setting the table marks secret', () => {
+    const marked = SETTINGS.filter((s) => 'secret' in s && s.secret).map((s) => s.env);
+    expect(Object.keys(samples).sort()).toEqual([...marked].sort());
+    for (const [env, sample] of Object.entries(samples)) {
+      const secrets = configSecrets(loadConfig(sample.env));
+      for (const secret of sample.secrets) expect(secrets, env).toContain(secret);
+    }
+  });
+
+  it('include the password of REDIS_URL but not the rest of it', () => {
+    const secrets = configSecrets(loadConfig({ REDIS_URL: 'redis://:hunter2-secret@redis.internal:6379' }));
+    expect(secrets).toEqual(['hunter2-secret']);
+    expect(configSecrets(loadConfig({ REDIS_URL: 'redis://redis.internal:6379' }))).toEqual([]);
   });
 });

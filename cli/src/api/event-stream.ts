@@ -1,4 +1,4 @@
-import type { AgentEvent } from '@agentq/shared';
+import { retryDelay, type AgentEvent } from '@agentq/shared';
 import { createParser } from 'eventsource-parser';
 import { isFinal } from '../exit-codes.js';
 import { isAbort, type ApiClient } from './api-client.js';
@@ -96,7 +96,8 @@ export async function followEvents(
       );
     }
     attempt += 1;
-    const delayMs = Math.min(maxDelayMs, (serverRetryMs ?? initialDelayMs) * 2 ** (attempt - 1));
+    // the server's `retry:` replaces the first wait; later ones grow from it
+    const delayMs = retryDelay({ initialMs: serverRetryMs ?? initialDelayMs, maxMs: maxDelayMs }, attempt);
     handlers.onReconnect?.({ attempt, delayMs, reason });
     await sleep(delayMs, signal);
   }

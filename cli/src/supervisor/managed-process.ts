@@ -1,17 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { Backoff, type RetryPolicy } from '@agentq/shared';
 import { formatDuration } from '../render/format.js';
 import type { PidFiles } from './pid-files.js';
 import { groupAlive, signal } from './process-info.js';
 
-export interface RestartPolicy {
-  initialDelayMs: number;
-  maxDelayMs: number;
-  /** A run that lasted this long counts as healthy: the next restart waits `initialDelayMs` again. */
+/** The waits between restarts of a process that keeps exiting. */
+export interface RestartPolicy extends RetryPolicy {
+  /** A run that lasted this long counts as healthy: the next restart waits `initialMs` again. */
   resetAfterMs: number;
 }
 
-export const DEFAULT_RESTART: RestartPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, resetAfterMs: 60_000 };
+export const DEFAULT_RESTART: RestartPolicy = { initialMs: 1000, maxMs: 30_000, resetAfterMs: 60_000 };
 
 export interface ManagedProcessOptions {
   name: string;
@@ -43,14 +43,14 @@ export class ManagedProcess {
   private exitPromise: Promise<void> = Promise.resolve();
   private stopping = false;
   private startedAt = 0;
-  private delayMs: number;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
   private readonly policy: RestartPolicy;
   private readonly exitListeners = new Set<(code: number | null, sig: NodeJS.Signals | null) => void>();
 
   constructor(private readonly options: ManagedProcessOptions) {
     this.policy = options.restart ?? DEFAULT_RESTART;
-    this.delayMs = this.policy.initialDelayMs;
+    this.backoff = new Backoff(this.policy);
   }
 
   get name(): string {
@@ -120,12 +120,12 @@ export class ManagedProcess {
     }
     for (const listener of this.exitListeners) listener(code, sig);
     if (this.stopping || !this.restartOnExit) return;
-    if (Date.now() - this.startedAt >= this.policy.resetAfterMs) this.delayMs = this.policy.initialDelayMs;
+    if (Date.now() - this.startedAt >= this.policy.resetAfterMs) this.backoff.reset();
+    const delayMs = this.backoff.fail();
     const how = sig ? `was killed by ${sig}` : `exited with code ${code ?? '?'}`;
-    this.options.notice(`${this.options.name} ${how}; restarting in ${formatDuration(this.delayMs)}`);
+    this.options.notice(`${this.options.name} ${how}; restarting in ${formatDuration(delayMs)}`);
     this.restarts += 1;
-    this.timer = setTimeout(() => this.spawn(), this.delayMs);
-    this.delayMs = Math.min(this.delayMs * 2, this.policy.maxDelayMs);
+    this.timer = setTimeout(() => this.spawn(), delayMs);
   }
 
   /**

@@ -4,10 +4,9 @@ import { z } from 'zod';
 import { AgentqError } from '../errors.js';
 import { isCallbackHostPattern } from '../tasks/callback-url.js';
 import type { HarnessName } from '../tasks/task-request.js';
-import { ANTHROPIC_CREDENTIAL_VARS, DEFAULT_SANDBOX_VARS, SETTINGS } from './settings.js';
+import { secretSettingValues } from './secret-values.js';
+import { ANTHROPIC_CREDENTIAL_VARS, DEFAULT_SANDBOX_VARS, SETTINGS, type EnvValues } from './settings.js';
 
-type Settings = typeof SETTINGS;
-type EnvValues = { [S in Settings[number] as S['env']]: z.output<S['schema']> };
 
 export interface ApiToken {
   token: string;
@@ -77,6 +76,11 @@ export interface Config {
   slack: SlackConfig | undefined;
   /** Undefined when no GitHub App is configured. */
   github: GitHubConfig | undefined;
+  /**
+   * Every secret value: those of the settings the table marks secret, the sandbox variables, and
+   * the GitHub App key read from its file. What each service's redactor hides. Never log this.
+   */
+  secrets: string[];
 }
 
 /** Completion callbacks: where they may go and the key that signs them. */
@@ -326,6 +330,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoDelayMs: v.AGENTQ_DEMO_DELAY_MS,
     slack,
     github,
+    secrets: [...new Set([...secretSettingValues(v), ...Object.values(sandboxSecrets), ...(github ? [github.privateKey] : [])])],
   };
 }
 
@@ -421,22 +426,7 @@ function slackConfig(v: EnvValues, problems: string[]): SlackConfig | undefined 
 
 /** Every secret value of a configuration: what each service's redactor must hide. */
 export function configSecrets(config: Config): string[] {
-  const out = [...Object.values(config.sandboxSecrets)];
-  if (config.modal.tokenSecret) out.push(config.modal.tokenSecret);
-  for (const t of config.apiTokens ?? []) out.push(t.token);
-  if (config.viewerSecret) out.push(config.viewerSecret);
-  for (const w of config.webhookSecrets) out.push(w.secret);
-  if (config.callbacks) out.push(config.callbacks.secret);
-  if (config.github) {
-    out.push(config.github.privateKey);
-    if (config.github.webhookSecret) out.push(config.github.webhookSecret);
-  }
-  if (config.slack) {
-    out.push(config.slack.signingSecret);
-    if (config.slack.botToken) out.push(config.slack.botToken);
-    if (config.slack.oauth) out.push(config.slack.oauth.clientSecret, config.slack.oauth.stateSecret);
-  }
-  return out;
+  return [...config.secrets];
 }
 
 /** Redis URL or a clear error telling how to get one. */

@@ -106,3 +106,9 @@ export const SETTINGS = [
   { env: 'AGENTQ_GITHUB_TRIGGER_LABEL', schema: z.string().min(1).max(50).default('agentq'), shown: '`agentq`', doc: 'Labeling an issue with this label starts a task with the issue as the prompt.' },
   { env: 'AGENTQ_DEMO_DELAY_MS', schema: int(0, 60_000).default(300), shown: '`300`', doc: 'Pause between the steps of the bundled `demo` agent, so progress can be watched.' },
 ] as const satisfies readonly Setting[];
+
+type Settings = typeof SETTINGS;
+/** Every setting's value once parsed (undefined when unset and without default). */
+export type EnvValues = { [S in Settings[number] as S['env']]: z.output<S['schema']> };
+/** Variables the table marks `secret`. */
+export type SecretEnv = Extract<Settings[number], { secret: true }>['env'];
