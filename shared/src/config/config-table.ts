@@ -1,6 +1,6 @@
 import { SETTINGS } from './settings.js';
 
-/** The README's configuration table, generated from the settings. */
+/** The configuration table of `docs/configuration.md`, generated from the settings. */
 export function configTable(): string {
   const rows = SETTINGS.map((s) => {
     const secret = 'secret' in s && s.secret ? ' Secret: never logged or printed.' : '';

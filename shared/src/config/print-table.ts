@@ -1,3 +1,0 @@
-import { configTable } from './config-table.js';
-
-process.stdout.write(`${configTable()}\n`);
