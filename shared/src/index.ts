@@ -14,6 +14,7 @@ export * from './redis/task-store.js';
 export * from './redact/redactor.js';
 export * from './log/logger.js';
 export * from './lifecycle/shutdown.js';
+export * from './lifecycle/supervisor-watch.js';
 export * from './lifecycle/settle-within.js';
 export * from './config/settings.js';
 export * from './config/load-config.js';

@@ -1,3 +1,5 @@
+// Before anything else: the supervisor is watched while the modules below are evaluated.
+import { supervisor } from '@agentq/shared/supervisor';
 import {
   ConfigError,
   ShutdownManager,
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
   const secrets = new RuntimeSecrets(configSecrets(config));
   const logger = createLogger({ service: 'dispatcher', level: config.logLevel, redact: secrets.redact, pretty: config.logPretty });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
+  shutdown.installSignalHandlers(supervisor);
   const registry = createMetricsRegistry('dispatcher');
 
   if (config.missingSandboxVars.length > 0) {
@@ -37,7 +40,6 @@ async function main(): Promise<void> {
   });
   shutdown.register('ops server', () => ops.close());
   shutdown.register('dispatcher', () => dispatcher.close());
-  shutdown.installSignalHandlers();
   logger.info(
     {
       harness: config.harness,

@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { LocalForge, createRedactor, git } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +13,8 @@ import { parseMarker } from '../src/run/markers.js';
 import { OutputReader, type RunFacts } from '../src/run/output-reader.js';
 import { RUN_EXIT, runCommand, runEnvironment } from '../src/run/run-script.js';
 
+const RUN_SH = join(import.meta.dirname, '../src/run/run.sh');
+const SHELLCHECK = '/usr/bin/shellcheck';
 const REPO = 'acme/widgets';
 const BRANCH = 'agentq/abcd1234-test-run';
 
@@ -171,5 +175,31 @@ describe('run script', () => {
     const { stdout } = await git(['log', '-1', '--format=%s', BRANCH], { cwd: forge.path(REPO) });
     expect(stdout.trim()).toBe(prompt);
     expect(existsSync('/tmp/agentq-pwned')).toBe(false);
+  });
+});
+
+describe('run.sh', () => {
+  const script = readFileSync(RUN_SH, 'utf8');
+
+  it('spells the exit codes of RUN_EXIT, and exits only with them, 0 or the harness\'s code', () => {
+    const spelled = Object.fromEntries([...script.matchAll(/^readonly EXIT_([A-Z_]+)=(\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+    const expected = Object.fromEntries(Object.entries(RUN_EXIT).map(([name, code]) => [name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase(), code]));
+    expect(spelled).toEqual(expected);
+    const exits = new Set([...script.matchAll(/\bexit ([^\s;}]+)/g)].map((m) => m[1]));
+    expect([...exits].sort()).toEqual(['"$code"', '0', ...Object.keys(expected).map((name) => `"$EXIT_${name}"`)].sort());
+  });
+
+  it('refuses to run without a branch and a repository, with its bad-arguments code', async () => {
+    const [bash = 'bash', ...args] = runCommand(['true']);
+    const run = promisify(execFile)(bash, args, { env: { PATH: process.env.PATH } });
+    await expect(run).rejects.toMatchObject({ code: RUN_EXIT.badArguments, stderr: expect.stringContaining('AGENTQ_BRANCH') });
+  });
+
+  // Runs where Debian's shellcheck is installed (`apt-get install shellcheck`; .ci/run installs it).
+  it.skipIf(!existsSync(SHELLCHECK))('passes shellcheck without a finding', async () => {
+    const { stdout } = await promisify(execFile)(SHELLCHECK, ['--shell=bash', '--severity=style', '--format=gcc', RUN_SH]).catch(
+      (err: { stdout?: string }) => ({ stdout: err.stdout ?? String(err) }),
+    );
+    expect(stdout).toBe('');
   });
 });

@@ -1,3 +1,5 @@
+// Before anything else: the supervisor is watched while the modules below are evaluated.
+import { supervisor } from '@agentq/shared/supervisor';
 import { join } from 'node:path';
 import {
   API_TOKEN_FILE,
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
   const redact = createRedactor([...configSecrets(config), ...tokens.map((t) => t.token), viewerSecret]);
   const logger = createLogger({ service: 'ingress', level: config.logLevel, pretty: config.logPretty, redact });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
-  shutdown.installSignalHandlers();
+  shutdown.installSignalHandlers(supervisor);
 
   const redisUrl = requireRedisUrl(config);
   const keys = redisKeys(config.redisPrefix);

@@ -1,3 +1,5 @@
+// Before anything else: the supervisor is watched while the modules below are evaluated.
+import { supervisor } from '@agentq/shared/supervisor';
 import {
   ShutdownManager,
   configSecrets,
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
     redact: createRedactor(configSecrets(config)),
   });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
+  shutdown.installSignalHandlers(supervisor);
   const registry = createMetricsRegistry('log-relay');
   const relay = startRelay({ config, logger, registry });
   const ops = await startOpsServer({
@@ -32,7 +35,6 @@ async function main(): Promise<void> {
   // handlers run in reverse order: the relay stops first, the ops server answers until then
   shutdown.register('ops-server', () => ops.close());
   shutdown.register('relay', () => relay.close());
-  shutdown.installSignalHandlers();
   logger.info({ host: config.host, port: ops.port }, 'log relay ops server listening');
 }
 

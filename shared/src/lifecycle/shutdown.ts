@@ -1,4 +1,9 @@
 import type { Logger } from 'pino';
+import { followLogOutput } from './log-output.js';
+import type { SupervisorWatch } from './supervisor-watch.js';
+
+/** How long an exit waits for the log lines in flight when the supervisor is gone. */
+const LOG_SETTLE_MS = 2000;
 
 export interface ShutdownHandler {
   name: string;
@@ -60,20 +65,23 @@ export class ShutdownManager {
     this.logger.info('shut down');
   }
 
-  /** SIGTERM and SIGINT start the shutdown; when a supervisor's IPC channel closes, too. */
-  installSignalHandlers(onDone: () => void = () => process.exit(0)): void {
+  /**
+   * SIGTERM and SIGINT start the shutdown, and so does a supervisor gone: from now on `supervisor`
+   * (the process's one watch, `@agentq/shared/supervisor`) runs the shutdown instead of ending the
+   * process at once. `onDone` follows the shutdown.
+   */
+  installSignalHandlers(supervisor: SupervisorWatch, onDone: () => void = () => process.exit(0)): void {
     const handle = (reason: string) => {
       void this.shutdown(reason).then(onDone);
     };
     process.once('SIGTERM', () => handle('SIGTERM'));
     process.once('SIGINT', () => handle('SIGINT'));
-    if (process.send) {
-      // The supervisor's end of stdout died with it: give the pending log writes time to fail
-      // with EPIPE (pino then drops further output) rather than flush them into a closed pipe
-      // at exit, which never returns.
-      process.once('disconnect', () => {
-        void this.shutdown('supervisor gone').then(() => setTimeout(onDone, 250));
-      });
-    }
+    supervisor.onGone(() => {
+      // the supervisor's end of stdout died with it: exit once no log line is pending
+      const output = followLogOutput(this.logger);
+      void this.shutdown('supervisor gone')
+        .then(() => output.settled(LOG_SETTLE_MS))
+        .then(onDone);
+    });
   }
 }
