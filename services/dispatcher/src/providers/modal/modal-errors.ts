@@ -1,5 +1,6 @@
 import { AgentqError, errorMessage } from '@agentq/shared';
 import { AlreadyExistsError, InternalFailure, NotFoundError, ResourceExhaustedError, SandboxTimeoutError, TimeoutError } from 'modal';
+import { dispatchError, type DispatchErrorCode } from '../../dispatch-errors.js';
 
 // gRPC status codes (the SDK passes some server errors on as nice-grpc `ClientError`s)
 export const GRPC_INVALID_ARGUMENT = 3;
@@ -42,7 +43,7 @@ export function isNotFound(err: unknown): boolean {
 export function modalError(err: unknown, what: string, options: { stage?: 'image'; secrets?: readonly string[] } = {}): AgentqError {
   if (err instanceof AgentqError) return err;
   const grpc = grpcCode(err);
-  let code: string;
+  let code: DispatchErrorCode;
   if (err instanceof AlreadyExistsError || grpc === GRPC_ALREADY_EXISTS) code = 'DISPATCH_SANDBOX_EXISTS';
   else if (
     err instanceof ResourceExhaustedError ||
@@ -59,5 +60,5 @@ export function modalError(err: unknown, what: string, options: { stage?: 'image
   for (const secret of options.secrets ?? []) {
     if (secret.length >= 4) message = message.split(secret).join('[REDACTED]');
   }
-  return new AgentqError(code, message, { cause: err });
+  return dispatchError(code, message, { cause: err });
 }
