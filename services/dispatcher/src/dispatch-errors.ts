@@ -26,7 +26,7 @@ export const DISPATCH_ERRORS = defineErrors({
   DISPATCH_TIMEOUT: { meaning: 'the task ran past its time limit (`timed_out`)' },
   DISPATCH_BUDGET_EXCEEDED: { meaning: 'the cost the agent reported went over the task\'s `limits.maxCostUsd`: the sandbox was stopped; the message names the limit and the cost' },
   DISPATCH_SANDBOX_LOST: { meaning: 'the sandbox disappeared without an exit code (terminated from outside, or its machine was lost), or a dispatcher that took the task over found no sandbox to re-attach to' },
-  DISPATCH_SANDBOX_FAILED: { meaning: 'the sandbox could not be created or started, an operation of the provider in it failed, or the run ended early without a result' },
+  DISPATCH_SANDBOX_FAILED: { meaning: 'the sandbox could not be created or started, a provider operation on it failed, or the run ended before it finished (the message gives the exit code and last output lines when there are some)' },
   DISPATCH_IMAGE_NOT_FOUND: { meaning: 'the sandbox image (`AGENTQ_SANDBOX_IMAGE`, or `image` in `.agentq.yml`) cannot be pulled (`docker`, `modal`)' },
   DISPATCH_PROVIDER_UNAVAILABLE: { meaning: 'the Docker engine or Modal could not be reached, was rate limiting or failing, through all of the job\'s retries' },
   DISPATCH_BAD_SANDBOX_SPEC: { meaning: 'the sandbox could not be described to the provider (a variable, file, tag or domain it refuses); nothing was created' },
@@ -34,7 +34,7 @@ export const DISPATCH_ERRORS = defineErrors({
   DISPATCH_SANDBOX_EXISTS: { meaning: 'the task has a sandbox already (internal: the dispatcher then re-attaches to it)' },
   DISPATCH_INHERIT_UNAVAILABLE: { meaning: 'the earlier sandbox whose agent session a follow-up resumes is gone (internal: the follow-up then starts a new session, and says so)' },
   DISPATCH_TERMINATE_FAILED: { meaning: 'a sandbox could not be verified to have stopped (internal: logged; the task\'s end is recorded anyway, and the sweeper terminates a sandbox it finds running for a finished task)' },
-  DISPATCH_INTERNAL: { meaning: 'an unexpected error in the dispatcher, persisting through the job\'s retries (an error without a code of this table is reported as this one, its own code first in the message)' },
+  DISPATCH_INTERNAL: { meaning: 'an unexpected error that persisted through the job\'s retries (one with a code outside this table gives that code at the start of the message), or a state that should not occur (a branch name that cannot be derived)' },
 });
 
 export type DispatchErrorCode = keyof typeof DISPATCH_ERRORS;

@@ -37,8 +37,8 @@ export class TaskRunner {
     if (admitted.kind === 'not-now') return admitted.end;
     const { task, fresh } = admitted;
     const startedMs = task.startedAt ? Date.parse(task.startedAt) : this.createdMs;
-    // the run's installation tokens (GitHub) live until the run has ended, and are forgotten
-    // before its end is recorded
+    // the run's GitHub installation tokens (used when the task's repository is on GitHub) live
+    // until the run has ended, and are forgotten before its end is recorded
     const github = this.deps.github && new GitHubRun(this.deps.github, this.deps.secrets, task, this.log);
     let ending: Ending;
     try {

@@ -53,12 +53,12 @@ export function scrub(message: string, values: readonly string[]): string {
 export type DockerStep = 'create' | 'image' | 'other';
 
 /**
- * Maps a failed Engine API call to an `AgentqError`: a socket error, 429 or 5xx →
- * `DISPATCH_PROVIDER_UNAVAILABLE` (temporary: the job is retried); 409 at creation →
- * `DISPATCH_SANDBOX_EXISTS` (the container name is taken); any 4xx while getting the image →
+ * Maps a failed Engine API call to a dispatcher error: a socket error, 429 or 5xx →
+ * `ProviderUnavailableError` (temporary: the job is retried); 409 at creation →
+ * `SandboxExistsError` (the container name is taken); any 4xx while getting the image →
  * `DISPATCH_IMAGE_NOT_FOUND`; anything else → `DISPATCH_SANDBOX_FAILED` (a 404 at creation is
- * one too: the image was there a moment before, so it is the network or another setting).
- * `what` says what was attempted; `hide` are values that must not appear in the message.
+ * one too: the image was there a moment before, so it is the network or another setting). An
+ * `AgentqError` is passed on as it is. `what` says what was attempted; `hide` are values that must not appear in the message.
  */
 export function dockerError(err: unknown, step: DockerStep, what: string, hide: readonly string[] = []): AgentqError {
   if (err instanceof AgentqError) return err;

@@ -34,11 +34,11 @@ export function isNotFound(err: unknown): boolean {
 }
 
 /**
- * Turns an error of the Modal SDK into an `AgentqError`: a name taken (a sandbox for the task
- * exists) → `DISPATCH_SANDBOX_EXISTS`; Modal unreachable, rate limiting, out of capacity or failing
- * on its side → `DISPATCH_PROVIDER_UNAVAILABLE`; a failure while building the image (`stage: 'image'`)
- * → `DISPATCH_IMAGE_NOT_FOUND`; anything else → `DISPATCH_SANDBOX_FAILED`. The given secret values are
- * cut out of the message.
+ * Turns an error of the Modal SDK into a dispatcher error: a name taken (a sandbox for the task
+ * exists) → `SandboxExistsError`; Modal unreachable, rate limiting, out of capacity or failing
+ * on its side → `ProviderUnavailableError`; a failure while building the image (`stage: 'image'`)
+ * → `DISPATCH_IMAGE_NOT_FOUND`; anything else → `DISPATCH_SANDBOX_FAILED`. An `AgentqError` is passed
+ * on as it is. The given secret values are cut out of the message.
  */
 export function modalError(err: unknown, what: string, options: { stage?: 'image'; secrets?: readonly string[] } = {}): AgentqError {
   if (err instanceof AgentqError) return err;
