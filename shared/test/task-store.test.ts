@@ -79,6 +79,26 @@ describe('TaskStore', () => {
     expect((await store.list({ limit: 10, repo: 'c/d' })).map((t) => t.id)).toEqual([ids[3], ids[1]]);
   });
 
+  it('finds the last output line written, past any number of events without one', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    const task = newTask();
+    expect(await store.lastWrittenLine(task.id)).toBe(0); // no stream at all
+    await store.create(task);
+    expect(await store.lastWrittenLine(task.id)).toBe(0); // only the state event
+    await store.append(task.id, [
+      { kind: 'log', stream: 'output', text: 'one', line: 1 },
+      { kind: 'agent.message', text: 'two', line: 2 },
+      { kind: 'agent.message', text: 'still two', line: 2 },
+    ]);
+    expect(await store.lastWrittenLine(task.id)).toBe(2);
+    // the dispatcher's own notes carry no line; more of them than one page of the backwards scan
+    const notes = Array.from({ length: 450 }, (_, i) => ({ kind: 'log' as const, stream: 'system' as const, text: `note ${i}` }));
+    await store.append(task.id, notes);
+    expect(await store.lastWrittenLine(task.id)).toBe(2);
+    await store.append(task.id, [{ kind: 'log', stream: 'output', text: 'seven', line: 7 }, ...notes.slice(0, 3)]);
+    expect(await store.lastWrittenLine(task.id)).toBe(7);
+  });
+
   it('binds an idempotency key to the first task id', async () => {
     const store = new TaskStore(client, redisKeys(uniquePrefix()));
     expect(await store.claimIdempotencyKey('default', 'k1', 'first', 60)).toBeUndefined();

@@ -3,7 +3,6 @@ import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import {
-  AgentqError,
   LocalForge,
   TaskStore,
   connectRedis,
@@ -25,7 +24,12 @@ import type { GitHubDeps } from './github/github-run.js';
 import { createProvider, providerWarnings } from './providers/create-provider.js';
 import { RuntimeSecrets } from './runtime-secrets.js';
 import type { SandboxProvider } from './providers/sandbox-provider.js';
-import { DEPLOYMENT_TAG, TASK_TAG, TaskRunner, abandonTask, type RunEnd, type RunnerDeps } from './run/task-runner.js';
+import { taskErrorOf } from './dispatch-errors.js';
+import { abandonTask } from './run/finisher.js';
+import type { RunEnd } from './run/run-end.js';
+import type { RunnerDeps } from './run/runner-deps.js';
+import { TaskRunner } from './run/task-runner.js';
+import { DEPLOYMENT_TAG, TASK_TAG } from './sandbox-tags.js';
 import { SandboxSweeper } from './sandbox-sweeper.js';
 
 /** Queue timings; the lock and stalled check default to the configured ones, tests shorten them. */
@@ -194,8 +198,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       logger.error({ taskId, err: redact(message), attempt: job.attemptsMade + 1, lastAttempt }, 'task run failed');
       if (handover.signal.aborted) throw err;
       if (lastAttempt) {
-        const code = err instanceof AgentqError ? err.code : 'DISPATCH_INTERNAL';
-        await abandonTask(runnerDeps, taskId, { code, message }).catch(() => undefined);
+        await abandonTask(runnerDeps, taskId, taskErrorOf(err)).catch(() => undefined);
         throw new UnrecoverableError(redact(message));
       }
       throw err;

@@ -10,4 +10,14 @@ export type {
 export { LocalSandboxProvider } from './providers/local/local-provider.js';
 export { HARNESSES } from './harnesses/registry.js';
 export { IMAGE_DEMO_AGENT_PATH } from './harnesses/demo.js';
-export { DISPATCH_ERRORS, dispatchError, type DispatchErrorCode } from './dispatch-errors.js';
+export {
+  DISPATCH_ERRORS,
+  DispatchError,
+  InheritUnavailableError,
+  ProviderUnavailableError,
+  SandboxExistsError,
+  TerminateFailedError,
+  dispatchError,
+  isDispatchErrorCode,
+  type DispatchErrorCode,
+} from './dispatch-errors.js';

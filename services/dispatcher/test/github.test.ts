@@ -182,6 +182,12 @@ describe('dispatcher with a GitHub App', () => {
     expect(tokens()).toContain(second);
     // whatever token the sandbox holds is redacted while the run lasts
     expect(fx.secrets.redact(`token=${second}`)).toBe('token=[REDACTED]');
+    // the clone (with a token from before the expiry) may take longer than a refresh: it is over first
+    await waitFor(async () => (await fx.events(id)).some((e) => e.kind === 'git' && e.action === 'clone' && e.ok), {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: 'the clone',
+    });
     fake.expireTokens(); // every token minted so far is dead; only refreshed ones work from now on
     const expiredCount = fake.tokenRequests.length;
     const task = await fx.waitFinal(id);

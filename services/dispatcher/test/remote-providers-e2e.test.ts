@@ -7,7 +7,7 @@ import type { WorkerTuning } from '../src/dispatcher.js';
 import { DockerSandboxProvider } from '../src/providers/docker/docker-provider.js';
 import { ModalSandboxProvider } from '../src/providers/modal/modal-provider.js';
 import type { SandboxProvider } from '../src/providers/sandbox-provider.js';
-import { TASK_TAG } from '../src/run/task-runner.js';
+import { TASK_TAG } from '../src/sandbox-tags.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { FakeDockerEngine } from './support/fake-docker-engine.js';
 import { ModalDouble } from './support/modal-double.js';

@@ -10,7 +10,7 @@ import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import { ModalSandboxProvider } from '../src/providers/modal/modal-provider.js';
 import type { SandboxProvider } from '../src/providers/sandbox-provider.js';
 import { SandboxSweeper, type SweeperOptions } from '../src/sandbox-sweeper.js';
-import { DEPLOYMENT_TAG, TASK_TAG } from '../src/run/task-runner.js';
+import { DEPLOYMENT_TAG, TASK_TAG } from '../src/sandbox-tags.js';
 import { ModalDouble } from './support/modal-double.js';
 import { sandboxPgid, waitGroupGone } from './support/process.js';
 

@@ -35,6 +35,8 @@ export interface TaskStoreOptions {
 
 const FINALS_ARG = FINAL_STATES.map((s) => JSON.stringify(s)).join(',');
 const MAX_LIST_SCAN = 5000;
+/** Stream entries read at a time, newest first, when looking for the last line written. */
+const LINE_SCAN_PAGE = 200;
 
 function encodeFields(fields: Record<string, unknown>, redact: (s: string) => string): string[] {
   const out: string[] = [];
@@ -213,6 +215,22 @@ export class TaskStore {
     )) as [string, [string, string[]][]][] | null;
     if (!result || result.length === 0) return [];
     return decodeStreamEntries(result[0]?.[1] ?? []);
+  }
+
+  /**
+   * The sandbox output line the task's newest line-numbered event came from (0 when there is
+   * none): the lines up to it are written, so a dispatcher that takes the run over continues after it.
+   */
+  async lastWrittenLine(taskId: string): Promise<number> {
+    let end = '+';
+    for (;;) {
+      const entries = (await this.redis.xrevrange(this.keys.events(taskId), end, '-', 'COUNT', LINE_SCAN_PAGE)) as [string, string[]][];
+      if (entries.length === 0) return 0;
+      for (const event of decodeStreamEntries(entries)) {
+        if (event.line !== undefined) return event.line;
+      }
+      end = `(${entries[entries.length - 1]?.[0] ?? '0-0'}`;
+    }
   }
 
   async eventsExist(taskId: string): Promise<boolean> {

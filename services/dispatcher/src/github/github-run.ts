@@ -1,20 +1,10 @@
 import type { Redis } from 'ioredis';
-import {
-  AgentqError,
-  errorMessage,
-  type GitHubApp,
-  type GitHubConfig,
-  type Logger,
-  type RedisKeys,
-  type TaskRecord,
-  type TaskStore,
-} from '@agentq/shared';
+import { AgentqError, errorMessage, type GitHubApp, type GitHubConfig, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
+import { dispatchError, type DispatchError, type DispatchErrorCode } from '../dispatch-errors.js';
 import type { SandboxHandle } from '../providers/sandbox-provider.js';
-import type { Outcome } from '../run/outcome.js';
-import type { RunFacts } from '../run/output-reader.js';
 import { GIT_TOKEN_FILE, gitCredentialEnv } from '../run/run-script.js';
 import type { RuntimeSecrets } from '../runtime-secrets.js';
-import { announceOnIssue, defaultBranch, openPullRequest } from './pull-request.js';
+import { answersOnIssue } from './pull-request.js';
 import { TokenKeeper } from './token-keeper.js';
 
 /** What the dispatcher needs to run tasks on GitHub repositories. */
@@ -40,32 +30,29 @@ export interface GitHubAccess {
   files: Record<string, string>;
 }
 
-function wrap(code: string, message: string, err: unknown): AgentqError {
+function wrap(code: DispatchErrorCode, message: string, err: unknown): DispatchError {
   const reason = err instanceof AgentqError ? `${err.code}: ${err.message}` : errorMessage(err);
-  return new AgentqError(code, `${message} (${reason})`, { cause: err });
+  return dispatchError(code, `${message} (${reason})`, { cause: err });
 }
 
 /**
- * One task's run on a GitHub repository: its installation token (minted just in time, redacted,
- * kept fresh in the sandbox's token file), and what is published once the branch is pushed: the
- * pull request, and the answer on the issue the task came from.
+ * The installation tokens of one task's run on a GitHub repository: minted just in time, redacted
+ * while the run lasts, kept fresh in the sandbox's token file, and forgotten when it stops.
  */
 export class GitHubRun {
   private readonly keeper: TokenKeeper;
-  private readonly issues: boolean;
 
   constructor(
-    private readonly deps: GitHubDeps,
+    private readonly deps: Pick<GitHubDeps, 'app' | 'tokenRefreshMarginMs'>,
     private readonly secrets: RuntimeSecrets,
-    private readonly task: TaskRecord,
+    private readonly task: Pick<TaskRecord, 'repo' | 'github'>,
     private readonly log: Logger,
   ) {
-    // issues: write only to answer on the issue the task came from
-    this.issues = task.github?.issueNumber !== undefined && task.github.isPullRequest !== true;
     this.keeper = new TokenKeeper({
       app: deps.app,
       repo: task.repo,
-      issues: this.issues,
+      // issues: write only to answer on the issue the task came from
+      issues: answersOnIssue(task),
       secrets,
       logger: log,
       refreshMarginMs: deps.tokenRefreshMarginMs,
@@ -83,7 +70,7 @@ export class GitHubRun {
       throw wrap('DISPATCH_GITHUB_API_ERROR', `could not look up the GitHub App installation of ${repo}`, err);
     }
     if (installation === undefined) {
-      throw new AgentqError('DISPATCH_GITHUB_NOT_INSTALLED', `the GitHub App is not installed on ${repo}: install it there, or give it access to the repository`);
+      throw dispatchError('DISPATCH_GITHUB_NOT_INSTALLED', `the GitHub App is not installed on ${repo}: install it there, or give it access to the repository`);
     }
     let author: { name: string; email: string };
     try {
@@ -106,14 +93,18 @@ export class GitHubRun {
     return { cloneUrl: app.cloneUrl(repo), author, coAuthors, env: gitCredentialEnv(GIT_TOKEN_FILE), files: { [GIT_TOKEN_FILE]: token } };
   }
 
-  /** Takes over a sandbox an earlier dispatcher started: the token it holds is redacted from now on. */
+  /**
+   * Takes over a sandbox an earlier dispatcher (or attempt) started: the token it holds is redacted
+   * from now on, and replaced at once when the token is kept fresh.
+   */
   async adopt(handle: SandboxHandle): Promise<void> {
+    let token: string | undefined;
     try {
-      const token = (await handle.readFile?.(GIT_TOKEN_FILE))?.trim();
-      if (token) this.keeper.remember(token);
+      token = (await handle.readFile?.(GIT_TOKEN_FILE))?.trim();
     } catch (err) {
       this.log.warn({ err: this.secrets.redact(errorMessage(err)) }, 'could not read the sandbox token file');
     }
+    this.keeper.adopt(token);
   }
 
   /** Rewrites the sandbox's token file with a fresh token before the current one expires, while the run lasts. */
@@ -125,67 +116,5 @@ export class GitHubRun {
   /** Stops refreshing; the tokens are forgotten. Safe to call twice. */
   async stop(): Promise<void> {
     await this.keeper.stop();
-  }
-
-  /**
-   * After a successful run: opens the pull request of a new branch (not for a run on an existing
-   * pull request's branch), and answers on the issue the task came from. Says so when nothing
-   * changed. Returns the outcome to record.
-   */
-  async publish(outcome: Outcome, facts: RunFacts, store: TaskStore): Promise<Outcome> {
-    const task = this.task;
-    if (outcome.state !== 'succeeded') return outcome;
-    if (outcome.update.noChanges) {
-      const text = task.prNumber !== undefined
-        ? `nothing changed: nothing was added to pull request #${task.prNumber}`
-        : 'nothing changed: no pull request was opened';
-      await store.append(task.id, [{ kind: 'log', stream: 'system', text }]);
-      return outcome;
-    }
-    const branch = outcome.update.branch;
-    if (!branch) return outcome;
-    if (task.prNumber !== undefined) {
-      await store.append(task.id, [{ kind: 'log', stream: 'system', text: `pushed to pull request #${task.prNumber}` }]);
-      return outcome;
-    }
-    const { app, config, redis, keys } = this.deps;
-    let pull;
-    try {
-      const octokit = await app.repoOctokit(task.repo, { issues: this.issues });
-      const base = task.baseRef ?? facts.defaultBranch ?? (await defaultBranch(octokit, task.repo));
-      pull = await openPullRequest(octokit, {
-        task,
-        branch,
-        base,
-        draft: config.draftPrs,
-        labels: config.prLabels,
-        summary: outcome.update.summary,
-        diffStat: outcome.update.diffStat,
-        costUsd: outcome.update.costUsd,
-        turns: outcome.update.turns,
-        viewerUrl: this.deps.viewerUrl(task.id),
-        redact: this.secrets.redact,
-      });
-      await redis.set(keys.githubPull(task.repo, pull.number), task.id);
-      await store.append(task.id, [{ kind: 'pr.opened', url: pull.url, number: pull.number }]);
-      this.log.info({ prNumber: pull.number, prUrl: pull.url }, 'pull request opened');
-      if (this.issues) {
-        try {
-          await announceOnIssue(octokit, task, pull);
-        } catch (err) {
-          const reason = this.secrets.redact(errorMessage(err));
-          this.log.warn({ err: reason }, 'could not answer on the issue');
-          await store.append(task.id, [{ kind: 'log', stream: 'system', text: `could not comment on issue #${task.github?.issueNumber ?? ''}: ${reason}` }]);
-        }
-      }
-    } catch (err) {
-      const reason = this.secrets.redact(errorMessage(err));
-      this.log.warn({ err: reason }, 'could not open the pull request');
-      return {
-        state: 'failed',
-        update: { ...outcome.update, error: { code: 'DISPATCH_GITHUB_PR_FAILED', message: `${branch} was pushed, but the pull request could not be opened: ${reason}` } },
-      };
-    }
-    return { state: 'succeeded', update: { ...outcome.update, prUrl: pull.url, prNumber: pull.number } };
   }
 }

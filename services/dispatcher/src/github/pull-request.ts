@@ -21,6 +21,14 @@ export interface OpenedPull {
 
 const MAX_SUMMARY = 20_000;
 
+/**
+ * The task came from an issue (not a pull request): agentq answers there once its pull request is
+ * open, so the task's tokens may write issues.
+ */
+export function answersOnIssue(task: Pick<TaskRecord, 'github'>): boolean {
+  return task.github?.issueNumber !== undefined && task.github.isPullRequest !== true;
+}
+
 /** The Slack conversation a task came from, when it came from Slack. */
 export function slackLink(task: TaskRecord): string | undefined {
   if (!task.slack) return undefined;

@@ -47,6 +47,15 @@ export class TokenKeeper {
     this.tokens.push(secret);
   }
 
+  /**
+   * The sandbox holds a token minted elsewhere (`secret`, when it could be read): it is redacted
+   * until `stop`, and `keepFresh` replaces it at once, its expiry being unknown.
+   */
+  adopt(secret: string | undefined): void {
+    this.current = undefined;
+    if (secret) this.remember(secret);
+  }
+
   /** Keeps the token fresh, giving each new one to `write`; mints one at once when there is none. */
   keepFresh(write: (token: string) => Promise<void>): void {
     this.write = write;

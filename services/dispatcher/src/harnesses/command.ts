@@ -1,6 +1,6 @@
-import { AgentqError } from '@agentq/shared';
 import type { Harness, HarnessCommand, HarnessContext } from './harness.js';
 import { StreamJsonParser } from './stream-json-parser.js';
+import { dispatchError } from '../dispatch-errors.js';
 
 /**
  * Splits a command line into words as a POSIX shell does, without any expansion: blanks separate
@@ -56,11 +56,11 @@ export function splitCommandLine(line: string): string[] | undefined {
 export function commandHarnessCommand(ctx: HarnessContext): HarnessCommand {
   const line = ctx.config.harnessCommand;
   if (line === undefined) {
-    throw new AgentqError('DISPATCH_HARNESS_NOT_CONFIGURED', 'the command harness needs AGENTQ_HARNESS_COMMAND, which is not set');
+    throw dispatchError('DISPATCH_HARNESS_NOT_CONFIGURED', 'the command harness needs AGENTQ_HARNESS_COMMAND, which is not set');
   }
   const words = splitCommandLine(line);
   if (!words || words.length === 0) {
-    throw new AgentqError('DISPATCH_HARNESS_NOT_CONFIGURED', 'AGENTQ_HARNESS_COMMAND is not a valid command line');
+    throw dispatchError('DISPATCH_HARNESS_NOT_CONFIGURED', 'AGENTQ_HARNESS_COMMAND is not a valid command line');
   }
   const env: Record<string, string> = { AGENTQ_PROMPT: ctx.prompt, AGENTQ_MAX_TURNS: String(ctx.maxTurns) };
   if (ctx.model) env.AGENTQ_MODEL = ctx.model;

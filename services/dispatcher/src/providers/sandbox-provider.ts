@@ -13,7 +13,7 @@ export interface SandboxSpec {
   /**
    * Seeds the new sandbox's home from an earlier, ended sandbox of this provider: the given paths
    * (relative to its home; those that exist) are copied before the command starts. `create` throws
-   * `DISPATCH_INHERIT_UNAVAILABLE`, creating nothing, when that sandbox or all of the paths are gone.
+   * `InheritUnavailableError`, creating nothing, when that sandbox or all of the paths are gone.
    */
   inherit?: SandboxInheritance;
   /**
@@ -96,12 +96,13 @@ export interface SandboxInfo {
  * Where agents run: `local` (process groups), `docker` (containers) or `modal` (Modal Sandboxes).
  * Every provider passes the contract suite in `test/provider-contract.ts`.
  *
- * Errors are `AgentqError`s with stable codes: `DISPATCH_SANDBOX_EXISTS` (the task has a sandbox
- * already), `DISPATCH_BAD_SANDBOX_SPEC` / `DISPATCH_BAD_SANDBOX_ID` (bad input, nothing created),
- * `DISPATCH_INHERIT_UNAVAILABLE`, `DISPATCH_IMAGE_NOT_FOUND` (the image cannot be pulled: the task
- * fails), `DISPATCH_PROVIDER_UNAVAILABLE` (the engine or service cannot be reached, is rate limiting
- * or failed: temporary, the job is retried), `DISPATCH_SANDBOX_FAILED` (anything else at creation),
- * `DISPATCH_TERMINATE_FAILED`.
+ * Errors are `DispatchError`s (`dispatch-errors.ts`) with stable codes, of their own class where
+ * the dispatcher decides by kind: `SandboxExistsError` (the task has a sandbox already: it is
+ * re-attached to), `InheritUnavailableError` (a new session starts instead), `ProviderUnavailableError`
+ * (the engine or service cannot be reached, is rate limiting or failed: temporary, the job is
+ * retried), `TerminateFailedError`; else `DISPATCH_BAD_SANDBOX_SPEC` / `DISPATCH_BAD_SANDBOX_ID` (bad
+ * input, nothing created), `DISPATCH_IMAGE_NOT_FOUND` (the image cannot be pulled: the task fails),
+ * `DISPATCH_SANDBOX_FAILED` (anything else).
  */
 export interface SandboxProvider {
   readonly name: string;

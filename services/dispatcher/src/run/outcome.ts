@@ -1,4 +1,5 @@
-import type { TaskError, TaskUpdate } from '@agentq/shared';
+import type { TaskUpdate } from '@agentq/shared';
+import { taskError, type DispatchErrorCode } from '../dispatch-errors.js';
 import type { SandboxStatus } from '../providers/sandbox-provider.js';
 import type { RunFacts } from './output-reader.js';
 
@@ -39,9 +40,8 @@ function usd(value: number): string {
   return value >= 1 ? value.toFixed(2) : value.toPrecision(3);
 }
 
-function failed(update: TaskUpdate, code: string, message: string): Outcome {
-  const error: TaskError = { code, message: clip(message) };
-  return { state: 'failed', update: { ...update, error } };
+function failed(update: TaskUpdate, code: DispatchErrorCode, message: string): Outcome {
+  return { state: 'failed', update: { ...update, error: taskError(code, clip(message)) } };
 }
 
 /** The final state and record fields of a run, from what its output said and how it ended. */
@@ -61,7 +61,7 @@ export function decideOutcome(input: OutcomeInput): Outcome {
   if (input.stopped === 'timeout') {
     return {
       state: 'timed_out',
-      update: { ...update, error: { code: 'DISPATCH_TIMEOUT', message: `the task ran longer than its limit of ${input.timeoutSec} s` } },
+      update: { ...update, error: taskError('DISPATCH_TIMEOUT', `the task ran longer than its limit of ${input.timeoutSec} s`) },
     };
   }
   if (input.stopped === 'budget') {

@@ -1,5 +1,4 @@
 import {
-  AgentqError,
   REPO_CONFIG_FILES,
   REPO_CONFIG_MAX_BYTES,
   errorMessage,
@@ -11,6 +10,7 @@ import {
   type RepoConfig,
   type TaskRecord,
 } from '@agentq/shared';
+import { dispatchError } from '../dispatch-errors.js';
 
 /** Where a run's repository settings are read from. */
 export interface RepoConfigLocation {
@@ -73,18 +73,18 @@ export class RepoConfigSource {
       const file = await this.options.forge.readFile(location.repo, location.ref, fileName, REPO_CONFIG_MAX_BYTES);
       return file && { size: file.size, text: file.content };
     } catch (err) {
-      throw new AgentqError('DISPATCH_REPO_CONFIG_UNREADABLE', `could not read ${fileName} of ${location.repo}: ${errorMessage(err)}`, { cause: err });
+      throw dispatchError('DISPATCH_REPO_CONFIG_UNREADABLE', `could not read ${fileName} of ${location.repo}: ${errorMessage(err)}`, { cause: err });
     }
   }
 
   private async readGitHub(location: RepoConfigLocation, fileName: string): Promise<Found> {
     const { github } = this.options;
     if (!github || !location.token) {
-      throw new AgentqError('DISPATCH_INTERNAL', `cannot read ${fileName} of ${location.repo} without GitHub access`);
+      throw dispatchError('DISPATCH_INTERNAL', `cannot read ${fileName} of ${location.repo} without GitHub access`);
     }
     const { owner, name } = parseRepoName(location.repo);
     const failure = (reason: string, cause?: unknown) =>
-      new AgentqError('DISPATCH_GITHUB_API_ERROR', `could not read ${fileName} of ${location.repo} from GitHub (${reason})`, { cause });
+      dispatchError('DISPATCH_GITHUB_API_ERROR', `could not read ${fileName} of ${location.repo} from GitHub (${reason})`, { cause });
     let data: unknown;
     try {
       const res = await github.tokenOctokit(location.token).request('GET /repos/{owner}/{repo}/contents/{path}', {

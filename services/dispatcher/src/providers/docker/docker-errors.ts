@@ -1,4 +1,5 @@
 import { AgentqError } from '@agentq/shared';
+import { ProviderUnavailableError, SandboxExistsError, dispatchError } from '../../dispatch-errors.js';
 
 /** What a failed Engine API call looks like through dockerode (and the socket errors under it). */
 interface EngineFailure {
@@ -52,12 +53,12 @@ export function scrub(message: string, values: readonly string[]): string {
 export type DockerStep = 'create' | 'image' | 'other';
 
 /**
- * Maps a failed Engine API call to an `AgentqError`: a socket error, 429 or 5xx →
- * `DISPATCH_PROVIDER_UNAVAILABLE` (temporary: the job is retried); 409 at creation →
- * `DISPATCH_SANDBOX_EXISTS` (the container name is taken); any 4xx while getting the image →
+ * Maps a failed Engine API call to a dispatcher error: a socket error, 429 or 5xx →
+ * `ProviderUnavailableError` (temporary: the job is retried); 409 at creation →
+ * `SandboxExistsError` (the container name is taken); any 4xx while getting the image →
  * `DISPATCH_IMAGE_NOT_FOUND`; anything else → `DISPATCH_SANDBOX_FAILED` (a 404 at creation is
- * one too: the image was there a moment before, so it is the network or another setting).
- * `what` says what was attempted; `hide` are values that must not appear in the message.
+ * one too: the image was there a moment before, so it is the network or another setting). An
+ * `AgentqError` is passed on as it is. `what` says what was attempted; `hide` are values that must not appear in the message.
  */
 export function dockerError(err: unknown, step: DockerStep, what: string, hide: readonly string[] = []): AgentqError {
   if (err instanceof AgentqError) return err;
@@ -65,13 +66,13 @@ export function dockerError(err: unknown, step: DockerStep, what: string, hide: 
   const code = (err as EngineFailure | null)?.code;
   if (status === undefined) {
     if (typeof code === 'string' && UNREACHABLE.has(code)) {
-      return new AgentqError('DISPATCH_PROVIDER_UNAVAILABLE', `${what}: the Docker engine cannot be reached (${code})`, { cause: err });
+      return new ProviderUnavailableError(`${what}: the Docker engine cannot be reached (${code})`, { cause: err });
     }
-    return new AgentqError('DISPATCH_SANDBOX_FAILED', `${what}: ${scrub(engineMessage(err), hide)}`, { cause: err });
+    return dispatchError('DISPATCH_SANDBOX_FAILED', `${what}: ${scrub(engineMessage(err), hide)}`, { cause: err });
   }
   const message = `${what}: the Docker engine answered ${status}: ${scrub(engineMessage(err), hide)}`;
-  if (status >= 500 || status === 429) return new AgentqError('DISPATCH_PROVIDER_UNAVAILABLE', message, { cause: err });
-  if (step === 'create' && status === 409) return new AgentqError('DISPATCH_SANDBOX_EXISTS', message, { cause: err });
-  if (step === 'image' && status >= 400) return new AgentqError('DISPATCH_IMAGE_NOT_FOUND', message, { cause: err });
-  return new AgentqError('DISPATCH_SANDBOX_FAILED', message, { cause: err });
+  if (status >= 500 || status === 429) return new ProviderUnavailableError(message, { cause: err });
+  if (step === 'create' && status === 409) return new SandboxExistsError(message, { cause: err });
+  if (step === 'image' && status >= 400) return dispatchError('DISPATCH_IMAGE_NOT_FOUND', message, { cause: err });
+  return dispatchError('DISPATCH_SANDBOX_FAILED', message, { cause: err });
 }

@@ -8,6 +8,7 @@ import { EXIT_CODE_PATH, TMP_DIR, WORK_DIR, privateFileName } from './docker-lay
 import { FrameDecoder, LineSplitter, STDERR, STDOUT, SYSTEMERR } from './docker-logs.js';
 import { containerOwner, type Owner } from './docker-owner.js';
 import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from '../sandbox-provider.js';
+import { ProviderUnavailableError, TerminateFailedError, dispatchError } from '../../dispatch-errors.js';
 
 export interface DockerHandleOptions {
   /** Time between SIGTERM and SIGKILL on terminate (the engine counts whole seconds). */
@@ -137,7 +138,7 @@ export class DockerSandboxHandle implements SandboxHandle {
         if (Date.now() - openedAt < LONG_LIVED_MS) failures += 1;
         else failures = 0;
         if (failures >= MAX_STREAM_FAILURES) {
-          throw new AgentqError('DISPATCH_PROVIDER_UNAVAILABLE', `the output stream of container ${this.short} keeps ending while it runs`);
+          throw new ProviderUnavailableError(`the output stream of container ${this.short} keeps ending while it runs`);
         }
         if (failures > 1) await delay(this.options.pollMs * (failures - 1), signal);
         continue;
@@ -145,7 +146,7 @@ export class DockerSandboxHandle implements SandboxHandle {
       // the stream broke: open it again and read on
       failures += 1;
       if (failures >= MAX_STREAM_FAILURES) {
-        throw new AgentqError('DISPATCH_PROVIDER_UNAVAILABLE', `the output stream of container ${this.short} keeps breaking`);
+        throw new ProviderUnavailableError(`the output stream of container ${this.short} keeps breaking`);
       }
       this.options.logger?.debug({ sandboxId: this.id, line: given }, 'sandbox output stream reopened');
       await delay(this.options.pollMs * failures, signal);
@@ -192,15 +193,15 @@ export class DockerSandboxHandle implements SandboxHandle {
     try {
       running = await this.isRunning();
     } catch (err) {
-      throw new AgentqError('DISPATCH_TERMINATE_FAILED', `could not verify that container ${this.short} stopped`, { cause: err });
+      throw new TerminateFailedError(`could not verify that container ${this.short} stopped`, { cause: err });
     }
     if (running) {
-      throw new AgentqError('DISPATCH_TERMINATE_FAILED', `container ${this.short} still runs after it was stopped`, { cause: failure });
+      throw new TerminateFailedError(`container ${this.short} still runs after it was stopped`, { cause: failure });
     }
   }
 
   async exec(command: string[]): Promise<ExecResult> {
-    if (command.length === 0) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', 'exec needs a command');
+    if (command.length === 0) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', 'exec needs a command');
     try {
       return await this.execute(command);
     } catch (err) {
@@ -231,7 +232,7 @@ export class DockerSandboxHandle implements SandboxHandle {
           stderr: Buffer.concat(stderr).toString('utf8'),
         };
       }
-      if (attempt >= 100) throw new AgentqError('DISPATCH_SANDBOX_FAILED', `a command in container ${this.short} did not end after its output did`);
+      if (attempt >= 100) throw dispatchError('DISPATCH_SANDBOX_FAILED', `a command in container ${this.short} did not end after its output did`);
       await delay(20);
     }
   }
@@ -265,7 +266,7 @@ export class DockerSandboxHandle implements SandboxHandle {
         }
         if (result?.exitCode === 0) return;
         if (result !== undefined) {
-          throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not replace ${file} in container ${this.short} (mv exited with ${result.exitCode})`);
+          throw dispatchError('DISPATCH_SANDBOX_FAILED', `could not replace ${file} in container ${this.short} (mv exited with ${result.exitCode})`);
         }
       }
       await this.put(WORK_DIR, [{ name: file, type: 'file', mode: 0o600, content }]);

@@ -1,4 +1,4 @@
-import { AgentqError } from '@agentq/shared';
+import { dispatchError } from '../../dispatch-errors.js';
 
 /**
  * Where things are in a `docker` sandbox: everything agentq puts in a container is under
@@ -44,18 +44,18 @@ const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const RESERVED = new Set(['home', 'tmp', 'output.log', 'exit-code', 'sandbox.json', 'pid']);
 
 export function taskIdOf(taskId: string): string {
-  if (!TASK_ID.test(taskId)) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `invalid task id ${JSON.stringify(taskId)}`);
+  if (!TASK_ID.test(taskId)) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `invalid task id ${JSON.stringify(taskId)}`);
   return taskId;
 }
 
 export function containerRef(id: string): string {
-  if (!CONTAINER_REF.test(id)) throw new AgentqError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(id)}`);
+  if (!CONTAINER_REF.test(id)) throw dispatchError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(id)}`);
   return id;
 }
 
 export function privateFileName(name: string): string {
   if (!FILE_NAME.test(name) || RESERVED.has(name) || name.endsWith('.tmp')) {
-    throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
+    throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
   }
   return name;
 }

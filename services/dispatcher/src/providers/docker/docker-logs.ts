@@ -1,4 +1,4 @@
-import { AgentqError } from '@agentq/shared';
+import { dispatchError } from '../../dispatch-errors.js';
 
 /** Stream numbers of the Engine API's multiplexed stream. */
 export const STDIN = 0;
@@ -35,7 +35,7 @@ export class FrameDecoder {
       const header = this.peek(HEADER);
       const stream = header[0] ?? -1;
       if (stream > SYSTEMERR || header[1] !== 0 || header[2] !== 0 || header[3] !== 0) {
-        throw new AgentqError('DISPATCH_SANDBOX_FAILED', 'the Docker engine sent output that is not a multiplexed stream (a container with a TTY?)');
+        throw dispatchError('DISPATCH_SANDBOX_FAILED', 'the Docker engine sent output that is not a multiplexed stream (a container with a TTY?)');
       }
       const size = header.readUInt32BE(4);
       if (this.buffered < HEADER + size) return frames;

@@ -1,7 +1,7 @@
-import { AgentqError } from '@agentq/shared';
 import type Dockerode from 'dockerode';
 import { readArchiveFile } from './docker-archive.js';
 import { dockerError, engineStatus } from './docker-errors.js';
+import { dispatchError } from '../../dispatch-errors.js';
 
 /** Numeric owner of the files agentq puts into a container. */
 export interface Owner {
@@ -39,13 +39,13 @@ export function resolveOwner(user: string | undefined, passwd: string | undefine
     primary = [...users.values()].find(([id]) => id === uid)?.[1] ?? 0;
   } else {
     const found = users.get(userPart);
-    if (!found) throw new AgentqError('DISPATCH_SANDBOX_FAILED', `the image's user ${JSON.stringify(userPart)} is not in its /etc/passwd`);
+    if (!found) throw dispatchError('DISPATCH_SANDBOX_FAILED', `the image's user ${JSON.stringify(userPart)} is not in its /etc/passwd`);
     [uid, primary] = found;
   }
   if (groupPart === undefined || groupPart === '') return { uid, gid: primary };
   if (NUMBER.test(groupPart)) return { uid, gid: Number(groupPart) };
   const found = entries(group).get(groupPart);
-  if (!found) throw new AgentqError('DISPATCH_SANDBOX_FAILED', `the image's group ${JSON.stringify(groupPart)} is not in its /etc/group`);
+  if (!found) throw dispatchError('DISPATCH_SANDBOX_FAILED', `the image's group ${JSON.stringify(groupPart)} is not in its /etc/group`);
   return { uid, gid: found[0] };
 }
 

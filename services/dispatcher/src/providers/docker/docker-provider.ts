@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { AgentqError, ConfigError, errorMessage, type Config, type Logger } from '@agentq/shared';
+import { ConfigError, errorMessage, type Config, type Logger } from '@agentq/shared';
 import Dockerode from 'dockerode';
 import { packArchive, type ArchiveEntry } from './docker-archive.js';
 import { dockerError, engineStatus, scrub } from './docker-errors.js';
@@ -20,6 +20,7 @@ import {
 import { LineSplitter } from './docker-logs.js';
 import { containerOwner, type Owner } from './docker-owner.js';
 import type { SandboxHandle, SandboxInfo, SandboxInheritance, SandboxProvider, SandboxSpec, SandboxStatus } from '../sandbox-provider.js';
+import { InheritUnavailableError, SandboxExistsError, dispatchError } from '../../dispatch-errors.js';
 
 export interface DockerProviderOptions {
   /** The Engine API client. */
@@ -103,12 +104,12 @@ export class DockerSandboxProvider implements SandboxProvider {
 
   async create(spec: SandboxSpec): Promise<SandboxHandle> {
     const taskId = taskIdOf(spec.taskId);
-    if (spec.command.length === 0) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', 'the sandbox needs a command');
+    if (spec.command.length === 0) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', 'the sandbox needs a command');
     for (const name of Object.keys(spec.files ?? {})) privateFileName(name);
     for (const name of [...Object.keys(spec.env), ...Object.keys(spec.secrets)]) {
-      if (!VARIABLE_NAME.test(name)) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a variable name`);
+      if (!VARIABLE_NAME.test(name)) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a variable name`);
     }
-    if (MARKER_LABEL in spec.tags) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `the tag ${MARKER_LABEL} is the provider's own`);
+    if (MARKER_LABEL in spec.tags) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `the tag ${MARKER_LABEL} is the provider's own`);
     const environment: Record<string, string> = { ...spec.env, ...spec.secrets, HOME: HOME_DIR };
     // values that must never appear in an error message
     const hidden = [...Object.values(spec.secrets), ...Object.values(spec.env)];
@@ -143,8 +144,8 @@ export class DockerSandboxProvider implements SandboxProvider {
       container = await this.docker.createContainer({ _query: { name: containerName(taskId) }, _body: body } as Dockerode.ContainerCreateOptions);
     } catch (err) {
       const mapped = dockerError(err, 'create', `could not create the sandbox of ${taskId}`, hidden);
-      if (mapped.code === 'DISPATCH_SANDBOX_EXISTS') {
-        throw new AgentqError('DISPATCH_SANDBOX_EXISTS', `a sandbox for ${taskId} exists already`, { cause: err });
+      if (mapped instanceof SandboxExistsError) {
+        throw new SandboxExistsError(`a sandbox for ${taskId} exists already`, { cause: err });
       }
       throw mapped;
     }
@@ -190,13 +191,13 @@ export class DockerSandboxProvider implements SandboxProvider {
     for (const path of inherit.homePaths) {
       const rel = posix.normalize(path).replace(/\/+$/, '');
       if (posix.isAbsolute(rel) || rel === '.' || rel === '' || rel.split('/').includes('..')) {
-        throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `cannot inherit ${JSON.stringify(path)}: not a path inside the home`);
+        throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `cannot inherit ${JSON.stringify(path)}: not a path inside the home`);
       }
       paths.push({ rel });
     }
     const source = this.docker.getContainer(containerRef(inherit.sandboxId));
     const unavailable = (why: string, cause?: unknown) =>
-      new AgentqError('DISPATCH_INHERIT_UNAVAILABLE', `cannot inherit from sandbox ${inherit.sandboxId}: ${why}`, { cause });
+      new InheritUnavailableError(`cannot inherit from sandbox ${inherit.sandboxId}: ${why}`, { cause });
     try {
       const info = await source.inspect();
       if (info.Config?.Labels?.[MARKER_LABEL] !== MARKER_VALUE) throw unavailable('it is not a sandbox of this provider');
@@ -238,7 +239,7 @@ export class DockerSandboxProvider implements SandboxProvider {
       copied += 1;
     }
     if (copied === 0) {
-      throw new AgentqError('DISPATCH_INHERIT_UNAVAILABLE', `sandbox ${inherit.sandboxId} was removed before its home could be copied`);
+      throw new InheritUnavailableError(`sandbox ${inherit.sandboxId} was removed before its home could be copied`);
     }
   }
 
@@ -280,7 +281,7 @@ export class DockerSandboxProvider implements SandboxProvider {
     } catch (err) {
       throw dockerError(err, 'image', what);
     }
-    if (failure !== undefined) throw new AgentqError('DISPATCH_IMAGE_NOT_FOUND', `${what}: ${failure}`);
+    if (failure !== undefined) throw dispatchError('DISPATCH_IMAGE_NOT_FOUND', `${what}: ${failure}`);
     this.logger?.info({ image }, 'sandbox image pulled');
   }
 

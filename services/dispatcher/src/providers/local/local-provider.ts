@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { cp, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { AgentqError } from '@agentq/shared';
 import { tailLines } from './file-tail.js';
 import { isGroupAlive, killGroup, processStartTime } from './process-group.js';
 import type {
@@ -14,6 +13,7 @@ import type {
   SandboxSpec,
   SandboxStatus,
 } from '../sandbox-provider.js';
+import { InheritUnavailableError, SandboxExistsError, TerminateFailedError, dispatchError } from '../../dispatch-errors.js';
 
 export interface LocalProviderOptions {
   /** Sandboxes live in `<dataDir>/sandboxes/<id>/`. */
@@ -56,7 +56,7 @@ const RESERVED = new Set(['home', 'tmp', 'output.log', 'exit-code', 'sandbox.jso
 
 function privateFileName(name: string): string {
   if (!FILE_NAME.test(name) || RESERVED.has(name) || name.endsWith('.tmp')) {
-    throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
+    throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
   }
   return name;
 }
@@ -98,7 +98,7 @@ export class LocalSandboxProvider implements SandboxProvider {
   }
 
   dir(id: string): string {
-    if (!ID_PATTERN.test(id)) throw new AgentqError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(id)}`);
+    if (!ID_PATTERN.test(id)) throw dispatchError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(id)}`);
     return join(this.root, id);
   }
 
@@ -124,7 +124,7 @@ export class LocalSandboxProvider implements SandboxProvider {
       await mkdir(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new AgentqError('DISPATCH_SANDBOX_EXISTS', `a sandbox for ${id} exists already`);
+        throw new SandboxExistsError(`a sandbox for ${id} exists already`);
       }
       throw err;
     }
@@ -153,11 +153,11 @@ export class LocalSandboxProvider implements SandboxProvider {
       child.unref();
       pid = child.pid;
     } catch (err) {
-      throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not start the sandbox: ${(err as Error).message}`, { cause: err });
+      throw dispatchError('DISPATCH_SANDBOX_FAILED', `could not start the sandbox: ${(err as Error).message}`, { cause: err });
     } finally {
       closeSync(fd);
     }
-    if (pid === undefined) throw new AgentqError('DISPATCH_SANDBOX_FAILED', 'could not start the sandbox');
+    if (pid === undefined) throw dispatchError('DISPATCH_SANDBOX_FAILED', 'could not start the sandbox');
     meta.pgid = pid;
     meta.startTime = processStartTime(pid);
     await this.writeMeta(dir, meta);
@@ -171,13 +171,13 @@ export class LocalSandboxProvider implements SandboxProvider {
     for (const path of inherit.homePaths) {
       const rel = normalize(path);
       if (isAbsolute(rel) || rel === '.' || rel.split(sep).includes('..')) {
-        throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `cannot inherit ${JSON.stringify(path)}: not a path inside the home`);
+        throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `cannot inherit ${JSON.stringify(path)}: not a path inside the home`);
       }
       const from = join(home, rel);
       if (await lstat(from).then(() => true, () => false)) found.push({ from, to: rel });
     }
     if (found.length === 0) {
-      throw new AgentqError('DISPATCH_INHERIT_UNAVAILABLE', `sandbox ${inherit.sandboxId} has none of ${inherit.homePaths.join(', ')} in its home`);
+      throw new InheritUnavailableError(`sandbox ${inherit.sandboxId} has none of ${inherit.homePaths.join(', ')} in its home`);
     }
     return found;
   }
@@ -295,7 +295,7 @@ class LocalSandboxHandle implements SandboxHandle {
         const gone = await killGroup(pgid, this.graceMs);
         if (!gone) {
           this.terminating = undefined;
-          throw new AgentqError('DISPATCH_TERMINATE_FAILED', `process group ${pgid} survived SIGKILL`);
+          throw new TerminateFailedError(`process group ${pgid} survived SIGKILL`);
         }
       }
       await rm(join(this.dir, 'pid'), { force: true });

@@ -1,5 +1,6 @@
 import { AgentqError, errorMessage } from '@agentq/shared';
 import { AlreadyExistsError, InternalFailure, NotFoundError, ResourceExhaustedError, SandboxTimeoutError, TimeoutError } from 'modal';
+import { dispatchError, type DispatchErrorCode } from '../../dispatch-errors.js';
 
 // gRPC status codes (the SDK passes some server errors on as nice-grpc `ClientError`s)
 export const GRPC_INVALID_ARGUMENT = 3;
@@ -33,16 +34,16 @@ export function isNotFound(err: unknown): boolean {
 }
 
 /**
- * Turns an error of the Modal SDK into an `AgentqError`: a name taken (a sandbox for the task
- * exists) → `DISPATCH_SANDBOX_EXISTS`; Modal unreachable, rate limiting, out of capacity or failing
- * on its side → `DISPATCH_PROVIDER_UNAVAILABLE`; a failure while building the image (`stage: 'image'`)
- * → `DISPATCH_IMAGE_NOT_FOUND`; anything else → `DISPATCH_SANDBOX_FAILED`. The given secret values are
- * cut out of the message.
+ * Turns an error of the Modal SDK into a dispatcher error: a name taken (a sandbox for the task
+ * exists) → `SandboxExistsError`; Modal unreachable, rate limiting, out of capacity or failing
+ * on its side → `ProviderUnavailableError`; a failure while building the image (`stage: 'image'`)
+ * → `DISPATCH_IMAGE_NOT_FOUND`; anything else → `DISPATCH_SANDBOX_FAILED`. An `AgentqError` is passed
+ * on as it is. The given secret values are cut out of the message.
  */
 export function modalError(err: unknown, what: string, options: { stage?: 'image'; secrets?: readonly string[] } = {}): AgentqError {
   if (err instanceof AgentqError) return err;
   const grpc = grpcCode(err);
-  let code: string;
+  let code: DispatchErrorCode;
   if (err instanceof AlreadyExistsError || grpc === GRPC_ALREADY_EXISTS) code = 'DISPATCH_SANDBOX_EXISTS';
   else if (
     err instanceof ResourceExhaustedError ||
@@ -59,5 +60,5 @@ export function modalError(err: unknown, what: string, options: { stage?: 'image
   for (const secret of options.secrets ?? []) {
     if (secret.length >= 4) message = message.split(secret).join('[REDACTED]');
   }
-  return new AgentqError(code, message, { cause: err });
+  return dispatchError(code, message, { cause: err });
 }

@@ -1,8 +1,9 @@
-import { AgentqError, delay, errorMessage, type Logger } from '@agentq/shared';
+import { delay, errorMessage, type Logger } from '@agentq/shared';
 import type { ModalProcess, ModalSandbox } from './modal-api.js';
 import { isNotFound, modalError } from './modal-errors.js';
 import { FOLLOW_WINDOW_SEC, FOLLOW_AGAIN, ABSENT, MAX_IDLE_FOLLOWS, REPLAY_LIMIT, FOLLOW, WRITE, READ, EXIT_CODE, READY, privateFileName } from './modal-layout.js';
 import type { ExecResult, OutputLine, SandboxHandle, SandboxStatus } from '../sandbox-provider.js';
+import { TerminateFailedError, dispatchError } from '../../dispatch-errors.js';
 
 export function withoutCr(text: string): string {
   return text.endsWith('\r') ? text.slice(0, -1) : text;
@@ -77,7 +78,7 @@ export class ModalSandboxHandle implements SandboxHandle {
   /** Lets the entrypoint start the command. */
   async markReady(): Promise<void> {
     const { code } = await this.script(READY, [this.root]);
-    if (code !== 0) throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not start the command in sandbox ${this.id} (exit code ${code})`);
+    if (code !== 0) throw dispatchError('DISPATCH_SANDBOX_FAILED', `could not start the command in sandbox ${this.id} (exit code ${code})`);
   }
 
   /** True when the sandbox no longer runs (or Modal does not know it). */
@@ -182,7 +183,7 @@ export class ModalSandboxHandle implements SandboxHandle {
       if (await this.ended()) break;
       this.log?.debug({ exitCode: code, afterLine: last }, 'output follower ended early, following on');
       if (++idle >= MAX_IDLE_FOLLOWS) {
-        throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not read the output of sandbox ${this.id} (the image needs bash and GNU coreutils)`);
+        throw dispatchError('DISPATCH_SANDBOX_FAILED', `could not read the output of sandbox ${this.id} (the image needs bash and GNU coreutils)`);
       }
       await delay(this.context.pollMs, signal);
     }
@@ -228,7 +229,7 @@ export class ModalSandboxHandle implements SandboxHandle {
       for (;;) {
         if (await this.gone().catch(() => false)) break;
         if (Date.now() >= deadline) {
-          throw new AgentqError('DISPATCH_TERMINATE_FAILED', `sandbox ${this.id} still runs ${this.context.graceMs} ms after it was terminated`);
+          throw new TerminateFailedError(`sandbox ${this.id} still runs ${this.context.graceMs} ms after it was terminated`);
         }
         await delay(Math.min(this.context.pollMs, 500));
       }
@@ -236,9 +237,7 @@ export class ModalSandboxHandle implements SandboxHandle {
       this.log?.info('sandbox terminated');
     })().catch((err: unknown) => {
       this.terminating = undefined;
-      throw err instanceof AgentqError && err.code === 'DISPATCH_TERMINATE_FAILED'
-        ? err
-        : new AgentqError('DISPATCH_TERMINATE_FAILED', errorMessage(err), { cause: err });
+      throw err instanceof TerminateFailedError ? err : new TerminateFailedError(errorMessage(err), { cause: err });
     });
     return this.terminating;
   }
@@ -261,7 +260,7 @@ export class ModalSandboxHandle implements SandboxHandle {
     } catch (err) {
       throw modalError(err, `could not write ${name} in sandbox ${this.id}`);
     }
-    if (code !== 0) throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not write ${name} in sandbox ${this.id} (exit code ${code})`);
+    if (code !== 0) throw dispatchError('DISPATCH_SANDBOX_FAILED', `could not write ${name} in sandbox ${this.id} (exit code ${code})`);
   }
 
   async readFile(name: string): Promise<string | undefined> {
@@ -273,7 +272,7 @@ export class ModalSandboxHandle implements SandboxHandle {
       throw modalError(err, `could not read ${name} in sandbox ${this.id}`);
     }
     if (result.code === ABSENT) return undefined;
-    if (result.code !== 0) throw new AgentqError('DISPATCH_SANDBOX_FAILED', `could not read ${name} in sandbox ${this.id} (exit code ${result.code})`);
+    if (result.code !== 0) throw dispatchError('DISPATCH_SANDBOX_FAILED', `could not read ${name} in sandbox ${this.id} (exit code ${result.code})`);
     return result.stdout;
   }
 

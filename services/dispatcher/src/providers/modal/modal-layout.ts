@@ -1,4 +1,4 @@
-import { AgentqError } from '@agentq/shared';
+import { dispatchError } from '../../dispatch-errors.js';
 
 // What the `modal` provider runs inside a sandbox, and where it keeps things there.
 
@@ -80,7 +80,7 @@ export const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export function privateFileName(name: string): string {
   if (!FILE_NAME.test(name) || name.endsWith('.tmp')) {
-    throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
+    throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a usable sandbox file name`);
   }
   return name;
 }

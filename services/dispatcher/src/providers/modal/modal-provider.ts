@@ -1,10 +1,11 @@
-import { AgentqError, DOMAIN_PATTERN, type Config, type Logger } from '@agentq/shared';
+import { DOMAIN_PATTERN, type Config, type Logger } from '@agentq/shared';
 import { ModalClient, type Logger as ModalLogger } from 'modal';
 import type { ModalApi, ModalApp, ModalSandbox, ModalSandboxCreateParams, ModalSecret } from './modal-api.js';
 import type { SandboxHandle, SandboxInfo, SandboxProvider, SandboxSpec } from '../sandbox-provider.js';
 import { isNotFound, modalError } from './modal-errors.js';
 import { ModalSandboxHandle, type HandleContext } from './modal-handle.js';
 import { DEFAULT_TIMEOUT_MS, SANDBOX_ID, TASK_ID, WRAPPER, privateFileName } from './modal-layout.js';
+import { InheritUnavailableError, SandboxExistsError, dispatchError } from '../../dispatch-errors.js';
 
 export interface ModalProviderOptions {
   client: ModalApi;
@@ -90,14 +91,14 @@ export class ModalSandboxProvider implements SandboxProvider {
   }
 
   private validate(spec: SandboxSpec): void {
-    if (!TASK_ID.test(spec.taskId)) throw new AgentqError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(spec.taskId)}`);
-    if (spec.command.length === 0) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', 'the sandbox has no command');
+    if (!TASK_ID.test(spec.taskId)) throw dispatchError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(spec.taskId)}`);
+    if (spec.command.length === 0) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', 'the sandbox has no command');
     for (const name of Object.keys(spec.files ?? {})) privateFileName(name);
     for (const domain of spec.allowedDomains ?? []) {
-      if (!DOMAIN_PATTERN.test(domain)) throw new AgentqError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(domain)} is not a domain name`);
+      if (!DOMAIN_PATTERN.test(domain)) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(domain)} is not a domain name`);
     }
     if (spec.inherit) {
-      throw new AgentqError('DISPATCH_INHERIT_UNAVAILABLE', `sandbox ${spec.inherit.sandboxId} kept nothing: a Modal sandbox keeps no files once it has ended`);
+      throw new InheritUnavailableError(`sandbox ${spec.inherit.sandboxId} kept nothing: a Modal sandbox keeps no files once it has ended`);
     }
   }
 
@@ -148,8 +149,8 @@ export class ModalSandboxProvider implements SandboxProvider {
       sandbox = await this.client.sandboxes.create(app, image, params);
     } catch (err) {
       const mapped = fail(err, 'could not create the sandbox');
-      if (mapped.code === 'DISPATCH_SANDBOX_EXISTS') {
-        throw new AgentqError('DISPATCH_SANDBOX_EXISTS', `a sandbox for ${spec.taskId} exists already`, { cause: err });
+      if (mapped instanceof SandboxExistsError) {
+        throw new SandboxExistsError(`a sandbox for ${spec.taskId} exists already`, { cause: err });
       }
       throw mapped;
     }
@@ -168,7 +169,7 @@ export class ModalSandboxProvider implements SandboxProvider {
   }
 
   async attach(sandboxId: string): Promise<SandboxHandle | undefined> {
-    if (!SANDBOX_ID.test(sandboxId)) throw new AgentqError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(sandboxId)}`);
+    if (!SANDBOX_ID.test(sandboxId)) throw dispatchError('DISPATCH_BAD_SANDBOX_ID', `invalid sandbox id ${JSON.stringify(sandboxId)}`);
     let sandbox: ModalSandbox;
     try {
       sandbox = await this.client.sandboxes.fromId(sandboxId);

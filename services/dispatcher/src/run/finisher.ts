@@ -1,0 +1,134 @@
+import { addTeamCost, errorMessage, isFinalState, type Logger, type TaskError, type TaskRecord } from '@agentq/shared';
+import type { DispatchTaskError } from '../dispatch-errors.js';
+import { PullRequestPublisher } from '../github/pull-request-publisher.js';
+import type { SandboxHandle } from '../providers/sandbox-provider.js';
+import { decideOutcome, type FinalState, type OutcomeInput } from './outcome.js';
+import type { RunEnd } from './run-end.js';
+import { runLimits } from './run-limits.js';
+import type { RunnerDeps } from './runner-deps.js';
+import type { Followed } from './supervisor.js';
+
+/** How a task's run came to an end, to be recorded. */
+export type Ending =
+  /** No sandbox was created: the task failed before (or was canceled before it started). */
+  | { kind: 'no-sandbox'; task: TaskRecord; startedMs: number; state: 'failed' | 'canceled'; error?: DispatchTaskError }
+  /** The task's sandbox was followed until it ended, the task ended elsewhere, or the task was handed over. */
+  | { kind: 'followed'; task: TaskRecord; startedMs: number; handle: SandboxHandle; followed: Followed };
+
+export type FinisherDeps = Pick<RunnerDeps, 'config' | 'store' | 'redis' | 'keys' | 'forge' | 'redact' | 'metrics' | 'github'>;
+
+/**
+ * Records how a task ended: decides the outcome of its run, releases its sandbox, publishes its
+ * pull request (GitHub), moves it to its final state, and counts it (metrics, the team's spending).
+ */
+export class Finisher {
+  constructor(
+    private readonly deps: FinisherDeps,
+    private readonly log: Logger,
+  ) {}
+
+  async finish(ending: Ending): Promise<RunEnd> {
+    if (ending.kind === 'no-sandbox') return this.withoutSandbox(ending.task, ending.startedMs, ending.state, ending.error);
+    const { followed, handle } = ending;
+    if (followed.kind === 'handover') return { kind: 'handover' };
+    const log = this.log.child({ sandboxId: handle.id });
+    if (followed.kind === 'ended-elsewhere') {
+      await this.release(handle, log);
+      log.warn({ state: followed.state }, 'task ended elsewhere');
+      return { kind: 'skipped', reason: 'task ended elsewhere' };
+    }
+    const { task, startedMs } = ending;
+    const { facts, status, stopped } = followed;
+    const { store, github } = this.deps;
+    const onGitHub = task.forge === 'github' ? github : undefined;
+    const limits = runLimits(task, this.deps.config);
+    const forgeCommit = !(facts.push?.ok && facts.branch)
+      ? undefined
+      : onGitHub
+        ? facts.push.commit // GitHub accepted the push: the branch is at the pushed commit
+        : await this.deps.forge.branchCommit(task.repo, facts.branch);
+    let outcome = decideOutcome({
+      facts,
+      status,
+      stopped: stoppedFor(stopped, status),
+      repo: task.repo,
+      baseRef: task.baseRef,
+      timeoutSec: limits.timeoutSec,
+      maxCostUsd: limits.maxCostUsd,
+      forgeCommit,
+    });
+    await this.release(handle, log);
+    if (onGitHub) outcome = await new PullRequestPublisher(onGitHub, store, this.deps.redact, this.log).publish(task, outcome, facts);
+    const durationMs = Date.now() - startedMs;
+    const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
+    if (!result.ok) {
+      log.warn({ current: result.current }, 'task ended elsewhere');
+      return { kind: 'skipped', reason: 'task ended elsewhere' };
+    }
+    this.recordFinish(outcome.state, durationMs, outcome.update.error, log);
+    await this.chargeTeam(task, outcome.update.costUsd, log);
+    return { kind: 'finished', state: outcome.state };
+  }
+
+  private async withoutSandbox(task: TaskRecord, startedMs: number, state: FinalState, error: DispatchTaskError | undefined): Promise<RunEnd> {
+    const durationMs = Date.now() - startedMs;
+    const recorded = error && { code: error.code, message: this.deps.redact(error.message) };
+    const result = await this.deps.store.transition(task.id, state, { error: recorded, durationMs });
+    if (!result.ok) return { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` };
+    this.recordFinish(state, durationMs, recorded, this.log);
+    return { kind: 'finished', state };
+  }
+
+  /** Adds what the task cost to its team's spending of the day (UTC), which daily caps are checked against. */
+  private async chargeTeam(task: TaskRecord, costUsd: number | undefined, log: Logger): Promise<void> {
+    if (costUsd === undefined || !(costUsd > 0)) return;
+    try {
+      await addTeamCost(this.deps.redis, this.deps.keys, task.team, costUsd, new Date());
+    } catch (err) {
+      log.warn({ err: errorMessage(err), costUsd, team: task.team }, 'could not add the task cost to its team');
+    }
+  }
+
+  private async release(handle: SandboxHandle, log: Logger): Promise<void> {
+    try {
+      await handle.release();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not release the sandbox');
+    }
+  }
+
+  private recordFinish(state: FinalState, durationMs: number, error: TaskError | undefined, log: Logger): void {
+    const { metrics, redact } = this.deps;
+    metrics.tasksFinished.inc({ outcome: state });
+    metrics.taskDuration.observe({ outcome: state }, durationMs / 1000);
+    const fields = error ? { state, durationMs, code: error.code, reason: redact(error.message) } : { state, durationMs };
+    if (state === 'failed' || state === 'timed_out') log.warn(fields, 'task finished');
+    else log.info(fields, 'task finished');
+  }
+}
+
+/**
+ * What the dispatcher's stop says about a run: a run that ended by itself before a cancel or the
+ * time limit took effect is judged by what it did; one that went over its spending limit failed
+ * however it ended.
+ */
+function stoppedFor(stopped: Extract<Followed, { kind: 'ended' }>['stopped'], status: OutcomeInput['status']): OutcomeInput['stopped'] {
+  if (stopped === 'budget') return 'budget';
+  return stopped !== undefined && status.state !== 'exited' ? stopped : undefined;
+}
+
+/**
+ * Ends a task that could not be run at all (its job failed for good): terminates its sandbox if
+ * there is one, and records the failure. Best effort.
+ */
+export async function abandonTask(deps: Pick<RunnerDeps, 'store' | 'provider' | 'redact' | 'metrics'>, taskId: string, error: DispatchTaskError): Promise<void> {
+  const task = await deps.store.get(taskId);
+  if (!task || isFinalState(task.state)) return;
+  if (task.sandboxId) {
+    const handle = await deps.provider.attach(task.sandboxId).catch(() => undefined);
+    await handle?.terminate().catch(() => undefined);
+    await handle?.release().catch(() => undefined);
+  }
+  await deps.store.transition(taskId, 'failed', { error: { code: error.code, message: deps.redact(error.message) } });
+  deps.metrics.tasksFinished.inc({ outcome: 'failed' });
+}

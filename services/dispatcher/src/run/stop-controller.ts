@@ -1,0 +1,109 @@
+import { isFinalState, type Logger, type TaskStore } from '@agentq/shared';
+import type { CancelListener } from '../cancel-listener.js';
+
+/**
+ * Why the dispatcher stops a run's sandbox: a cancel request, the task's time limit, its spending
+ * limit, or the task turned final elsewhere (or vanished) while it ran.
+ */
+export type StopReason = 'cancel' | 'timeout' | 'budget' | 'final';
+
+export interface StopWatch {
+  taskId: string;
+  /** Cancel requests as they are announced. */
+  cancels: Pick<CancelListener, 'watch'>;
+  /**
+   * The task record, read every `pollMs`: a cancel request announced while the dispatcher was not
+   * listening is found there, and so is a task that turned final elsewhere.
+   */
+  store: Pick<TaskStore, 'get'>;
+  pollMs: number;
+  /** When the task's time is up (epoch milliseconds). */
+  deadlineMs: number;
+  /** The spending limit (USD) `cost` checks against; none when undefined. */
+  maxCostUsd: number | undefined;
+  log: Logger;
+}
+
+/**
+ * The one way a run is stopped: every source of a stop (an announced cancel, the record, the
+ * deadline, the spending limit, the output that can no longer be written) aborts one signal, whose
+ * reason is the first stop's; later stops change nothing. `close` ends the watching, not the stop.
+ */
+export class StopController {
+  private readonly controller = new AbortController();
+  private readonly cleanups: (() => void)[] = [];
+
+  private constructor(
+    private readonly log: Logger,
+    private readonly maxCostUsd: number | undefined,
+  ) {}
+
+  /** Starts watching for the reasons to stop a task's run. */
+  static watch(options: StopWatch): StopController {
+    const stops = new StopController(options.log, options.maxCostUsd);
+    stops.cleanups.push(options.cancels.watch(options.taskId, () => stops.stop('cancel')));
+    const timer = setTimeout(() => stops.stop('timeout'), Math.max(0, options.deadlineMs - Date.now()));
+    stops.cleanups.push(() => clearTimeout(timer));
+    let polling = false;
+    const poll = setInterval(() => {
+      if (polling || stops.stopped) return;
+      polling = true;
+      options.store
+        .get(options.taskId)
+        .then((current) => {
+          if (!current || isFinalState(current.state)) stops.stop('final');
+          else if (current.cancelRequested) stops.stop('cancel');
+        })
+        .catch(() => undefined) // Redis trouble shows up in the run's own writes
+        .finally(() => {
+          polling = false;
+        });
+    }, options.pollMs);
+    stops.cleanups.push(() => clearInterval(poll));
+    return stops;
+  }
+
+  /** Aborted at the first stop, with its `StopReason` as the reason. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get stopped(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** The first stop's reason; undefined while the run goes on. */
+  get reason(): StopReason | undefined {
+    return this.stopped ? (this.controller.signal.reason as StopReason) : undefined;
+  }
+
+  /** Stops the run, unless it was stopped already. True when this call stopped it. */
+  stop(reason: StopReason): boolean {
+    if (this.stopped) return false;
+    this.log.info({ reason }, 'stopping sandbox');
+    this.controller.abort(reason);
+    return true;
+  }
+
+  /** Calls `act` once with the reason of the stop: at once when the run is stopped already. */
+  onStop(act: (reason: StopReason) => void): void {
+    const reason = this.reason;
+    if (reason !== undefined) {
+      act(reason);
+      return;
+    }
+    this.signal.addEventListener('abort', () => act(this.signal.reason as StopReason), { once: true });
+  }
+
+  /** The cost the agent reported so far: over the spending limit, the run is stopped. */
+  cost(costUsd: number | undefined): void {
+    if (this.maxCostUsd === undefined || !((costUsd ?? 0) > this.maxCostUsd)) return;
+    if (!this.stopped) this.log.info({ costUsd, maxCostUsd: this.maxCostUsd }, 'task over its spending limit');
+    this.stop('budget');
+  }
+
+  /** Stops watching (the listener, the timer, the polling). Safe to call twice. */
+  close(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+}

@@ -1,0 +1,100 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentqError, REPO_CONFIG_INVALID, parseRepoConfig } from '@agentq/shared';
+import { describe, expect, it } from 'vitest';
+import {
+  DISPATCH_ERRORS,
+  DispatchError,
+  InheritUnavailableError,
+  ProviderUnavailableError,
+  SandboxExistsError,
+  TerminateFailedError,
+  dispatchError,
+  isDispatchErrorCode,
+  taskErrorOf,
+  type DispatchErrorCode,
+} from '../src/dispatch-errors.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Where dispatcher codes are written: the dispatcher's sources, and shared (which cannot import the registry). */
+const SOURCES = ['services/dispatcher/src', 'shared/src'];
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await sourceFiles(path)));
+    else if (/\.(ts|mjs|js)$/.test(entry.name)) out.push(path);
+  }
+  return out;
+}
+
+async function sources(): Promise<{ file: string; text: string }[]> {
+  const files = (await Promise.all(SOURCES.map((dir) => sourceFiles(join(ROOT, dir))))).flat();
+  return Promise.all(files.map(async (file) => ({ file: relative(ROOT, file), text: await readFile(file, 'utf8') })));
+}
+
+describe('dispatcher error codes', () => {
+  it('are all in the registry, and every code of the registry is used', async () => {
+    const unknown: string[] = [];
+    const untyped: string[] = [];
+    const used = new Set<string>();
+    for (const { file, text } of await sources()) {
+      // the dispatcher makes its errors through the registry (typed), never from a free string
+      if (file.startsWith('services/') && /new AgentqError\(\s*['"]DISPATCH_/.test(text)) untyped.push(file);
+      // every mention, in code or in a comment, names a code of the registry (the registry's own name aside)
+      for (const [word] of text.matchAll(/\bDISPATCH_[A-Z0-9_]*[A-Z0-9]\b/g)) {
+        if (word !== 'DISPATCH_ERRORS' && !isDispatchErrorCode(word)) unknown.push(`${file}: ${word}`);
+      }
+      // a use is a string literal (the registry's keys are not)
+      for (const [, , code] of text.matchAll(/(['"])(DISPATCH_[A-Z0-9_]+)\1/g)) if (code) used.add(code);
+    }
+    expect(unknown).toEqual([]);
+    expect(untyped).toEqual([]);
+    expect(Object.keys(DISPATCH_ERRORS).filter((code) => !used.has(code))).toEqual([]);
+  });
+
+  it('include the code shared gives an invalid `.agentq.yml`', () => {
+    expect(isDispatchErrorCode(REPO_CONFIG_INVALID)).toBe(true);
+    let thrown: unknown;
+    try {
+      parseRepoConfig('setup: [1]', '.agentq.yml');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(AgentqError);
+    expect(taskErrorOf(thrown).code).toBe('DISPATCH_REPO_CONFIG_INVALID');
+  });
+
+  it('make errors of the class of their kind, with the same codes', () => {
+    const kinds: [DispatchErrorCode, new (message: string) => DispatchError][] = [
+      ['DISPATCH_PROVIDER_UNAVAILABLE', ProviderUnavailableError],
+      ['DISPATCH_SANDBOX_EXISTS', SandboxExistsError],
+      ['DISPATCH_INHERIT_UNAVAILABLE', InheritUnavailableError],
+      ['DISPATCH_TERMINATE_FAILED', TerminateFailedError],
+    ];
+    for (const [code, Kind] of kinds) {
+      const made = dispatchError(code, 'it happened', { cause: new Error('below') });
+      expect(made).toBeInstanceOf(Kind);
+      expect(made).toBeInstanceOf(AgentqError);
+      expect(made.code).toBe(code);
+      expect(made.name).toBe(Kind.name);
+      expect(made.toJSON()).toEqual({ code, message: 'it happened' });
+      expect((made.cause as Error).message).toBe('below');
+      expect(new Kind('direct').code).toBe(code);
+    }
+    const plain = dispatchError('DISPATCH_SANDBOX_FAILED', 'no');
+    expect(plain).toBeInstanceOf(DispatchError);
+    for (const [, Kind] of kinds) expect(plain).not.toBeInstanceOf(Kind);
+    expect(plain.status).toBe(500);
+  });
+
+  it('give every failure a task error of the registry', () => {
+    expect(taskErrorOf(dispatchError('DISPATCH_IMAGE_NOT_FOUND', 'no such image'))).toEqual({ code: 'DISPATCH_IMAGE_NOT_FOUND', message: 'no such image' });
+    // an error with a code of no registry of the dispatcher's, or none: internal, its code kept in the message
+    expect(taskErrorOf(new AgentqError('GIT_FAILED', 'git rev-parse failed'))).toEqual({ code: 'DISPATCH_INTERNAL', message: 'GIT_FAILED: git rev-parse failed' });
+    expect(taskErrorOf(new Error('boom'))).toEqual({ code: 'DISPATCH_INTERNAL', message: 'boom' });
+    expect(taskErrorOf('thrown text')).toEqual({ code: 'DISPATCH_INTERNAL', message: 'thrown text' });
+  });
+});
