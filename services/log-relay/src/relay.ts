@@ -21,7 +21,7 @@ import { TaskClaims } from './claims/task-claims.js';
 import { EventPump } from './follow/event-pump.js';
 import { BlockingConnection } from './redis/blocking-connection.js';
 import { RelayMetrics } from './relay-metrics.js';
-import { CallbackSink, type CallbackSinkOptions } from './sinks/callback-sink.js';
+import { CallbackSink, type CallbackSinkOptions } from './sinks/callback/callback-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
 import { StorageSink } from './sinks/storage-sink.js';
@@ -41,12 +41,12 @@ export interface RelayDeps {
   slackToken?: SlackTokenResolver;
   /** Timings of the Slack sink (defaults suit production). */
   slack?: Pick<SlackSinkOptions, 'queuePollMs' | 'elapsedRefreshMs' | 'retryBaseMs' | 'retryMaxMs' | 'rateLimitRetries' | 'closeTimeoutMs'>;
-  /** Timings of the completion callback sink (defaults suit production). */
-  callback?: Pick<CallbackSinkOptions, 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'requestTimeoutMs' | 'closeTimeoutMs'>;
+  /** Timings of the completion callbacks (defaults suit production). */
+  callback?: Pick<CallbackSinkOptions, 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'retryJitter' | 'requestTimeoutMs' | 'concurrency' | 'closeTimeoutMs'>;
 }
 
 export interface Relay {
-  /** Redis reachable and not shutting down. */
+  /** Redis reachable, the callbacks worker (when callbacks are on) running, and not shutting down. */
   ready(): Promise<boolean>;
   /** Task ids this relay owns now. */
   ownedTasks(): string[];
@@ -96,21 +96,21 @@ export function startRelay(deps: RelayDeps): Relay {
   const store = new TaskStore(redis, keys);
   let queue: ReturnType<typeof openTaskQueue> | undefined;
   const sinks: Sink[] = deps.sinks ?? [new StorageSink(archive)];
-  // before Slack: a sink still delivering holds back the `finish` of those after it
+  let callbacks: CallbackSink | undefined;
   if (!deps.sinks && config.callbacks) {
-    sinks.push(
-      new CallbackSink({
-        ...deps.callback,
-        redis,
-        keys,
-        logger,
-        registry,
-        secret: config.callbacks.secret,
-        allowedHosts: config.callbacks.hosts,
-        deliveryTtlSec: config.eventsTtlSec,
-        owns: (taskId) => claims.isFresh(taskId),
-      }),
-    );
+    callbacks = new CallbackSink({
+      ...deps.callback,
+      redis,
+      workerConnection: redis.duplicate({ ...blockingOptions, maxRetriesPerRequest: null, connectionName: 'agentq-relay-callbacks' }),
+      keys,
+      store,
+      archive,
+      logger,
+      registry,
+      secret: config.callbacks.secret,
+      allowedHosts: config.callbacks.hosts,
+    });
+    sinks.push(callbacks);
   }
   if (!deps.sinks && config.slack) {
     const secret = resolveViewerSecret(config);
@@ -203,7 +203,7 @@ export function startRelay(deps: RelayDeps): Relay {
             timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS);
           }),
         ]);
-        return pong === 'PONG';
+        return pong === 'PONG' && (callbacks?.running() ?? true);
       } catch {
         return false;
       } finally {

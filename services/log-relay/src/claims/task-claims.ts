@@ -1,4 +1,4 @@
-import { isTaskId, type Logger, type RedisKeys } from '@agentq/shared';
+import { Backoff, isTaskId, type Logger, type RedisKeys, type RetryPolicy } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import { Periodic } from '../periodic.js';
 import type { RelayMetrics } from '../relay-metrics.js';
@@ -34,7 +34,8 @@ const DISCOVERY_BLOCK_MS = 2000;
 const AUTOCLAIM_COUNT = 100;
 const AUTOCLAIM_MAX_PAGES = 10;
 const SCRIPT_CHUNK = 500;
-const MAX_BACKOFF_MS = 5000;
+/** A failed read of the task list. */
+const DISCOVERY_RETRY: RetryPolicy = { initialMs: 200, maxMs: 5000 };
 
 /**
  * Which tasks this relay owns. The ingress adds one entry per task to the task list; the relay
@@ -142,7 +143,7 @@ export class TaskClaims {
 
   private async discover(): Promise<void> {
     const { blocking, consumer, logger } = this.options;
-    let backoff = 0;
+    const failures = new Backoff(DISCOVERY_RETRY);
     while (!this.stopping) {
       try {
         if (this.needsSetup) await this.setup();
@@ -154,13 +155,13 @@ export class TaskClaims {
         // a reconnection may have lost a reply whose entries are now pending for this consumer
         if (blocking.epoch !== epoch) this.needsSetup = true;
         await this.register(parseReadReply(reply).get(this.key) ?? [], sentAt + this.leaseMs, 'new');
-        backoff = 0;
+        failures.reset();
       } catch (err) {
         if (this.stopping) break;
         this.needsSetup = true;
-        backoff = Math.min(MAX_BACKOFF_MS, Math.max(200, backoff * 2));
-        logger.warn({ err, code: 'RELAY_DISCOVERY_FAILED', retryInMs: backoff }, 'reading the task list failed');
-        await this.pause.wait(backoff);
+        const retryInMs = failures.fail();
+        logger.warn({ err, code: 'RELAY_DISCOVERY_FAILED', retryInMs }, 'reading the task list failed');
+        await this.pause.wait(retryInMs);
       }
     }
   }

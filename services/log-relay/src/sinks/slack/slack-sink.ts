@@ -1,4 +1,4 @@
-import { settleWithin, type AgentEvent, type Logger, type RedisKeys, type SlackTokenResolver, type TaskRecord, type TaskStore } from '@agentq/shared';
+import { SlackThreads, settleWithin, type AgentEvent, type Logger, type RedisKeys, type SlackTokenResolver, type TaskRecord, type TaskStore } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Periodic } from '../../periodic.js';
@@ -56,6 +56,7 @@ export class SlackSink implements Sink {
   /** Work of released deliveries still in flight, which a new delivery of the task waits for. */
   private readonly retired = new Map<string, Promise<void>>();
   private readonly deliveries: DeliveryStore;
+  private readonly threads: SlackThreads;
   private readonly clients: SlackClients;
   private readonly metrics: SlackMetrics;
   private readonly queuePoll: Periodic;
@@ -63,6 +64,7 @@ export class SlackSink implements Sink {
 
   constructor(private readonly options: SlackSinkOptions) {
     this.deliveries = new DeliveryStore(options.redis, options.keys);
+    this.threads = new SlackThreads(options.redis, options.keys);
     this.metrics = new SlackMetrics(options.registry);
     this.clients = new SlackClients({
       apiUrl: options.apiUrl,
@@ -90,6 +92,7 @@ export class SlackSink implements Sink {
     const delivery = new TaskDelivery(
       {
         ...this.options,
+        threads: this.threads,
         deliveries: this.deliveries,
         clients: this.clients,
         metrics: this.metrics,
