@@ -25,6 +25,7 @@ import { CallbackSink, type CallbackSinkOptions } from './sinks/callback/callbac
 import type { Sink } from './sinks/sink.js';
 import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
 import { StorageSink } from './sinks/storage-sink.js';
+import type { RelayErrorCode } from './relay-errors.js';
 
 export interface RelayDeps {
   config: Config;
@@ -68,7 +69,7 @@ function watchErrors(connection: Redis, logger: Logger, name: string): void {
     if (err.message === lastMessage && now - lastAt < ERROR_LOG_INTERVAL_MS) return;
     lastMessage = err.message;
     lastAt = now;
-    logger.warn({ err, connection: name, code: 'RELAY_REDIS_ERROR' }, 'redis connection error');
+    logger.warn({ err, connection: name, code: 'RELAY_REDIS_ERROR' satisfies RelayErrorCode }, 'redis connection error');
   });
 }
 
@@ -178,7 +179,7 @@ export function startRelay(deps: RelayDeps): Relay {
     if (redis.status === 'ready') {
       handedOver = await claims.handOver();
     } else if (claims.size > 0) {
-      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
+      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' satisfies RelayErrorCode }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
     }
     tasksReader.detach();
     eventsReader.detach();

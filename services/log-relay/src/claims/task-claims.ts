@@ -7,6 +7,7 @@ import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
 import { fieldValue, parseAutoclaimReply, parseReadReply, redisErrorCode, type StreamEntry } from '../redis/stream-reply.js';
 import { Wakeup } from '../wakeup.js';
 import { HAND_OVER_TASK, REFRESH_CLAIMS } from './claim-scripts.js';
+import type { RelayErrorCode } from '../relay-errors.js';
 
 export interface TaskClaimsOptions {
   /** Connection for ordinary commands. */
@@ -61,7 +62,7 @@ export class TaskClaims {
     this.leaseMs = Math.floor((options.claimIdleMs * 2) / 3);
     const onError = (what: string) => (err: unknown) => {
       if (redisErrorCode(err) === 'NOGROUP') this.needsSetup = true;
-      options.logger.warn({ err, code: 'RELAY_CLAIMS_FAILED', what }, 'task claims maintenance failed');
+      options.logger.warn({ err, code: 'RELAY_CLAIMS_FAILED' satisfies RelayErrorCode, what }, 'task claims maintenance failed');
     };
     this.keepalive = new Periodic(Math.max(100, Math.floor(options.claimIdleMs / 3)), () => this.refresh(), onError('refresh'));
     this.autoclaim = new Periodic(Math.max(250, Math.floor(options.claimIdleMs / 2)), () => this.takeOverIdle(), onError('autoclaim'));
@@ -135,7 +136,7 @@ export class TaskClaims {
         if (count > 0) handed += 1;
         this.claims.delete(taskId);
       } catch (err) {
-        this.options.logger.warn({ err, taskId, code: 'RELAY_HANDOVER_FAILED' }, 'task hand-over failed; another relay takes it over after the claim idle time');
+        this.options.logger.warn({ err, taskId, code: 'RELAY_HANDOVER_FAILED' satisfies RelayErrorCode }, 'task hand-over failed; another relay takes it over after the claim idle time');
       }
     }
     return handed;
@@ -160,7 +161,7 @@ export class TaskClaims {
         if (this.stopping) break;
         this.needsSetup = true;
         const retryInMs = failures.fail();
-        logger.warn({ err, code: 'RELAY_DISCOVERY_FAILED', retryInMs }, 'reading the task list failed');
+        logger.warn({ err, code: 'RELAY_DISCOVERY_FAILED' satisfies RelayErrorCode, retryInMs }, 'reading the task list failed');
         await this.pause.wait(retryInMs);
       }
     }
@@ -213,7 +214,7 @@ export class TaskClaims {
     }
     if (malformed.length > 0) {
       metrics.malformedEntries.inc({ stream: 'tasks' }, malformed.length);
-      logger.warn({ entryIds: malformed, code: 'RELAY_TASK_ENTRY_MALFORMED' }, 'task list entry without a valid task id; acknowledged');
+      logger.warn({ entryIds: malformed, code: 'RELAY_TASK_ENTRY_MALFORMED' satisfies RelayErrorCode }, 'task list entry without a valid task id; acknowledged');
       await this.acknowledge(malformed);
     }
     if (changed) this.options.onChange();
@@ -245,7 +246,7 @@ export class TaskClaims {
       }
     }
     if (lost.length > 0) {
-      this.options.logger.warn({ taskIds: lost, code: 'RELAY_CLAIM_LOST' }, 'tasks no longer owned by this relay; stopped following them');
+      this.options.logger.warn({ taskIds: lost, code: 'RELAY_CLAIM_LOST' satisfies RelayErrorCode }, 'tasks no longer owned by this relay; stopped following them');
       this.options.onChange();
     }
   }

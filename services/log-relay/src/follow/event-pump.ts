@@ -5,7 +5,7 @@ import type { RelayMetrics } from '../relay-metrics.js';
 import type { BlockingConnection } from '../redis/blocking-connection.js';
 import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
 import { parseRangeReply, parseReadReply, redisErrorCode, type StreamEntry } from '../redis/stream-reply.js';
-import { ClaimStaleError, SinkPendingError } from '../relay-errors.js';
+import { ClaimStaleError, SinkPendingError, type RelayErrorCode } from '../relay-errors.js';
 import type { Sink } from '../sinks/sink.js';
 import { Wakeup } from '../wakeup.js';
 import { decodeEvent } from './decode-event.js';
@@ -148,7 +148,7 @@ export class EventPump {
         const noGroup = redisErrorCode(err) === 'NOGROUP';
         if (noGroup) readFailures.reset();
         const retryInMs = noGroup ? 0 : readFailures.fail();
-        logger.warn({ err, code: 'RELAY_READ_FAILED', retryInMs }, 'reading event streams failed');
+        logger.warn({ err, code: 'RELAY_READ_FAILED' satisfies RelayErrorCode, retryInMs }, 'reading event streams failed');
         // entries may have been handed out without reaching us: start over from the pending ones
         for (const task of following) this.readopt(task, Date.now() + retryInMs);
         if (retryInMs > 0) await this.wakeup.wait(retryInMs);
@@ -240,7 +240,7 @@ export class EventPump {
       this.readopt(task, Date.now() + retryInMs);
       // a long outage fails every retry: say so on the first failure and then every tenth
       const level = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
-      task.log[level]({ err, code: 'RELAY_DELIVERY_FAILED', retryInMs, failures }, 'relaying task events failed; retrying');
+      task.log[level]({ err, code: 'RELAY_DELIVERY_FAILED' satisfies RelayErrorCode, retryInMs, failures }, 'relaying task events failed; retrying');
     }
   }
 
@@ -260,7 +260,7 @@ export class EventPump {
     for (const sink of this.options.sinks) await sink.open?.(task.taskId);
     const record = await store.get(task.taskId);
     if (!record) {
-      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' }, 'task in the task list has no record; acknowledged');
+      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' satisfies RelayErrorCode }, 'task in the task list has no record; acknowledged');
       await claims.complete(task.taskId);
       this.drop(task);
       return;
@@ -271,7 +271,7 @@ export class EventPump {
       return;
     }
     if ((await redis.exists(task.key)) === 0) {
-      task.log.warn({ code: 'RELAY_STREAM_MISSING', state: record.state }, 'running task has no event stream; acknowledged');
+      task.log.warn({ code: 'RELAY_STREAM_MISSING' satisfies RelayErrorCode, state: record.state }, 'running task has no event stream; acknowledged');
       await claims.complete(task.taskId);
       this.drop(task);
       return;
@@ -312,7 +312,7 @@ export class EventPump {
     }
     if (malformed.length > 0) {
       this.options.metrics.malformedEntries.inc({ stream: 'events' }, malformed.length);
-      task.log.warn({ entryIds: malformed, code: 'RELAY_EVENT_MALFORMED' }, 'event stream entry could not be read; skipped');
+      task.log.warn({ entryIds: malformed, code: 'RELAY_EVENT_MALFORMED' satisfies RelayErrorCode }, 'event stream entry could not be read; skipped');
     }
     return { events, malformed };
   }
@@ -354,7 +354,7 @@ export class EventPump {
         task.finishedSinks.add(sink.name);
       }
     } else {
-      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' }, 'finished task has no record; no final record written');
+      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' satisfies RelayErrorCode }, 'finished task has no record; no final record written');
     }
     await redis.expire(task.key, eventsTtlSec);
     await claims.complete(task.taskId);

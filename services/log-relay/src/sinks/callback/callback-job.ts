@@ -11,7 +11,7 @@ import {
 } from '@agentq/shared';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Counter } from 'prom-client';
-import { CallbackNotDeliveredError } from '../../relay-errors.js';
+import { CallbackNotDeliveredError, type RelayErrorCode } from '../../relay-errors.js';
 import { CALLBACK_EVENT, sendCallback, type CallbackPayload } from './callback-request.js';
 
 export interface CallbackJobDeps {
@@ -49,14 +49,14 @@ export async function sendCallbackJob(deps: CallbackJobDeps, job: Job, token: st
   const attempt = job.attemptsMade + 1;
   const parsed = queues.callbacks.schema.safeParse(job.data);
   if (!parsed.success) {
-    deps.logger.warn({ jobId: job.id, code: 'RELAY_CALLBACK_JOB_INVALID' }, 'callbacks job without a task id; failed');
+    deps.logger.warn({ jobId: job.id, code: 'RELAY_CALLBACK_JOB_INVALID' satisfies RelayErrorCode }, 'callbacks job without a task id; failed');
     throw new UnrecoverableError('job data is not {taskId}');
   }
   const { taskId } = parsed.data;
   const task = (await deps.store.get(taskId)) ?? (await deps.archive.readTask(taskId));
   if (!task) {
     deps.callbacks.inc({ outcome: 'failed' });
-    deps.logger.warn({ taskId, code: 'RELAY_TASK_UNKNOWN' }, 'completion callback not sent: the task has no record');
+    deps.logger.warn({ taskId, code: 'RELAY_TASK_UNKNOWN' satisfies RelayErrorCode }, 'completion callback not sent: the task has no record');
     throw new UnrecoverableError('the task has no record');
   }
   const url = task.callbackUrl;
@@ -65,7 +65,7 @@ export async function sendCallbackJob(deps: CallbackJobDeps, job: Job, token: st
   const problem = callbackUrlProblem(url, deps.allowedHosts);
   if (problem) {
     deps.callbacks.inc({ outcome: 'failed' });
-    log.warn({ reason: problem.reason, code: 'RELAY_CALLBACK_NOT_ALLOWED' }, 'completion callback not sent: its URL may not be called');
+    log.warn({ reason: problem.reason, code: 'RELAY_CALLBACK_NOT_ALLOWED' satisfies RelayErrorCode }, 'completion callback not sent: its URL may not be called');
     throw new UnrecoverableError('completion callback URL not allowed');
   }
   const body = JSON.stringify({ event: CALLBACK_EVENT, task } satisfies CallbackPayload);
@@ -83,14 +83,14 @@ export async function sendCallbackJob(deps: CallbackJobDeps, job: Job, token: st
   if (result.kind === 'refused' || lastAttempt) {
     deps.callbacks.inc({ outcome: 'failed' });
     log.warn(
-      { attempts: attempt, status: result.status, code: 'RELAY_CALLBACK_FAILED' },
+      { attempts: attempt, status: result.status, code: 'RELAY_CALLBACK_FAILED' satisfies RelayErrorCode },
       result.kind === 'refused' ? 'completion callback refused; not retried' : 'completion callback failed; giving up after the last attempt',
     );
     throw new UnrecoverableError(`completion callback failed (${result.status})`);
   }
   const retryInMs = result.retryAfterMs !== undefined ? Math.min(deps.retry.maxMs, result.retryAfterMs) : retryDelay(deps.retry, attempt);
   deps.callbacks.inc({ outcome: 'retried' });
-  log.info({ attempts: attempt, status: result.status, error: result.error, retryInMs, code: 'RELAY_CALLBACK_RETRY' }, 'completion callback not delivered; retrying');
+  log.info({ attempts: attempt, status: result.status, error: result.error, retryInMs, code: 'RELAY_CALLBACK_RETRY' satisfies RelayErrorCode }, 'completion callback not delivered; retrying');
   throw new CallbackNotDeliveredError(result.status, retryInMs);
 }
 

@@ -16,7 +16,7 @@ import {
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
-import { CallbackNotDeliveredError } from '../../relay-errors.js';
+import { CallbackNotDeliveredError, type RelayErrorCode } from '../../relay-errors.js';
 import { sinkPending, type Sink } from '../sink.js';
 import { sendCallbackJob, type CallbackResult } from './callback-job.js';
 
@@ -82,7 +82,7 @@ export class CallbackSink implements Sink {
     });
     for (const outcome of ['delivered', 'failed', 'retried']) callbacks.inc({ outcome }, 0);
     const logger = options.logger;
-    const onError = (err: Error) => logger.warn({ err: errorMessage(err), code: 'RELAY_CALLBACK_QUEUE_ERROR' }, 'callbacks queue error');
+    const onError = (err: Error) => logger.warn({ err: errorMessage(err), code: 'RELAY_CALLBACK_QUEUE_ERROR' satisfies RelayErrorCode }, 'callbacks queue error');
     this.queue = new Queue<CallbackJob>(queues.callbacks.name, { connection: options.redis, prefix: options.keys.bullPrefix });
     this.queue.on('error', onError);
     const deps = {
@@ -143,7 +143,7 @@ export class CallbackSink implements Sink {
   private async shutDown(): Promise<void> {
     const closed = this.worker.close();
     if (!(await settleWithin([closed], this.options.closeTimeoutMs ?? 5000))) {
-      this.options.logger.warn({ code: 'RELAY_CALLBACK_CLOSE_TIMEOUT' }, 'completion callbacks still in flight at shutdown; aborted');
+      this.options.logger.warn({ code: 'RELAY_CALLBACK_CLOSE_TIMEOUT' satisfies RelayErrorCode }, 'completion callbacks still in flight at shutdown; aborted');
       this.worker.cancelAllJobs('the relay is closing');
       await settleWithin([closed], ABORT_GRACE_MS);
     }

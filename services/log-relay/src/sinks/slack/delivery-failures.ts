@@ -60,7 +60,7 @@ export class DeliveryFailures {
     const retryInMs = this.backoff.fail();
     const failures = this.backoff.failures;
     const level = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
-    this.deps.log[level]({ code: 'RELAY_SLACK_CALL_FAILED', retryInMs, failures, ...describeSlackError(err) }, 'slack delivery failed; retrying');
+    this.deps.log[level]({ code: 'RELAY_SLACK_CALL_FAILED' satisfies RelayErrorCode, retryInMs, failures, ...describeSlackError(err) }, 'slack delivery failed; retrying');
     return { kind: 'retry', inMs: retryInMs };
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger, SlackContext } from '@agentq/shared';
-import { RelayError } from '../../relay-errors.js';
+import { RelayError, type RelayErrorCode } from '../../relay-errors.js';
 import { SKIPPED, type DeliveryState, type DeliveryStore } from './delivery-state.js';
 import { section, type SlackMessage } from './render/blocks.js';
 import type { SlackClients } from './slack-clients.js';
@@ -74,12 +74,12 @@ export class MessagePoster {
       ts = await this.post(kind, threadTs, message);
     } catch (err) {
       if (classifySlackError(err) !== 'rejected') throw err;
-      log.warn({ kind, code: 'RELAY_SLACK_MESSAGE_REJECTED', ...describeSlackError(err) }, 'slack refused a message; posting it as plain text');
+      log.warn({ kind, code: 'RELAY_SLACK_MESSAGE_REJECTED' satisfies RelayErrorCode, ...describeSlackError(err) }, 'slack refused a message; posting it as plain text');
       try {
         ts = await this.post(kind, threadTs, plainText(message));
       } catch (again) {
         if (classifySlackError(again) !== 'rejected') throw again;
-        log.error({ kind, code: 'RELAY_SLACK_MESSAGE_REJECTED', ...describeSlackError(again) }, 'slack refused a message; skipped');
+        log.error({ kind, code: 'RELAY_SLACK_MESSAGE_REJECTED' satisfies RelayErrorCode, ...describeSlackError(again) }, 'slack refused a message; skipped');
         ts = SKIPPED;
       }
     }
@@ -106,11 +106,11 @@ export class MessagePoster {
     } catch (err) {
       const kind = classifySlackError(err);
       if (kind === 'gone') {
-        this.deps.log.warn({ code: 'RELAY_SLACK_STATUS_GONE', ...describeSlackError(err) }, 'status message cannot be updated any more; updates stopped');
+        this.deps.log.warn({ code: 'RELAY_SLACK_STATUS_GONE' satisfies RelayErrorCode, ...describeSlackError(err) }, 'status message cannot be updated any more; updates stopped');
         return 'gone';
       }
       if (kind !== 'rejected') throw err;
-      this.deps.log.warn({ code: 'RELAY_SLACK_MESSAGE_REJECTED', ...describeSlackError(err) }, 'slack refused a status update; updating it as plain text');
+      this.deps.log.warn({ code: 'RELAY_SLACK_MESSAGE_REJECTED' satisfies RelayErrorCode, ...describeSlackError(err) }, 'slack refused a status update; updating it as plain text');
       await update(plainText(message));
     }
     return 'updated';
@@ -177,7 +177,7 @@ export class MessagePoster {
     } catch (err) {
       const error = platformError(err);
       if (error === undefined || (classifySlackError(err) === 'auth' && error !== 'missing_scope')) throw err;
-      this.deps.log.warn({ kind, code: 'RELAY_SLACK_CHECK_UNAVAILABLE', slackError: error }, 'could not search the thread for an earlier post; posting');
+      this.deps.log.warn({ kind, code: 'RELAY_SLACK_CHECK_UNAVAILABLE' satisfies RelayErrorCode, slackError: error }, 'could not search the thread for an earlier post; posting');
     }
     return undefined;
   }

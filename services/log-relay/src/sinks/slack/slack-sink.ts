@@ -7,6 +7,7 @@ import { DeliveryStore } from './delivery-state.js';
 import { SlackClients } from './slack-clients.js';
 import { SlackMetrics } from './slack-metrics.js';
 import { TaskDelivery } from './task-delivery.js';
+import type { RelayErrorCode } from '../../relay-errors.js';
 
 export interface SlackSinkOptions {
   redis: Redis;
@@ -174,7 +175,7 @@ export class SlackSink implements Sink {
     const inFlight = [...this.retired.values()];
     if (inFlight.length === 0) return;
     const timedOut = !(await settleWithin(inFlight, this.options.closeTimeoutMs ?? 5000));
-    if (timedOut) this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_SLACK_CLOSE_TIMEOUT' }, 'slack calls still in flight at shutdown');
+    if (timedOut) this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_SLACK_CLOSE_TIMEOUT' satisfies RelayErrorCode }, 'slack calls still in flight at shutdown');
   }
 
   /**

@@ -1,5 +1,6 @@
+import type {
+  SlackThreads} from '@agentq/shared';
 import {
-  SlackThreads,
   type Logger,
   type SlackContext,
   type SlackTokenResolver,
@@ -310,7 +311,7 @@ export class TaskDelivery {
       await this.deps.deliveries.stopped(this.taskId, code);
       await this.deps.deliveries.expire(this.taskId, this.deps.deliveryTtlSec);
     } catch (err) {
-      this.log.warn({ err, code: 'RELAY_SLACK_STATE_NOT_SAVED' }, 'could not record that slack delivery stopped');
+      this.log.warn({ err, code: 'RELAY_SLACK_STATE_NOT_SAVED' satisfies RelayErrorCode }, 'could not record that slack delivery stopped');
     }
   }
 }
