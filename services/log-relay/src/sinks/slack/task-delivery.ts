@@ -1,12 +1,4 @@
-import type {
-  SlackThreads} from '@agentq/shared';
-import {
-  type Logger,
-  type SlackContext,
-  type SlackTokenResolver,
-  type TaskRecord,
-  type TaskStore,
-} from '@agentq/shared';
+import type { Logger, SlackContext, SlackThreads, SlackTokenResolver, TaskRecord, TaskStore } from '@agentq/shared';
 import { ClaimStaleError, DeliveryReleasedError, type RelayErrorCode } from '../../relay-errors.js';
 import { StepScheduler } from '../../step-scheduler.js';
 import { SKIPPED, type DeliveryState, type DeliveryStore } from './delivery-state.js';
