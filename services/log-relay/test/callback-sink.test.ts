@@ -124,9 +124,11 @@ async function setup(): Promise<Setup> {
   const queue = new Queue<CallbackJob>(queues.callbacks.name, { connection: db.client, prefix: keys.bullPrefix });
   cleanups.push(() => queue.close());
   const job = async (id: string): Promise<CallbackJobView | undefined> => {
+    // the state first: a job read after it is at least as far along (completing is one atomic step)
+    const state = await queue.getJobState(id);
     const found = await queue.getJob(id);
     if (!found) return undefined;
-    return { id: found.id, state: await found.getState(), attempts: found.attemptsMade, data: found.data, returnvalue: found.returnvalue, options: found.opts };
+    return { id: found.id, state, attempts: found.attemptsMade, data: found.data, returnvalue: found.returnvalue, options: found.opts };
   };
   return {
     keys,
