@@ -20,12 +20,12 @@ import { Registry } from 'prom-client';
 import { TaskClaims } from './claims/task-claims.js';
 import { EventPump } from './follow/event-pump.js';
 import { BlockingConnection } from './redis/blocking-connection.js';
+import type { RelayErrorCode } from './relay-errors.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { CallbackSink, type CallbackSinkOptions } from './sinks/callback/callback-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
 import { StorageSink } from './sinks/storage-sink.js';
-import type { RelayErrorCode } from './relay-errors.js';
 
 export interface RelayDeps {
   config: Config;

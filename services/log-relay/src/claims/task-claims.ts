@@ -1,13 +1,13 @@
 import { Backoff, isTaskId, type Logger, type RedisKeys, type RetryPolicy } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import { Periodic } from '../periodic.js';
+import type { RelayErrorCode } from '../relay-errors.js';
 import type { RelayMetrics } from '../relay-metrics.js';
 import type { BlockingConnection } from '../redis/blocking-connection.js';
 import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
 import { fieldValue, parseAutoclaimReply, parseReadReply, redisErrorCode, type StreamEntry } from '../redis/stream-reply.js';
 import { Wakeup } from '../wakeup.js';
 import { HAND_OVER_TASK, REFRESH_CLAIMS } from './claim-scripts.js';
-import type { RelayErrorCode } from '../relay-errors.js';
 
 export interface TaskClaimsOptions {
   /** Connection for ordinary commands. */

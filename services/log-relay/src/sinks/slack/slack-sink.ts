@@ -2,12 +2,12 @@ import { SlackThreads, settleWithin, type AgentEvent, type Logger, type RedisKey
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Periodic } from '../../periodic.js';
+import type { RelayErrorCode } from '../../relay-errors.js';
 import { sinkPending, type Sink } from '../sink.js';
 import { DeliveryStore } from './delivery-state.js';
 import { SlackClients } from './slack-clients.js';
 import { SlackMetrics } from './slack-metrics.js';
 import { TaskDelivery } from './task-delivery.js';
-import type { RelayErrorCode } from '../../relay-errors.js';
 
 export interface SlackSinkOptions {
   redis: Redis;
