@@ -33,6 +33,7 @@ export * from './slack/policy.js';
 export * from './slack/installation-store.js';
 export * from './slack/bot-token.js';
 export * from './slack/scopes.js';
+export * from './slack/slack-threads.js';
 export * from './github/repo-name.js';
 export * from './github/github-app.js';
 export * from './github/reactions.js';

@@ -20,8 +20,9 @@ import { Registry } from 'prom-client';
 import { TaskClaims } from './claims/task-claims.js';
 import { EventPump } from './follow/event-pump.js';
 import { BlockingConnection } from './redis/blocking-connection.js';
+import type { RelayErrorCode } from './relay-errors.js';
 import { RelayMetrics } from './relay-metrics.js';
-import { CallbackSink, type CallbackSinkOptions } from './sinks/callback-sink.js';
+import { CallbackSink, type CallbackSinkOptions } from './sinks/callback/callback-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
 import { StorageSink } from './sinks/storage-sink.js';
@@ -41,12 +42,12 @@ export interface RelayDeps {
   slackToken?: SlackTokenResolver;
   /** Timings of the Slack sink (defaults suit production). */
   slack?: Pick<SlackSinkOptions, 'queuePollMs' | 'elapsedRefreshMs' | 'retryBaseMs' | 'retryMaxMs' | 'rateLimitRetries' | 'closeTimeoutMs'>;
-  /** Timings of the completion callback sink (defaults suit production). */
-  callback?: Pick<CallbackSinkOptions, 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'requestTimeoutMs' | 'closeTimeoutMs'>;
+  /** Timings of the completion callbacks (defaults suit production). */
+  callback?: Pick<CallbackSinkOptions, 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'retryJitter' | 'requestTimeoutMs' | 'concurrency' | 'closeTimeoutMs'>;
 }
 
 export interface Relay {
-  /** Redis reachable and not shutting down. */
+  /** Redis reachable, the callbacks worker (when callbacks are on) running, and not shutting down. */
   ready(): Promise<boolean>;
   /** Task ids this relay owns now. */
   ownedTasks(): string[];
@@ -68,7 +69,7 @@ function watchErrors(connection: Redis, logger: Logger, name: string): void {
     if (err.message === lastMessage && now - lastAt < ERROR_LOG_INTERVAL_MS) return;
     lastMessage = err.message;
     lastAt = now;
-    logger.warn({ err, connection: name, code: 'RELAY_REDIS_ERROR' }, 'redis connection error');
+    logger.warn({ err, connection: name, code: 'RELAY_REDIS_ERROR' satisfies RelayErrorCode }, 'redis connection error');
   });
 }
 
@@ -96,21 +97,21 @@ export function startRelay(deps: RelayDeps): Relay {
   const store = new TaskStore(redis, keys);
   let queue: ReturnType<typeof openTaskQueue> | undefined;
   const sinks: Sink[] = deps.sinks ?? [new StorageSink(archive)];
-  // before Slack: a sink still delivering holds back the `finish` of those after it
+  let callbacks: CallbackSink | undefined;
   if (!deps.sinks && config.callbacks) {
-    sinks.push(
-      new CallbackSink({
-        ...deps.callback,
-        redis,
-        keys,
-        logger,
-        registry,
-        secret: config.callbacks.secret,
-        allowedHosts: config.callbacks.hosts,
-        deliveryTtlSec: config.eventsTtlSec,
-        owns: (taskId) => claims.isFresh(taskId),
-      }),
-    );
+    callbacks = new CallbackSink({
+      ...deps.callback,
+      redis,
+      workerConnection: redis.duplicate({ ...blockingOptions, maxRetriesPerRequest: null, connectionName: 'agentq-relay-callbacks' }),
+      keys,
+      store,
+      archive,
+      logger,
+      registry,
+      secret: config.callbacks.secret,
+      allowedHosts: config.callbacks.hosts,
+    });
+    sinks.push(callbacks);
   }
   if (!deps.sinks && config.slack) {
     const secret = resolveViewerSecret(config);
@@ -178,7 +179,7 @@ export function startRelay(deps: RelayDeps): Relay {
     if (redis.status === 'ready') {
       handedOver = await claims.handOver();
     } else if (claims.size > 0) {
-      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
+      logger.warn({ tasks: claims.size, code: 'RELAY_REDIS_UNREACHABLE' satisfies RelayErrorCode }, 'redis unreachable at shutdown; owned tasks are taken over after the claim idle time');
     }
     tasksReader.detach();
     eventsReader.detach();
@@ -203,7 +204,7 @@ export function startRelay(deps: RelayDeps): Relay {
             timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS);
           }),
         ]);
-        return pong === 'PONG';
+        return pong === 'PONG' && (callbacks?.running() ?? true);
       } catch {
         return false;
       } finally {

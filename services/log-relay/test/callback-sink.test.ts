@@ -1,8 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FsTranscriptArchive, TaskStore, loadConfig, newTaskId, redisKeys, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
+import { FsTranscriptArchive, TaskStore, loadConfig, newTaskId, queues, redisKeys, type CallbackJob, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
 import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
+import { Queue, type JobState } from 'bullmq';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { startRelay, type Relay, type RelayDeps } from '../src/index.js';
@@ -80,6 +81,18 @@ interface RelayOptions {
   registry?: Registry;
   logger?: Logger;
   callback?: RelayDeps['callback'];
+  /** `AGENTQ_CALLBACK_HOSTS` (default 127.0.0.1). */
+  hosts?: string;
+}
+
+/** A task's job in the `callbacks` queue, as BullMQ keeps it. */
+interface CallbackJobView {
+  id: string | undefined;
+  state: JobState | 'unknown';
+  attempts: number;
+  data: unknown;
+  returnvalue: unknown;
+  options: { attempts?: number };
 }
 
 interface Setup {
@@ -93,10 +106,12 @@ interface Setup {
   /** Runs a submitted task to its end, as the dispatcher does. */
   run(id: string): Promise<void>;
   acknowledged(): Promise<boolean>;
-  delivery(id: string): Promise<Record<string, string>>;
+  job(id: string): Promise<CallbackJobView | undefined>;
+  /** Waits until the task's job is in `state`. */
+  jobIn(id: string, state: JobState): Promise<CallbackJobView>;
 }
 
-const FAST = { retryBaseMs: 100, retryMaxMs: 2000, maxAttempts: 4, requestTimeoutMs: 3000, closeTimeoutMs: 3000 };
+const FAST = { retryBaseMs: 100, retryMaxMs: 2000, retryJitter: 0, maxAttempts: 4, requestTimeoutMs: 3000, closeTimeoutMs: 3000 };
 
 async function setup(): Promise<Setup> {
   const prefix = uniquePrefix('cb');
@@ -106,6 +121,15 @@ async function setup(): Promise<Setup> {
   const receiver = await new Receiver().start();
   cleanups.push(() => receiver.close());
   const store = new TaskStore(db.client, keys);
+  const queue = new Queue<CallbackJob>(queues.callbacks.name, { connection: db.client, prefix: keys.bullPrefix });
+  cleanups.push(() => queue.close());
+  const job = async (id: string): Promise<CallbackJobView | undefined> => {
+    // the state first: a job read after it is at least as far along (completing is one atomic step)
+    const state = await queue.getJobState(id);
+    const found = await queue.getJob(id);
+    if (!found) return undefined;
+    return { id: found.id, state, attempts: found.attemptsMade, data: found.data, returnvalue: found.returnvalue, options: found.opts };
+  };
   return {
     keys,
     store,
@@ -115,7 +139,7 @@ async function setup(): Promise<Setup> {
       const config = loadConfig({
         ...relayEnv({ redisUrl: db.url, prefix, dataDir: dir.path, consumer: options.consumer ?? 'relay-1' }),
         AGENTQ_CALLBACK_SECRET: CALLBACK_SECRET,
-        AGENTQ_CALLBACK_HOSTS: '127.0.0.1',
+        AGENTQ_CALLBACK_HOSTS: options.hosts ?? '127.0.0.1',
       });
       const relay = startRelay({ config, logger: options.logger ?? testLogger(), registry: options.registry, callback: options.callback ?? FAST });
       cleanups.push(() => relay.close());
@@ -137,7 +161,15 @@ async function setup(): Promise<Setup> {
       const [pending] = (await db.client.xpending(keys.relayTasks, 'relay')) as [number];
       return pending === 0 && (await db.client.xlen(keys.relayTasks)) === 0;
     },
-    delivery: (id) => db.client.hgetall(keys.callbackDelivery(id)),
+    job,
+    jobIn: (id, state) =>
+      waitFor(
+        async () => {
+          const view = await job(id);
+          return view?.state === state ? view : undefined;
+        },
+        { what: `callback job ${state}` },
+      ),
   };
 }
 
@@ -145,13 +177,16 @@ const gaps = (requests: Received[]) => requests.slice(1).map((r, i) => r.at - (r
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('completion callbacks', () => {
-  it('POSTs the final record once, signed, with the delivery id; records the outcome; counts it', async () => {
+  it('POSTs the final record once, signed, with the delivery id, from a job that holds only the task id; counts it', async () => {
     const s = await setup();
     const registry = new Registry();
     s.relay({ registry });
     const id = await s.submit();
     await s.run(id);
     await waitFor(() => s.acknowledged(), { what: 'task acknowledged' });
+    const job = await s.jobIn(id, 'completed');
+    expect(job).toMatchObject({ id, attempts: 1, data: { taskId: id }, returnvalue: { status: '200' }, options: { attempts: FAST.maxAttempts } });
+    expect(JSON.stringify(job)).not.toContain(CALLBACK_SECRET);
     expect(s.receiver.requests).toHaveLength(1);
     const [request] = s.receiver.requests;
     if (!request) throw new Error('no request');
@@ -169,14 +204,12 @@ describe('completion callbacks', () => {
     expect(await s.archive.readTask(id)).toEqual(record);
     expect(request.body).not.toContain(CALLBACK_SECRET);
 
-    expect(await s.delivery(id)).toMatchObject({ outcome: 'delivered', status: '200', attempts: '1' });
-    const ttl = await db.client.ttl(s.keys.callbackDelivery(id));
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(3600);
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="delivered"\} 1\b/);
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="failed"\} 0\b/);
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="retried"\} 0\b/);
+    // no hand-written delivery state beside the queue
+    expect(await db.client.keys(`${s.keys.prefix}:callback:*`)).toEqual([]);
     await sleep(300);
     expect(s.receiver.requests).toHaveLength(1);
   });
@@ -190,7 +223,7 @@ describe('completion callbacks', () => {
     expect(await s.archive.readTask(id)).toMatchObject({ state: 'succeeded' });
     await sleep(200);
     expect(s.receiver.requests).toHaveLength(0);
-    expect(await s.delivery(id)).toEqual({});
+    expect(await s.job(id)).toBeUndefined();
   });
 
   it('retries after a 503 and after network errors, with backoff, until a 2xx', async () => {
@@ -200,7 +233,7 @@ describe('completion callbacks', () => {
     const id = await s.submit();
     s.receiver.answer({ status: 503 }, { status: 502 });
     await s.run(id);
-    await waitFor(() => s.acknowledged(), { what: 'task acknowledged' });
+    expect(await s.jobIn(id, 'completed')).toMatchObject({ attempts: 3, returnvalue: { status: '200' } });
     expect(s.receiver.requests).toHaveLength(3);
     const [first, second] = gaps(s.receiver.requests);
     expect(first).toBeGreaterThanOrEqual(90);
@@ -209,19 +242,23 @@ describe('completion callbacks', () => {
       expect(request.headers['x-agentq-delivery']).toBe(id);
       expect(verifySignature(request.headers['x-agentq-signature'], request.body, CALLBACK_SECRET)).toBeGreaterThan(0);
     }
-    expect(await s.delivery(id)).toMatchObject({ outcome: 'delivered', attempts: '3' });
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="retried"\} 2\b/);
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="delivered"\} 1\b/);
 
     // nobody listening: a network error is retried too
     const gone = await setup();
-    gone.relay();
+    const { logger, lines } = captureLogger();
+    gone.relay({ logger });
     const unreachable = await gone.submit(`${s.receiver.url}/hooks`);
     await s.receiver.close();
     await gone.run(unreachable);
-    await waitFor(() => gone.acknowledged(), { what: 'task acknowledged after the last attempt' });
-    expect(await gone.delivery(unreachable)).toMatchObject({ outcome: 'failed', status: 'network_error', attempts: '4' });
+    expect(await gone.jobIn(unreachable, 'failed')).toMatchObject({ attempts: FAST.maxAttempts });
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_RETRY').map((l) => l.status)).toEqual(Array.from({ length: FAST.maxAttempts - 1 }, () => 'network_error'));
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_FAILED')).toEqual([
+      expect.objectContaining({ taskId: unreachable, status: 'network_error', attempts: FAST.maxAttempts }),
+    ]);
+    await waitFor(() => gone.acknowledged(), { what: 'task acknowledged' });
   });
 
   it('honours Retry-After of a 429, up to the longest wait', async () => {
@@ -230,16 +267,15 @@ describe('completion callbacks', () => {
     const id = await s.submit();
     s.receiver.answer({ status: 429, headers: { 'retry-after': '1' } }, { status: 429, headers: { 'retry-after': '3600' } });
     await s.run(id);
-    await waitFor(() => s.acknowledged(), { what: 'task acknowledged' });
+    expect(await s.jobIn(id, 'completed')).toMatchObject({ attempts: 3 });
     expect(s.receiver.requests).toHaveLength(3);
     const [first, second] = gaps(s.receiver.requests);
     expect(first).toBeGreaterThanOrEqual(950);
     expect(second).toBeGreaterThanOrEqual(1450);
     expect(second).toBeLessThan(3000);
-    expect(await s.delivery(id)).toMatchObject({ outcome: 'delivered', attempts: '3' });
   });
 
-  it('does not retry a 400 or a redirect: the task is acknowledged, the failure logged without the secret', async () => {
+  it('does not retry a 400 or a redirect: failed for good, the failure logged without the secret', async () => {
     const s = await setup();
     const registry = new Registry();
     const { logger, lines } = captureLogger();
@@ -247,26 +283,26 @@ describe('completion callbacks', () => {
     const refused = await s.submit();
     s.receiver.answer({ status: 400 });
     await s.run(refused);
-    await waitFor(() => s.acknowledged(), { what: 'refused task acknowledged' });
-    expect(await s.delivery(refused)).toMatchObject({ outcome: 'failed', status: '400', attempts: '1' });
+    expect(await s.jobIn(refused, 'failed')).toMatchObject({ attempts: 1 });
 
     const redirected = await s.submit();
     s.receiver.answer({ status: 307, headers: { location: `${s.receiver.url}/elsewhere` } });
     await s.run(redirected);
-    await waitFor(() => s.acknowledged(), { what: 'redirected task acknowledged' });
-    expect(await s.delivery(redirected)).toMatchObject({ outcome: 'failed', status: '307', attempts: '1' });
+    expect(await s.jobIn(redirected, 'failed')).toMatchObject({ attempts: 1 });
+    await waitFor(() => s.acknowledged(), { what: 'both tasks acknowledged' });
     await sleep(500);
     expect(s.receiver.requests.map((r) => r.path)).toEqual([`/hooks/agentq?task=${refused}`, `/hooks/agentq?task=${redirected}`]);
     expect(await registry.metrics()).toMatch(/agentq_relay_callbacks_total\{outcome="failed"\} 2\b/);
     const failures = lines().filter((l) => l.code === 'RELAY_CALLBACK_FAILED');
-    expect(failures.map((l) => [l.taskId, l.status, l.host])).toEqual([
-      [refused, '400', '127.0.0.1'],
-      [redirected, '307', '127.0.0.1'],
+    expect(failures.map((l) => [l.taskId, l.status, l.host, l.attempts])).toEqual([
+      [refused, '400', '127.0.0.1', 1],
+      [redirected, '307', '127.0.0.1', 1],
     ]);
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_RETRY')).toEqual([]);
     expect(JSON.stringify(lines())).not.toContain(CALLBACK_SECRET);
   });
 
-  it('gives up after the last attempt: logged with the task id and the last status; the task is acknowledged', async () => {
+  it('gives up after the last attempt: logged with the task id and the last status', async () => {
     const s = await setup();
     const registry = new Registry();
     const { logger, lines } = captureLogger();
@@ -274,9 +310,8 @@ describe('completion callbacks', () => {
     const id = await s.submit();
     s.receiver.answer(...Array.from({ length: 10 }, () => ({ status: 503 })));
     await s.run(id);
-    await waitFor(() => s.acknowledged(), { what: 'task acknowledged' });
+    expect(await s.jobIn(id, 'failed')).toMatchObject({ attempts: FAST.maxAttempts });
     expect(s.receiver.requests).toHaveLength(FAST.maxAttempts);
-    expect(await s.delivery(id)).toMatchObject({ outcome: 'failed', status: '503', attempts: String(FAST.maxAttempts) });
     const metrics = await registry.metrics();
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="retried"\} 3\b/);
     expect(metrics).toMatch(/agentq_relay_callbacks_total\{outcome="failed"\} 1\b/);
@@ -293,16 +328,18 @@ describe('completion callbacks', () => {
     const first = s.relay({ consumer: 'relay-a' });
     const id = await s.submit();
     await s.run(id);
+    await s.jobIn(id, 'completed');
     await waitFor(() => s.acknowledged(), { what: 'task acknowledged by relay a' });
     expect(s.receiver.requests).toHaveLength(1);
     await first.close();
-    // the task's list entry comes back (as when a relay dies after the callback, before its acknowledgement)
+    // the task's list entry comes back (as when a relay dies after enqueueing, before its acknowledgement)
     await db.client.xadd(s.keys.relayTasks, '*', 'taskId', id);
     const second = s.relay({ consumer: 'relay-b' });
     await waitFor(() => s.acknowledged(), { what: 'task acknowledged by relay b' });
     expect(second.ownedTasks()).toEqual([]);
     await sleep(300);
     expect(s.receiver.requests).toHaveLength(1);
+    expect(await s.job(id)).toMatchObject({ state: 'completed', attempts: 1 });
   });
 
   it('continues the attempts of a relay that stopped while waiting to retry, without starting the count again', async () => {
@@ -313,18 +350,18 @@ describe('completion callbacks', () => {
     s.receiver.answer({ status: 503 });
     await s.run(id);
     await waitFor(() => s.receiver.requests.length === 1, { what: 'first attempt' });
-    await waitFor(async () => (await s.delivery(id)).nextAt, { what: 'retry scheduled' });
+    expect(await s.jobIn(id, 'delayed')).toMatchObject({ attempts: 1 });
     await first.close();
-    expect(await s.acknowledged()).toBe(false);
+    // the callback does not hold the task back: it is acknowledged, its job waits in the queue
+    expect(await s.acknowledged()).toBe(true);
     s.relay({ consumer: 'relay-b', callback: timings });
-    await waitFor(() => s.acknowledged(), { what: 'task acknowledged by relay b' });
+    expect(await s.jobIn(id, 'completed')).toMatchObject({ attempts: 2 });
     expect(s.receiver.requests).toHaveLength(2);
     // the second relay waited out the rest of the backoff the first one had scheduled
     expect(gaps(s.receiver.requests)[0]).toBeGreaterThanOrEqual(1400);
-    expect(await s.delivery(id)).toMatchObject({ outcome: 'delivered', attempts: '2' });
   });
 
-  it('never holds the relay up: other tasks finish while a callback is in flight', async () => {
+  it('never holds the relay up: tasks are acknowledged and other callbacks sent while one is in flight', async () => {
     const s = await setup();
     s.relay({ callback: { ...FAST, requestTimeoutMs: 5000 } });
     const slow = await s.submit();
@@ -337,22 +374,57 @@ describe('completion callbacks', () => {
     await s.run(plain);
     await s.run(other);
     await waitFor(() => s.archive.readTask(plain), { what: 'plain task archived' });
-    await waitFor(() => s.receiver.requests.length === 2, { what: 'second callback sent' });
-    expect(Date.now() - startedAt).toBeLessThan(2000);
-    expect(await s.delivery(slow)).not.toHaveProperty('outcome');
-    expect(await s.delivery(other)).toMatchObject({ outcome: 'delivered' });
+    await s.jobIn(other, 'completed');
     await waitFor(() => s.acknowledged(), { what: 'every task acknowledged' });
-    expect(await s.delivery(slow)).toMatchObject({ outcome: 'delivered', attempts: '1' });
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+    expect(await s.job(slow)).toMatchObject({ state: 'active' });
+    expect(await s.jobIn(slow, 'completed')).toMatchObject({ attempts: 1 });
     expect(s.receiver.requests.map((r) => r.headers['x-agentq-delivery'])).toEqual([slow, other]);
   });
 
   it('checks the host again before sending: a callbackUrl the settings do not allow is not called', async () => {
     const s = await setup();
-    s.relay();
+    const { logger, lines } = captureLogger();
+    s.relay({ logger });
     const id = await s.submit(s.receiver.url.replace('127.0.0.1', 'localhost'));
     await s.run(id);
-    await waitFor(() => s.acknowledged(), { what: 'task acknowledged' });
+    expect(await s.jobIn(id, 'failed')).toMatchObject({ attempts: 1 });
     expect(s.receiver.requests).toHaveLength(0);
-    expect(await s.delivery(id)).toMatchObject({ outcome: 'failed', status: 'not_allowed' });
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_NOT_ALLOWED')).toEqual([expect.objectContaining({ taskId: id, reason: 'host_not_allowed' })]);
+  });
+
+  it('checks the host before every attempt: a host no longer allowed gets no retry', async () => {
+    const s = await setup();
+    const timings = { ...FAST, retryBaseMs: 1000 };
+    const first = s.relay({ consumer: 'relay-a', callback: timings });
+    const id = await s.submit();
+    s.receiver.answer({ status: 503 });
+    await s.run(id);
+    await s.jobIn(id, 'delayed');
+    await first.close();
+    const { logger, lines } = captureLogger();
+    s.relay({ consumer: 'relay-b', callback: timings, logger, hosts: 'hooks.example.com' });
+    expect(await s.jobIn(id, 'failed')).toMatchObject({ attempts: 2 });
+    expect(s.receiver.requests).toHaveLength(1);
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_NOT_ALLOWED')).toEqual([expect.objectContaining({ taskId: id })]);
+  });
+
+  it('closes within its deadline with a request in flight: the job is handed back uncounted and sent by the next relay', async () => {
+    const s = await setup();
+    const timings = { ...FAST, requestTimeoutMs: 10_000, closeTimeoutMs: 300 };
+    const first = s.relay({ consumer: 'relay-a', callback: timings });
+    const id = await s.submit();
+    s.receiver.answer({ status: 200, delayMs: 4000 });
+    await s.run(id);
+    await waitFor(() => s.receiver.requests.length === 1, { what: 'callback in flight' });
+    expect(await first.ready()).toBe(true);
+    const closing = Date.now();
+    await first.close();
+    expect(Date.now() - closing).toBeLessThan(2500);
+    expect(await first.ready()).toBe(false);
+    expect(await s.job(id)).toMatchObject({ state: 'waiting', attempts: 0 });
+    s.relay({ consumer: 'relay-b', callback: timings });
+    expect(await s.jobIn(id, 'completed')).toMatchObject({ attempts: 1 });
+    expect(s.receiver.requests.map((r) => r.headers['x-agentq-delivery'])).toEqual([id, id]);
   });
 });

@@ -107,8 +107,11 @@ describe('slack sink', () => {
     // the run: events over about two seconds
     await startTask(s.store, id);
     await append(s.store, id, agentEvents(12), 120, 2);
-    await waitFor(() => textOf(status(s.fake, id)).includes('12 tool calls'), { what: 'tool calls in the status' });
+    // the cost comes with the agent's result, after its last tool call: waiting for it alone could
+    // catch an update rendered between the two
+    await waitFor(() => textOf(status(s.fake, id)).includes('$0.0123 so far'), { what: 'the cost in the status' });
     const running = textOf(status(s.fake, id));
+    expect(running).toContain('12 tool calls');
     expect(running).toContain('Running');
     expect(running).toContain('step: `agent`');
     expect(running).toContain('last tool: `Bash`');

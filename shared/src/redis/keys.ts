@@ -18,19 +18,17 @@ export interface RedisKeys {
   readonly relayTasks: string;
   /** Pub/sub channel on which cancel requests are announced. */
   readonly cancelChannel: string;
-  /** String: the latest task of a Slack thread (for follow-ups). */
+  /** String: the latest task of a Slack thread (for follow-ups); written and read through `SlackThreads`. */
   slackThread(teamId: string, channel: string, threadTs: string): string;
   /** Hash: the Slack sink's delivery state of a task (message ts, what was posted). */
   slackDelivery(taskId: string): string;
-  /** Hash: the completion callback's delivery state of a task (attempts, outcome), so it is sent once. */
-  callbackDelivery(taskId: string): string;
   /** Hash: Slack app installations (OAuth), encrypted, by team or enterprise. */
   readonly slackInstallations: string;
   /** String: the task that opened a GitHub pull request (for follow-ups from PR comments). */
   githubPull(repo: string, number: number): string;
   /** String (a float, INCRBYFLOAT): USD the tasks of a team that ended on a UTC day (`YYYY-MM-DD`) cost. */
   teamCost(team: string, day: string): string;
-  /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`). */
+  /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`: the queues `tasks` and `callbacks`). */
   readonly bullPrefix: string;
   /** String with a TTL: held by the dispatcher that sweeps sandboxes in the current interval. */
   readonly sweepLock: string;
@@ -53,7 +51,6 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     cancelChannel: `${prefix}:cancel`,
     slackThread: (teamId, channel, threadTs) => `${prefix}:slack:thread:${teamId}:${channel}:${threadTs}`,
     slackDelivery: (id) => `${prefix}:slack:delivery:{${id}}`,
-    callbackDelivery: (id) => `${prefix}:callback:delivery:{${id}}`,
     slackInstallations: `${prefix}:slack:installations`,
     githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
     teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,

@@ -3,12 +3,13 @@ import {
   isAgentqError,
   isFinalState,
   isSlackAdmin,
-  isTaskId,
+  SlackThreads,
   taskRequestSchema,
   viewerUrl,
   type Logger,
   type SlackContext,
   type SlackPolicy,
+  type SlackThread,
   type TaskRecord,
   type TaskRequest,
 } from '@agentq/shared';
@@ -59,14 +60,6 @@ export interface SlackTasksOptions extends TaskServices {
   isShuttingDown: () => boolean;
 }
 
-/**
- * Points a thread at its latest task, unless another task took the thread over meanwhile.
- * ARGV: the new task, the task the thread pointed to before ('' for none).
- */
-const SET_THREAD = `local cur = redis.call('GET', KEYS[1])
-if (not cur) or cur == ARGV[1] or cur == ARGV[2] then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
-return 0`;
-
 /** Idempotency keys of Slack deliveries are scoped by workspace, whatever agentq team the task counts against. */
 function deliveryScope(actor: SlackActor): string {
   return `slack:${actor.enterpriseId ?? '-'}:${actor.teamId}`;
@@ -78,7 +71,11 @@ function deliveryScope(actor: SlackActor): string {
  * for the people of a workspace.
  */
 export class SlackTasks {
-  constructor(private readonly options: SlackTasksOptions) {}
+  private readonly threads: SlackThreads;
+
+  constructor(private readonly options: SlackTasksOptions) {
+    this.threads = new SlackThreads(options.redis, options.store.keys);
+  }
 
   get policy(): SlackPolicy {
     return this.options.policy;
@@ -121,8 +118,8 @@ export class SlackTasks {
     const slack: SlackContext = { teamId: actor.teamId, channel: actor.channel, userId: actor.userId };
     if (actor.enterpriseId) slack.enterpriseId = actor.enterpriseId;
     if (threadTs) slack.threadTs = threadTs;
-    const threadKey = threadTs ? store.keys.slackThread(actor.teamId, actor.channel, threadTs) : undefined;
-    const previous = threadKey ? await redisCall(() => redis.get(threadKey)) : null;
+    const thread: SlackThread | undefined = threadTs ? { teamId: actor.teamId, channel: actor.channel, threadTs } : undefined;
+    const previous = thread ? await redisCall(() => this.threads.latestTask(thread)) : undefined;
 
     const result = await intake.submit({
       team: access.team,
@@ -135,9 +132,7 @@ export class SlackTasks {
       followUpOf: parent?.id,
       after: parent && !isFinalState(parent.state) ? parent.id : undefined,
     });
-    if (threadKey) {
-      await redisCall(() => redis.eval(SET_THREAD, 1, threadKey, result.id, previous ?? ''));
-    }
+    if (thread) await redisCall(() => this.threads.moveTo(thread, result.id, previous));
     const log = logger.child({ taskId: result.id });
     if (result.replayed) log.debug({ delivery: input.deliveryKey }, 'slack redelivery of an accepted task');
     else log.info({ repo, team: access.team, followUpOf: parent?.id, channel: actor.channel }, 'task accepted from slack');
@@ -146,9 +141,9 @@ export class SlackTasks {
 
   /** The latest task of a thread, when the thread belongs to a task. */
   async threadTask(teamId: string, channel: string, threadTs: string): Promise<TaskRecord | undefined> {
-    const { store, archive, redis } = this.options;
-    const id = await redisCall(() => redis.get(store.keys.slackThread(teamId, channel, threadTs)));
-    if (!id || !isTaskId(id)) return undefined;
+    const { store, archive } = this.options;
+    const id = await redisCall(() => this.threads.latestTask({ teamId, channel, threadTs }));
+    if (!id) return undefined;
     return (await redisCall(() => store.get(id))) ?? (await archive.readTask(id));
   }
 

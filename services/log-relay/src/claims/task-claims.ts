@@ -1,6 +1,7 @@
-import { isTaskId, type Logger, type RedisKeys } from '@agentq/shared';
+import { Backoff, isTaskId, type Logger, type RedisKeys, type RetryPolicy } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import { Periodic } from '../periodic.js';
+import type { RelayErrorCode } from '../relay-errors.js';
 import type { RelayMetrics } from '../relay-metrics.js';
 import type { BlockingConnection } from '../redis/blocking-connection.js';
 import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
@@ -34,7 +35,8 @@ const DISCOVERY_BLOCK_MS = 2000;
 const AUTOCLAIM_COUNT = 100;
 const AUTOCLAIM_MAX_PAGES = 10;
 const SCRIPT_CHUNK = 500;
-const MAX_BACKOFF_MS = 5000;
+/** A failed read of the task list. */
+const DISCOVERY_RETRY: RetryPolicy = { initialMs: 200, maxMs: 5000 };
 
 /**
  * Which tasks this relay owns. The ingress adds one entry per task to the task list; the relay
@@ -60,7 +62,7 @@ export class TaskClaims {
     this.leaseMs = Math.floor((options.claimIdleMs * 2) / 3);
     const onError = (what: string) => (err: unknown) => {
       if (redisErrorCode(err) === 'NOGROUP') this.needsSetup = true;
-      options.logger.warn({ err, code: 'RELAY_CLAIMS_FAILED', what }, 'task claims maintenance failed');
+      options.logger.warn({ err, code: 'RELAY_CLAIMS_FAILED' satisfies RelayErrorCode, what }, 'task claims maintenance failed');
     };
     this.keepalive = new Periodic(Math.max(100, Math.floor(options.claimIdleMs / 3)), () => this.refresh(), onError('refresh'));
     this.autoclaim = new Periodic(Math.max(250, Math.floor(options.claimIdleMs / 2)), () => this.takeOverIdle(), onError('autoclaim'));
@@ -134,7 +136,7 @@ export class TaskClaims {
         if (count > 0) handed += 1;
         this.claims.delete(taskId);
       } catch (err) {
-        this.options.logger.warn({ err, taskId, code: 'RELAY_HANDOVER_FAILED' }, 'task hand-over failed; another relay takes it over after the claim idle time');
+        this.options.logger.warn({ err, taskId, code: 'RELAY_HANDOVER_FAILED' satisfies RelayErrorCode }, 'task hand-over failed; another relay takes it over after the claim idle time');
       }
     }
     return handed;
@@ -142,7 +144,7 @@ export class TaskClaims {
 
   private async discover(): Promise<void> {
     const { blocking, consumer, logger } = this.options;
-    let backoff = 0;
+    const failures = new Backoff(DISCOVERY_RETRY);
     while (!this.stopping) {
       try {
         if (this.needsSetup) await this.setup();
@@ -154,13 +156,13 @@ export class TaskClaims {
         // a reconnection may have lost a reply whose entries are now pending for this consumer
         if (blocking.epoch !== epoch) this.needsSetup = true;
         await this.register(parseReadReply(reply).get(this.key) ?? [], sentAt + this.leaseMs, 'new');
-        backoff = 0;
+        failures.reset();
       } catch (err) {
         if (this.stopping) break;
         this.needsSetup = true;
-        backoff = Math.min(MAX_BACKOFF_MS, Math.max(200, backoff * 2));
-        logger.warn({ err, code: 'RELAY_DISCOVERY_FAILED', retryInMs: backoff }, 'reading the task list failed');
-        await this.pause.wait(backoff);
+        const retryInMs = failures.fail();
+        logger.warn({ err, code: 'RELAY_DISCOVERY_FAILED' satisfies RelayErrorCode, retryInMs }, 'reading the task list failed');
+        await this.pause.wait(retryInMs);
       }
     }
   }
@@ -212,7 +214,7 @@ export class TaskClaims {
     }
     if (malformed.length > 0) {
       metrics.malformedEntries.inc({ stream: 'tasks' }, malformed.length);
-      logger.warn({ entryIds: malformed, code: 'RELAY_TASK_ENTRY_MALFORMED' }, 'task list entry without a valid task id; acknowledged');
+      logger.warn({ entryIds: malformed, code: 'RELAY_TASK_ENTRY_MALFORMED' satisfies RelayErrorCode }, 'task list entry without a valid task id; acknowledged');
       await this.acknowledge(malformed);
     }
     if (changed) this.options.onChange();
@@ -244,7 +246,7 @@ export class TaskClaims {
       }
     }
     if (lost.length > 0) {
-      this.options.logger.warn({ taskIds: lost, code: 'RELAY_CLAIM_LOST' }, 'tasks no longer owned by this relay; stopped following them');
+      this.options.logger.warn({ taskIds: lost, code: 'RELAY_CLAIM_LOST' satisfies RelayErrorCode }, 'tasks no longer owned by this relay; stopped following them');
       this.options.onChange();
     }
   }

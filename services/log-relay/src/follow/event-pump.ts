@@ -1,11 +1,12 @@
-import { AgentqError, isFinalState, type AgentEvent, type Logger, type RedisKeys, type TaskState, type TaskStore } from '@agentq/shared';
+import { Backoff, isFinalState, type AgentEvent, type Logger, type RedisKeys, type RetryPolicy, type TaskState, type TaskStore } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import type { TaskClaims } from '../claims/task-claims.js';
 import type { RelayMetrics } from '../relay-metrics.js';
 import type { BlockingConnection } from '../redis/blocking-connection.js';
 import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
 import { parseRangeReply, parseReadReply, redisErrorCode, type StreamEntry } from '../redis/stream-reply.js';
-import { SINK_PENDING, type Sink } from '../sinks/sink.js';
+import { ClaimStaleError, SinkPendingError, type RelayErrorCode } from '../relay-errors.js';
+import type { Sink } from '../sinks/sink.js';
 import { Wakeup } from '../wakeup.js';
 import { decodeEvent } from './decode-event.js';
 
@@ -41,24 +42,24 @@ interface FollowedTask {
    */
   mode: 'adopt' | 'follow' | 'finish';
   retryAt: number;
-  failures: number;
-  /** Polls of sinks still delivering in the background (`RELAY_SINK_PENDING`). */
-  pendingPolls: number;
+  /** Failed attempts at the task's work (delivering, adopting, finishing). */
+  failures: Backoff;
+  /** Polls of sinks still delivering in the background (`SinkPendingError`). */
+  pendingPolls: Backoff;
   /** Sinks whose `finish` resolved. */
   finishedSinks: Set<string>;
   deliveredSeq: number;
   log: Logger;
 }
 
-const MAX_RETRY_MS = 10_000;
+/** A failed read of the event streams. */
+const READ_RETRY: RetryPolicy = { initialMs: 200, maxMs: 5000 };
+/** A task whose work failed (a sink, Redis). */
+const TASK_RETRY: RetryPolicy = { initialMs: 400, maxMs: 10_000 };
+/** A finished task whose sinks are still delivering in the background. */
+const PENDING_RETRY: RetryPolicy = { initialMs: 100, maxMs: 1000 };
 const STALE_RETRY_MS = 100;
-const PENDING_RETRY_MS = 100;
-const PENDING_MAX_RETRY_MS = 1000;
 const LAG_SAMPLE = 1000;
-
-function staleClaim(taskId: string): AgentqError {
-  return new AgentqError('RELAY_CLAIM_STALE', `claim on task ${taskId} is not fresh`, { details: { taskId } });
-}
 
 /**
  * Moves the events of the owned tasks to the sinks. One loop: it adopts newly owned tasks (their
@@ -119,7 +120,7 @@ export class EventPump {
 
   private async run(): Promise<void> {
     const { blocking, logger } = this.options;
-    let backoff = 0;
+    const readFailures = new Backoff(READ_RETRY);
     while (!this.stopping) {
       this.wakeup.take();
       this.sync();
@@ -140,15 +141,17 @@ export class EventPump {
           'GROUP', RELAY_GROUP, TASK_CONSUMER, 'COUNT', this.batchSize, 'BLOCK', Math.max(1, waitMs),
           'STREAMS', ...keys, ...keys.map(() => '>'),
         ]);
-        backoff = 0;
+        readFailures.reset();
       } catch (err) {
         if (this.stopping) break;
+        // a stream without its group (Redis lost its data) is set up again at once
         const noGroup = redisErrorCode(err) === 'NOGROUP';
-        backoff = noGroup ? 0 : Math.min(5000, Math.max(200, backoff * 2));
-        logger.warn({ err, code: 'RELAY_READ_FAILED', retryInMs: backoff }, 'reading event streams failed');
+        if (noGroup) readFailures.reset();
+        const retryInMs = noGroup ? 0 : readFailures.fail();
+        logger.warn({ err, code: 'RELAY_READ_FAILED' satisfies RelayErrorCode, retryInMs }, 'reading event streams failed');
         // entries may have been handed out without reaching us: start over from the pending ones
-        for (const task of following) this.readopt(task, Date.now() + backoff);
-        if (backoff > 0) await this.wakeup.wait(backoff);
+        for (const task of following) this.readopt(task, Date.now() + retryInMs);
+        if (retryInMs > 0) await this.wakeup.wait(retryInMs);
         continue;
       }
       const byKey = parseReadReply(reply);
@@ -183,8 +186,8 @@ export class EventPump {
         key: this.options.keys.events(taskId),
         mode: 'adopt',
         retryAt: 0,
-        failures: 0,
-        pendingPolls: 0,
+        failures: new Backoff(TASK_RETRY),
+        pendingPolls: new Backoff(PENDING_RETRY),
         finishedSinks: new Set(),
         deliveredSeq: 0,
         log: this.options.logger.child({ taskId }),
@@ -219,31 +222,30 @@ export class EventPump {
   private async guard(task: FollowedTask, work: () => Promise<void>): Promise<void> {
     try {
       await work();
-      task.failures = 0;
+      task.failures.reset();
     } catch (err) {
       if (!this.tasks.has(task.taskId)) return;
-      if (err instanceof AgentqError && err.code === 'RELAY_CLAIM_STALE') {
+      if (err instanceof ClaimStaleError) {
         this.readopt(task, Date.now() + STALE_RETRY_MS);
         task.log.debug('claim not fresh; waiting for its refresh');
         return;
       }
-      if (err instanceof AgentqError && err.code === SINK_PENDING) {
-        task.pendingPolls += 1;
-        this.readopt(task, Date.now() + Math.min(PENDING_MAX_RETRY_MS, PENDING_RETRY_MS * 2 ** Math.min(task.pendingPolls - 1, 10)));
+      if (err instanceof SinkPendingError) {
+        this.readopt(task, Date.now() + task.pendingPolls.fail());
         task.log.debug({ details: err.details }, 'sink still delivering; task not acknowledged yet');
         return;
       }
-      task.failures += 1;
-      const retryInMs = Math.min(MAX_RETRY_MS, 200 * 2 ** Math.min(task.failures, 10));
+      const retryInMs = task.failures.fail();
+      const failures = task.failures.failures;
       this.readopt(task, Date.now() + retryInMs);
       // a long outage fails every retry: say so on the first failure and then every tenth
-      const level = task.failures === 1 || task.failures % 10 === 0 ? 'warn' : 'debug';
-      task.log[level]({ err, code: 'RELAY_DELIVERY_FAILED', retryInMs, failures: task.failures }, 'relaying task events failed; retrying');
+      const level = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
+      task.log[level]({ err, code: 'RELAY_DELIVERY_FAILED' satisfies RelayErrorCode, retryInMs, failures }, 'relaying task events failed; retrying');
     }
   }
 
   private requireFresh(task: FollowedTask): void {
-    if (!this.options.claims.isFresh(task.taskId)) throw staleClaim(task.taskId);
+    if (!this.options.claims.isFresh(task.taskId)) throw new ClaimStaleError(task.taskId);
   }
 
   /**
@@ -258,7 +260,7 @@ export class EventPump {
     for (const sink of this.options.sinks) await sink.open?.(task.taskId);
     const record = await store.get(task.taskId);
     if (!record) {
-      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' }, 'task in the task list has no record; acknowledged');
+      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' satisfies RelayErrorCode }, 'task in the task list has no record; acknowledged');
       await claims.complete(task.taskId);
       this.drop(task);
       return;
@@ -269,7 +271,7 @@ export class EventPump {
       return;
     }
     if ((await redis.exists(task.key)) === 0) {
-      task.log.warn({ code: 'RELAY_STREAM_MISSING', state: record.state }, 'running task has no event stream; acknowledged');
+      task.log.warn({ code: 'RELAY_STREAM_MISSING' satisfies RelayErrorCode, state: record.state }, 'running task has no event stream; acknowledged');
       await claims.complete(task.taskId);
       this.drop(task);
       return;
@@ -310,7 +312,7 @@ export class EventPump {
     }
     if (malformed.length > 0) {
       this.options.metrics.malformedEntries.inc({ stream: 'events' }, malformed.length);
-      task.log.warn({ entryIds: malformed, code: 'RELAY_EVENT_MALFORMED' }, 'event stream entry could not be read; skipped');
+      task.log.warn({ entryIds: malformed, code: 'RELAY_EVENT_MALFORMED' satisfies RelayErrorCode }, 'event stream entry could not be read; skipped');
     }
     return { events, malformed };
   }
@@ -352,7 +354,7 @@ export class EventPump {
         task.finishedSinks.add(sink.name);
       }
     } else {
-      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' }, 'finished task has no record; no final record written');
+      task.log.warn({ code: 'RELAY_TASK_UNKNOWN' satisfies RelayErrorCode }, 'finished task has no record; no final record written');
     }
     await redis.expire(task.key, eventsTtlSec);
     await claims.complete(task.taskId);

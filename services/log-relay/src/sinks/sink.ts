@@ -1,10 +1,9 @@
-import { AgentqError, type AgentEvent, type TaskRecord } from '@agentq/shared';
+import type { AgentEvent, TaskRecord } from '@agentq/shared';
+import { SinkPendingError } from '../relay-errors.js';
 
-/** Code a sink's `finish` throws while it is still delivering in the background: not a failure. */
-export const SINK_PENDING = 'RELAY_SINK_PENDING';
-
-export function sinkPending(sink: string, taskId: string): AgentqError {
-  return new AgentqError(SINK_PENDING, `sink ${sink} is still delivering task ${taskId}`, { details: { sink, taskId } });
+/** What a sink's `finish` throws while it is still delivering in the background. */
+export function sinkPending(sink: string, taskId: string): SinkPendingError {
+  return new SinkPendingError(sink, taskId);
 }
 
 /**
@@ -25,7 +24,7 @@ export interface Sink {
    * The task ended and all its events were delivered; `task` is its final record. The relay
    * acknowledges the task only once `finish` resolved for every sink; a sink whose `finish` throws
    * is asked again later (the others are not). A sink still delivering in the background throws
-   * `sinkPending(...)` (code `RELAY_SINK_PENDING`) rather than holding the relay up.
+   * `sinkPending(...)` (a `SinkPendingError`) rather than holding the relay up.
    */
   finish(task: TaskRecord): Promise<void>;
   /**

@@ -1,7 +1,8 @@
-import { settleWithin, type AgentEvent, type Logger, type RedisKeys, type SlackTokenResolver, type TaskRecord, type TaskStore } from '@agentq/shared';
+import { SlackThreads, settleWithin, type AgentEvent, type Logger, type RedisKeys, type SlackTokenResolver, type TaskRecord, type TaskStore } from '@agentq/shared';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { Periodic } from '../../periodic.js';
+import type { RelayErrorCode } from '../../relay-errors.js';
 import { sinkPending, type Sink } from '../sink.js';
 import { DeliveryStore } from './delivery-state.js';
 import { SlackClients } from './slack-clients.js';
@@ -56,6 +57,7 @@ export class SlackSink implements Sink {
   /** Work of released deliveries still in flight, which a new delivery of the task waits for. */
   private readonly retired = new Map<string, Promise<void>>();
   private readonly deliveries: DeliveryStore;
+  private readonly threads: SlackThreads;
   private readonly clients: SlackClients;
   private readonly metrics: SlackMetrics;
   private readonly queuePoll: Periodic;
@@ -63,6 +65,7 @@ export class SlackSink implements Sink {
 
   constructor(private readonly options: SlackSinkOptions) {
     this.deliveries = new DeliveryStore(options.redis, options.keys);
+    this.threads = new SlackThreads(options.redis, options.keys);
     this.metrics = new SlackMetrics(options.registry);
     this.clients = new SlackClients({
       apiUrl: options.apiUrl,
@@ -90,6 +93,7 @@ export class SlackSink implements Sink {
     const delivery = new TaskDelivery(
       {
         ...this.options,
+        threads: this.threads,
         deliveries: this.deliveries,
         clients: this.clients,
         metrics: this.metrics,
@@ -171,7 +175,7 @@ export class SlackSink implements Sink {
     const inFlight = [...this.retired.values()];
     if (inFlight.length === 0) return;
     const timedOut = !(await settleWithin(inFlight, this.options.closeTimeoutMs ?? 5000));
-    if (timedOut) this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_SLACK_CLOSE_TIMEOUT' }, 'slack calls still in flight at shutdown');
+    if (timedOut) this.options.logger.warn({ tasks: inFlight.length, code: 'RELAY_SLACK_CLOSE_TIMEOUT' satisfies RelayErrorCode }, 'slack calls still in flight at shutdown');
   }
 
   /**
