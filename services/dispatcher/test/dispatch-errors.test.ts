@@ -1,7 +1,6 @@
-import { readFile, readdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentqError, REPO_CONFIG_INVALID, parseRepoConfig } from '@agentq/shared';
+import { registryGaps, scanErrorCodes } from '@agentq/shared/testing';
 import { describe, expect, it } from 'vitest';
 import {
   DISPATCH_ERRORS,
@@ -20,39 +19,16 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Where dispatcher codes are written: the dispatcher's sources, and shared (which cannot import the registry). */
 const SOURCES = ['services/dispatcher/src', 'shared/src'];
 
-async function sourceFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sourceFiles(path)));
-    else if (/\.(ts|mjs|js)$/.test(entry.name)) out.push(path);
-  }
-  return out;
-}
-
-async function sources(): Promise<{ file: string; text: string }[]> {
-  const files = (await Promise.all(SOURCES.map((dir) => sourceFiles(join(ROOT, dir))))).flat();
-  return Promise.all(files.map(async (file) => ({ file: relative(ROOT, file), text: await readFile(file, 'utf8') })));
-}
-
 describe('dispatcher error codes', () => {
   it('are all in the registry, and every code of the registry is used', async () => {
-    const unknown: string[] = [];
-    const untyped: string[] = [];
-    const used = new Set<string>();
-    for (const { file, text } of await sources()) {
-      // the dispatcher makes its errors through the registry (typed), never from a free string
-      if (file.startsWith('services/') && /new AgentqError\(\s*['"]DISPATCH_/.test(text)) untyped.push(file);
-      // every mention, in code or in a comment, names a code of the registry (the registry's own name aside)
-      for (const [word] of text.matchAll(/\bDISPATCH_[A-Z0-9_]*[A-Z0-9]\b/g)) {
-        if (word !== 'DISPATCH_ERRORS' && !isDispatchErrorCode(word)) unknown.push(`${file}: ${word}`);
-      }
-      // a use is a string literal (the registry's keys are not)
-      for (const [, , code] of text.matchAll(/(['"])(DISPATCH_[A-Z0-9_]+)\1/g)) if (code) used.add(code);
-    }
+    const scan = await scanErrorCodes({ root: ROOT, dirs: SOURCES, prefix: 'DISPATCH', ignore: ['DISPATCH_ERRORS'] });
+    // the dispatcher makes its errors through the registry (typed), never from a free string
+    const untyped = scan.files.filter(({ file, text }) => file.startsWith('services/') && /new AgentqError\(\s*['"]DISPATCH_/.test(text)).map(({ file }) => file);
+    const { unknown, unused } = registryGaps(DISPATCH_ERRORS, scan);
     expect(unknown).toEqual([]);
     expect(untyped).toEqual([]);
-    expect(Object.keys(DISPATCH_ERRORS).filter((code) => !used.has(code))).toEqual([]);
+    expect(unused).toEqual([]);
+    expect(scan.used.size).toBeGreaterThan(20);
   });
 
   it('include the code shared gives an invalid `.agentq.yml`', () => {

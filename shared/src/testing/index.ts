@@ -6,3 +6,4 @@ export { FakeSlack, slackSignatureHeaders, type SlackCall, type FakeSlackMessage
 export { FakeGitHub, generateAppKeyPair, type FakeGitHubOptions, type FakeGitHubCall, type FakeTokenRequest, type FakePull, type FakeComment, type FakeReaction, type FakePermission } from './fake-github.js';
 export { GitHttpServer, type GitHttpServerOptions } from './git-http-server.js';
 export { EXAMPLE_LOGIN, EXAMPLE_REPO, freshNumber, issueComment, issueLabeled, reviewComment, type CommentOptions, type ExamplePayload } from './github-payloads.js';
+export { scanErrorCodes, registryGaps, type CodeScan } from './error-codes.js';
