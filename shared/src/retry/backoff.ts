@@ -64,11 +64,6 @@ export class Backoff {
     return ms;
   }
 
-  /** The failure at `now + wait`, in the clock's time: when the next attempt is due. */
-  failAt(): number {
-    return this.clock.now() + this.fail();
-  }
-
   /** A success: the next failure waits `initialMs` again. */
   reset(): void {
     this.count = 0;
