@@ -1,12 +1,16 @@
 /*
  * Summarises a V8 CPU profile (`node --cpu-prof`, or `BENCH_CPU_PROF=<dir> npm run bench --
- * enqueue`): self time by package or source file, the functions with the most self time, and the
+ * enqueue`): self time by package or source file (where the code runs, and charged to the nearest
+ * package or file on the stack), the functions with the most self time, and the
  * functions with the most total (self + callees) time: the project's own, or with `all`, every one.
  * Time spent in V8 builtins (JSON.stringify, RegExp, ...) counts as the self time of their caller.
  *
- *   node --import tsx bench/cpu-profile-summary.ts <file.cpuprofile> [top=25] [all]
+ *   node --import tsx bench/cpu-profile-summary.ts <file.cpuprofile> [--top=25] [--all] [--answers=N]
+ *
+ * With `--answers`, the number of requests the profile covers, times are also given per answer.
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
 interface CallFrame {
   functionName: string;
@@ -46,7 +50,17 @@ function top(map: Map<string, number>, n: number): [string, number][] {
   return [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
 }
 
-export function summarise(profile: CpuProfile, n = 25, everyFunction = false): string {
+export interface SummaryOptions {
+  top?: number;
+  /** Total time of every function, not only the project's own. */
+  everyFunction?: boolean;
+  /** Requests answered while profiling: times are also shown per answer. */
+  answers?: number;
+}
+
+export function summarise(profile: CpuProfile, options: SummaryOptions = {}): string {
+  const n = options.top ?? 25;
+  const everyFunction = options.everyFunction ?? false;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map<number, number>();
   let total = 0;
@@ -68,16 +82,23 @@ export function summarise(profile: CpuProfile, n = 25, everyFunction = false): s
     selfByFunction.set(frameName(frame), (selfByFunction.get(frameName(frame)) ?? 0) + us);
   }
 
-  // total time by function: a function counts once per stack even when it recurses
+  // total time by function (a function counts once per stack even when it recurses), and self
+  // time charged to the nearest package or source file on the stack (V8 and Node internals work
+  // for their caller: a socket write is charged to the client library that wrote)
   const inclusive = new Map<string, number>();
-  const walk = (id: number, onStack: Set<string>): number => {
+  const charged = new Map<string, number>();
+  const walk = (id: number, onStack: Set<string>, caller: string): number => {
     const node = byId.get(id);
     if (!node) return 0;
+    const { url, functionName } = node.callFrame;
+    const place = placeOf(url);
+    const charge = url === '' && functionName.startsWith('(') ? functionName : place === '(v8 / native)' || place === 'node internals' ? caller : place;
     let sum = self.get(id) ?? 0;
+    if (functionName !== '(idle)' && sum > 0) charged.set(charge, (charged.get(charge) ?? 0) + sum);
     const name = frameName(node.callFrame);
-    const own = (everyFunction || /^(services|shared)\//.test(placeOf(node.callFrame.url))) && !onStack.has(name);
+    const own = (everyFunction || /^(services|shared)\//.test(place)) && !onStack.has(name);
     if (own) onStack.add(name);
-    for (const child of node.children ?? []) sum += walk(child, onStack);
+    for (const child of node.children ?? []) sum += walk(child, onStack, charge);
     if (own) {
       onStack.delete(name);
       inclusive.set(name, (inclusive.get(name) ?? 0) + sum);
@@ -85,12 +106,16 @@ export function summarise(profile: CpuProfile, n = 25, everyFunction = false): s
     return sum;
   };
   const root = profile.nodes[0];
-  if (root) walk(root.id, new Set());
+  if (root) walk(root.id, new Set(), '(root)');
 
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  const ms = (us: number) => `${(us / 1000).toFixed(0).padStart(7)} ms`;
+  const answers = options.answers;
+  const ms = (us: number) =>
+    `${(us / 1000).toFixed(0).padStart(7)} ms` + (answers ? ` ${(us / answers).toFixed(1).padStart(7)} µs/answer` : '');
   const lines = [`busy ${ms(busy)} of ${ms(total)} sampled (idle ${ms(idle)})`, '', 'self time by place'];
   for (const [place, us] of top(selfByPlace, n)) lines.push(`  ${pct(us)} ${ms(us)}  ${place}`);
+  lines.push('', 'self time charged to the nearest package or source file on the stack');
+  for (const [place, us] of top(charged, n)) lines.push(`  ${pct(us)} ${ms(us)}  ${place}`);
   lines.push('', 'self time by function');
   for (const [name, us] of top(selfByFunction, n)) lines.push(`  ${pct(us)} ${ms(us)}  ${name}`);
   lines.push('', everyFunction ? 'total time by function' : 'total time of our own functions');
@@ -99,7 +124,12 @@ export function summarise(profile: CpuProfile, n = 25, everyFunction = false): s
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) {
-  const [file, count, all] = process.argv.slice(2);
-  if (!file) throw new Error('usage: cpu-profile-summary.ts <file.cpuprofile> [top] [all]');
-  console.log(summarise(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, Number(count ?? 25), all === 'all'));
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '25' }, all: { type: 'boolean', default: false }, answers: { type: 'string' } },
+  });
+  const [file] = positionals;
+  if (!file) throw new Error('usage: cpu-profile-summary.ts <file.cpuprofile> [--top=25] [--all] [--answers=N]');
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  console.log(summarise(profile, { top: Number(values.top), everyFunction: values.all, answers: values.answers === undefined ? undefined : Number(values.answers) }));
 }

@@ -1,8 +1,9 @@
 /*
  * `--import` this file (NODE_OPTIONS does not take `--cpu-prof`) to profile a process like
- * `node --cpu-prof` does: sampling starts at once, and the profile is written to
- * `$BENCH_CPU_PROF/<name>-<pid>.cpuprofile` when the process exits (`process.exit` or an empty
- * event loop, not death by a signal).
+ * `node --cpu-prof` does, but only from the moment it receives SIGUSR2 (the benchmark sends it
+ * after the warm-up, so start-up and module loading stay out of the profile). The profile is
+ * written to `$BENCH_CPU_PROF/<$BENCH_CPU_PROF_NAME>-<pid>.cpuprofile` when the process exits
+ * (`process.exit` or an empty event loop, not death by a signal).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
@@ -12,9 +13,15 @@ const dir = process.env.BENCH_CPU_PROF;
 if (dir) {
   const session = new Session();
   session.connect();
-  session.post('Profiler.enable');
-  session.post('Profiler.start');
+  let started = false;
+  process.on('SIGUSR2', () => {
+    if (started) return;
+    started = true;
+    session.post('Profiler.enable');
+    session.post('Profiler.start');
+  });
   process.once('exit', () => {
+    if (!started) return;
     // the in-process session answers synchronously
     session.post('Profiler.stop', (err, result) => {
       if (err || !result) return;

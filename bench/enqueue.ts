@@ -21,7 +21,7 @@ export interface EnqueueBenchOptions {
   warmupSec: number;
   /** Log level of the ingress (its default, `info`, unless told otherwise). */
   ingressLogLevel: string;
-  /** When set, both servers write a CPU profile (`--cpu-prof`) into this directory when they stop. */
+  /** When set, both servers write a CPU profile of the measured rounds into this directory when they stop. */
   cpuProfDir?: string;
 }
 
@@ -111,6 +111,9 @@ export async function benchEnqueue(options: EnqueueBenchOptions): Promise<void> 
   try {
     await baseline(options.warmupSec);
     await ingress(options.warmupSec);
+    if (options.cpuProfDir) {
+      for (const pid of [bare.pid, stack.services.get('ingress')?.child.pid]) if (pid !== undefined) process.kill(pid, 'SIGUSR2');
+    }
     const bares: Measured[] = [];
     const ours: Measured[] = [];
     console.log(
@@ -144,12 +147,16 @@ export async function benchEnqueue(options: EnqueueBenchOptions): Promise<void> 
     console.log(line('bare enqueue', summary(bares)));
     console.log(line('ingress', summary(ours)));
     await rawQueueAdd(redisUrl, options.connections);
+    if (options.cpuProfDir) {
+      const answers = (rs: Measured[]) => rs.reduce((sum, r) => sum + r.total, 0);
+      console.log(`  CPU profiles of the measured rounds in ${options.cpuProfDir} once the servers stopped: bare-<pid> covers ${answers(bares)} answers, ingress-<pid> ${answers(ours)};`);
+      console.log(`  summarise with: node --import tsx bench/cpu-profile-summary.ts <file> --answers=<answers> [--all]`);
+    }
   } finally {
     redis.disconnect();
     await bare.stop();
     await stack.stop();
   }
-  if (options.cpuProfDir) console.log(`  CPU profiles in ${options.cpuProfDir} (summary: node --import tsx bench/cpu-profile-summary.ts <file>)`);
 }
 
 /** `queue.add` in a loop with `concurrency` calls in flight, from this process. */
