@@ -20,8 +20,6 @@ import { registerTaskRoutes } from './tasks/task-routes.js';
 import { registerViewerRoute } from './viewer/viewer-route.js';
 import type { TaskServices } from './tasks/task-services.js';
 
-const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-
 /**
  * The ingress HTTP app: task API under `/v1`, the viewer page, ops endpoints, Slack under
  * `/slack` and the GitHub App's webhook under `/github` when configured. Closing it ends every open event stream first.
@@ -61,11 +59,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest('rawBody', null);
   app.decorateRequest('deferredBodyError', null);
   app.decorateRequest('webhookSignature', null);
+  // one line per request at debug (metrics count every request; refusals and failures are logged
+  // where they happen): at info, accepting a task writes one line, not two
   app.addHook('onResponse', async (request, reply) => {
+    if (!logger.isLevelEnabled('debug')) return;
     const route = request.routeOptions.url ?? 'unmatched';
-    const fields = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    if (OPS_PATHS.has(route)) request.log.debug(fields, 'request');
-    else request.log.info(fields, 'request');
+    request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   const hub = new SseHub();

@@ -17,7 +17,7 @@ end
 /** KEYS: task, events. ARGV: event json, then field/value pairs. Returns 1 if created, 0 if it existed. */
 export const createTaskScript = new LuaScript(`${APPEND_ONE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
 redis.call('HSET', KEYS[1], 'lastSeq', 0)
 append(KEYS[1], KEYS[2], ARGV[1], '')
 return 1

@@ -7,7 +7,8 @@ export type TaskForge = NonNullable<TaskRecord['forge']>;
 
 export interface AdmissionDeps {
   config: Config;
-  forge: LocalForge;
+  /** The local forge, or a `ForgeRepoCache` of it. */
+  forge: Pick<LocalForge, 'has'>;
   /** The GitHub App, when configured: repositories it is installed on (and allowed) are admitted too. */
   github?: Pick<GitHubApp, 'admit'>;
   /** The team the task counts against and where its spending is kept: its daily cap is checked. */

@@ -65,9 +65,10 @@ interface Attempt {
 }
 
 /**
- * Accepts tasks: writes the record, announces the task to the log relay, adds the BullMQ job
- * (job id = task id), in that order, and reports success only once the job is in Redis. When a
- * step fails, what was written is removed (best effort) and the caller answers 503.
+ * Accepts tasks: writes the record (with its first event and index entry), then announces the
+ * task to the log relay and adds the BullMQ job (job id = task id) together, and reports success
+ * only once the job is in Redis. When a step fails, what was written is removed (best effort) and
+ * the caller answers 503. A fresh task costs two round trips to Redis.
  *
  * With an idempotency key, the key is bound to the task id before anything else is written, so
  * a repeated request finds the first task; a first attempt that died half-way is completed by
@@ -191,17 +192,20 @@ export class TaskIntake {
     return true;
   }
 
-  /** Announces the task to the log relay, then adds its job. Removes the task when either fails. */
+  /**
+   * Announces the task to the log relay and adds its job, both at once (the record is written
+   * already). Removes the task when either fails.
+   */
   private async enqueue(attempt: Attempt): Promise<void> {
     const { store, redis, queue } = this.options;
-    let relayEntry: string | undefined;
-    try {
-      relayEntry = (await redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id)) ?? undefined;
-      await queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id });
-    } catch (err) {
-      await this.discard(attempt, relayEntry);
-      throw unavailable(err);
-    }
+    const [relay, job] = await Promise.allSettled([
+      redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id),
+      queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id }),
+    ]);
+    const failed = [relay, job].find((step): step is PromiseRejectedResult => step.status === 'rejected');
+    if (!failed) return;
+    await this.discard(attempt, relay.status === 'fulfilled' ? (relay.value ?? undefined) : undefined);
+    throw unavailable(failed.reason);
   }
 
   /** Best-effort removal of what an attempt wrote, so a task that was not accepted leaves nothing behind. */
