@@ -1,17 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
 export interface ConnectOptions {
-  /**
-   * A client for request paths: commands fail at once while disconnected instead of being
-   * queued, and the commands of concurrent requests are sent together (`autoPipelining`).
-   */
+  /** Fail commands at once while disconnected instead of queueing them (for request paths). */
   failFast?: boolean;
-  /**
-   * Commands issued in the same event-loop tick go out as one pipeline: one write instead of one
-   * per command, which is what a server with many requests in flight needs. Replies, order and
-   * errors are per command, as without it. Default: on for `failFast` clients, off otherwise.
-   */
-  autoPipelining?: boolean;
   /** Required by BullMQ for blocking connections. */
   bullmq?: boolean;
   connectionName?: string;
@@ -24,7 +15,7 @@ export interface ConnectOptions {
 
 /**
  * An ioredis client. With `failFast`, commands issued while Redis is unreachable fail quickly so
- * that an API can answer 503 instead of hanging, and concurrent requests share writes.
+ * that an API can answer 503 instead of hanging.
  */
 export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
   const opts: RedisOptions = {
@@ -40,6 +31,5 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
     opts.commandTimeout = 2000;
   }
   if (options.maxRetriesPerRequest !== undefined) opts.maxRetriesPerRequest = options.maxRetriesPerRequest;
-  opts.enableAutoPipelining = options.autoPipelining ?? options.failFast === true;
   return new Redis(url, opts);
 }

@@ -14,12 +14,20 @@ local function append(taskKey, eventsKey, json, extra)
 end
 `;
 
-/** KEYS: task, events. ARGV: event json, then field/value pairs. Returns 1 if created, 0 if it existed. */
+/**
+ * KEYS: task, events, task index, and optionally the relay's task list. ARGV: event json, task
+ * id, index score (creation time, ms), then field/value pairs. Writes the record with its first
+ * event, indexes it and, with the fourth key, adds `taskId <id>` to the task list, in one step: a
+ * task is never indexed or announced without its record. Returns 0 when the task exists (nothing
+ * written), else the task list entry's id, or 1 without a task list.
+ */
 export const createTaskScript = new LuaScript(`${APPEND_ONE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 redis.call('HSET', KEYS[1], 'lastSeq', 0)
 append(KEYS[1], KEYS[2], ARGV[1], '')
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+if KEYS[4] then return redis.call('XADD', KEYS[4], '*', 'taskId', ARGV[2]) end
 return 1
 `);
 

@@ -104,18 +104,28 @@ export class TaskStore {
     return this.redact(JSON.stringify({ v: EVENT_SCHEMA_VERSION, taskId, ts, ...input }));
   }
 
-  /** Writes a new record in state `queued` with its first event. Returns false if the id exists. */
+  /** Writes a new record in state `queued` with its first event, and indexes it. Returns false if the id exists. */
   async create(task: NewTask): Promise<boolean> {
+    return (await this.writeNew(task, false)) !== 0;
+  }
+
+  /**
+   * `create`, and in the same step adds the task to the log relay's task list
+   * (`keys.relayTasks`). Returns that entry's id, or undefined when the id exists (nothing written).
+   */
+  async createAndAnnounce(task: NewTask): Promise<string | undefined> {
+    const entry = await this.writeNew(task, true);
+    return typeof entry === 'string' ? entry : undefined;
+  }
+
+  private async writeNew(task: NewTask, announce: boolean): Promise<unknown> {
     const now = this.now().toISOString();
     // Object.assign, not `{...task, state, ...}`: V8 copies a spread followed by more properties slowly
     const record = Object.assign({}, task, { state: 'queued', createdAt: task.createdAt ?? now, updatedAt: now });
-    const event = this.eventJson(task.id, { kind: 'task.state', state: 'queued' });
-    // the index entry goes out with the record (one round trip); NX leaves an existing task's alone
-    const [created] = await Promise.all([
-      createTaskScript.run(this.redis, [this.keys.task(task.id), this.keys.events(task.id)], encodeFields(record, this.redact, [event])),
-      this.redis.zadd(this.keys.taskIndex, 'NX', Date.parse(record.createdAt), task.id),
-    ]);
-    return created === 1;
+    const keys = [this.keys.task(task.id), this.keys.events(task.id), this.keys.taskIndex];
+    if (announce) keys.push(this.keys.relayTasks);
+    const args = [this.eventJson(task.id, { kind: 'task.state', state: 'queued' }), task.id, String(Date.parse(record.createdAt))];
+    return createTaskScript.run(this.redis, keys, encodeFields(record, this.redact, args));
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {

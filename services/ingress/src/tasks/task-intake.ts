@@ -65,10 +65,10 @@ interface Attempt {
 }
 
 /**
- * Accepts tasks: writes the record (with its first event and index entry), then announces the
- * task to the log relay and adds the BullMQ job (job id = task id) together, and reports success
- * only once the job is in Redis. When a step fails, what was written is removed (best effort) and
- * the caller answers 503. A fresh task costs two round trips to Redis.
+ * Accepts tasks: writes the record with its first event, index entry and log relay announcement
+ * in one step, then adds the BullMQ job (job id = task id), and reports success only once the job
+ * is in Redis: a fresh task costs two Redis commands. When a step fails, what was written is
+ * removed (best effort) and the caller answers 503.
  *
  * With an idempotency key, the key is bound to the task id before anything else is written, so
  * a repeated request finds the first task; a first attempt that died half-way is completed by
@@ -138,7 +138,7 @@ export class TaskIntake {
       if (!job) {
         if (this.now() - Date.parse(record.createdAt) < this.inProgressMs) throw this.inProgress();
         logger.warn({ taskId: id }, 'completing a half-written task');
-        await this.enqueue({ ...attempt, created: true });
+        await this.addJob({ ...attempt, created: true }, undefined);
         return { id, state: 'queued', replayed: false };
       }
     }
@@ -150,8 +150,8 @@ export class TaskIntake {
   }
 
   /**
-   * Writes the record, then enqueues the task. With `mayExist`, returns false (and writes
-   * nothing) when the record is there already.
+   * Writes the record (announced to the log relay in the same step), then adds the job. With
+   * `mayExist`, returns false (and writes nothing) when the record is there already.
    */
   private async write(attempt: Attempt, input: IntakeRequest, hash: string, mayExist = false): Promise<boolean> {
     const { request } = input;
@@ -174,32 +174,33 @@ export class TaskIntake {
       followUpOf: input.followUpOf,
       after: input.after,
     };
-    let created: boolean;
+    let relayEntry: string | undefined;
     try {
-      created = await this.options.store.create(task);
+      relayEntry = await this.options.store.createAndAnnounce(task);
     } catch (err) {
-      // the write may have happened with only its reply lost; a fresh id is ours to remove
+      // the write may have happened with only its reply lost; a fresh id is ours to remove (the
+      // relay drops a task list entry whose task has no record)
       attempt.created = !mayExist;
       await this.discard(attempt, undefined);
       throw unavailable(err);
     }
-    if (!created) {
+    if (relayEntry === undefined) {
       if (mayExist) return false;
       throw ingressError('INGRESS_INTERNAL', 'task id collision');
     }
     attempt.created = true;
-    await this.enqueue(attempt);
+    await this.addJob(attempt, relayEntry);
     return true;
   }
 
   /**
-   * Announces the task to the log relay and adds its job, both at once (the record is written
-   * already). Removes the task when either fails.
+   * Adds the task's job; with `relayEntry` undefined, announces the task to the log relay at the
+   * same time. When either fails, removes what the attempt wrote.
    */
-  private async enqueue(attempt: Attempt): Promise<void> {
+  private async addJob(attempt: Attempt, relayEntry: string | undefined): Promise<void> {
     const { store, redis, queue } = this.options;
     const [relay, job] = await Promise.allSettled([
-      redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id),
+      relayEntry ?? redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id),
       queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id }),
     ]);
     const failed = [relay, job].find((step): step is PromiseRejectedResult => step.status === 'rejected');
