@@ -59,13 +59,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest('rawBody', null);
   app.decorateRequest('deferredBodyError', null);
   app.decorateRequest('webhookSignature', null);
-  // one line per request at debug (metrics count every request; refusals and failures are logged
-  // where they happen): at info, accepting a task writes one line, not two
-  app.addHook('onResponse', async (request, reply) => {
-    if (!logger.isLevelEnabled('debug')) return;
-    const route = request.routeOptions.url ?? 'unmatched';
-    request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-  });
+  // one line per request, at debug only (metrics count every request; refusals and failures are
+  // logged where they happen)
+  if (logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      done();
+    });
+  }
 
   const hub = new SseHub();
   app.addHook('preClose', async () => hub.closeAll());
@@ -131,8 +133,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   void app.register(async (api) => {
     api.addHook('onRequest', authenticateRequest({ tokens: auth, webhooks: signatures }));
-    api.addHook('onRequest', async (request, reply) => {
-      if (request.method !== 'GET' && deps.isShuttingDown()) return sendError(reply, unavailable());
+    api.addHook('onRequest', (request, reply, done) => {
+      if (request.method !== 'GET' && deps.isShuttingDown()) sendError(reply, unavailable());
+      else done();
     });
     api.addHook('preValidation', verifySignature(signatures));
     registerTaskRoutes(api, {

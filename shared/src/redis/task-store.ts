@@ -118,14 +118,16 @@ export class TaskStore {
     return typeof entry === 'string' ? entry : undefined;
   }
 
-  private async writeNew(task: NewTask, announce: boolean): Promise<unknown> {
+  private writeNew(task: NewTask, announce: boolean): Promise<unknown> {
     const now = this.now().toISOString();
     // Object.assign, not `{...task, state, ...}`: V8 copies a spread followed by more properties slowly
     const record = Object.assign({}, task, { state: 'queued', createdAt: task.createdAt ?? now, updatedAt: now });
     const keys = [this.keys.task(task.id), this.keys.events(task.id), this.keys.taskIndex];
     if (announce) keys.push(this.keys.relayTasks);
-    const args = [this.eventJson(task.id, { kind: 'task.state', state: 'queued' }), task.id, String(Date.parse(record.createdAt))];
-    return createTaskScript.run(this.redis, keys, encodeFields(record, this.redact, args));
+    const fields = encodeFields(record, this.redact);
+    fields.push('lastSeq', '1');
+    const event = this.eventJson(task.id, { kind: 'task.state', state: 'queued' });
+    return createTaskScript.run(this.redis, keys, [event, task.id, String(Date.parse(record.createdAt)), JSON.stringify(fields)]);
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {

@@ -38,7 +38,7 @@ export interface Admission {
  */
 export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps): Promise<Admission> {
   checkTaskRequest(request, deps.config);
-  if (deps.budget) await checkTeamBudget(deps.budget.team, deps.config, deps.budget);
+  if (deps.budget && deps.config.teamDailyUsd[deps.budget.team] !== undefined) await checkTeamBudget(deps.budget.team, deps.config, deps.budget);
   if (deps.forge.has(request.repo)) return { forge: 'local' };
   if (deps.github) {
     const admitted = await admitGitHubRepo(deps.github, request.repo);

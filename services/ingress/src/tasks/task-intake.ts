@@ -138,7 +138,7 @@ export class TaskIntake {
       if (!job) {
         if (this.now() - Date.parse(record.createdAt) < this.inProgressMs) throw this.inProgress();
         logger.warn({ taskId: id }, 'completing a half-written task');
-        await this.addJob({ ...attempt, created: true }, undefined);
+        await this.complete({ ...attempt, created: true });
         return { id, state: 'queued', replayed: false };
       }
     }
@@ -193,20 +193,30 @@ export class TaskIntake {
     return true;
   }
 
-  /**
-   * Adds the task's job; with `relayEntry` undefined, announces the task to the log relay at the
-   * same time. When either fails, removes what the attempt wrote.
-   */
+  /** Adds the task's job; when that fails, removes what the attempt wrote (`relayEntry` too). */
   private async addJob(attempt: Attempt, relayEntry: string | undefined): Promise<void> {
-    const { store, redis, queue } = this.options;
-    const [relay, job] = await Promise.allSettled([
-      relayEntry ?? redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id),
-      queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id }),
-    ]);
-    const failed = [relay, job].find((step): step is PromiseRejectedResult => step.status === 'rejected');
-    if (!failed) return;
-    await this.discard(attempt, relay.status === 'fulfilled' ? (relay.value ?? undefined) : undefined);
-    throw unavailable(failed.reason);
+    try {
+      await this.options.queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id });
+    } catch (err) {
+      await this.discard(attempt, relayEntry);
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * Completes a task whose record was written but whose job was not: announces it to the log
+   * relay again (a second entry for a task is harmless) and adds the job.
+   */
+  private async complete(attempt: Attempt): Promise<void> {
+    const { store, redis } = this.options;
+    let relayEntry: string | undefined;
+    try {
+      relayEntry = (await redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id)) ?? undefined;
+    } catch (err) {
+      await this.discard(attempt, undefined);
+      throw unavailable(err);
+    }
+    await this.addJob(attempt, relayEntry);
   }
 
   /** Best-effort removal of what an attempt wrote, so a task that was not accepted leaves nothing behind. */
