@@ -1,76 +1,26 @@
 /*
- * Benchmarks, run with `npm run bench` (needs redis-server and git, like the tests).
+ * Benchmarks, run with `npm run bench` (needs redis-server and git, like the tests); name
+ * sections to run only those: `npm run bench -- enqueue`.
  *
- * 1. Enqueue: POST /v1/tasks through the ingress process (auth, validation, record, relay entry,
- *    BullMQ job) against a raw BullMQ `queue.add` on the same Redis — latency percentiles and the
- *    ratio of the two, measured side by side.
- * 2. Demo task: submit → succeeded through all three services with the bundled demo agent at its
- *    default pacing (AGENTQ_DEMO_DELAY_MS=300) and with no pacing.
- * 3. Crash recovery: the dispatcher process is killed with SIGKILL in the middle of a demo task and
+ * 1. enqueue: POST /v1/tasks through the ingress process (auth, validation, record, relay entry,
+ *    BullMQ job) against a bare Fastify server that writes a Redis hash and calls `queue.add`,
+ *    on the same Redis, with the same load generator (autocannon) and connection count, measured
+ *    side by side in alternating rounds: throughput, p50/p99 and the ratio ingress/bare; then a
+ *    raw `queue.add` loop. `BENCH_CONNECTIONS`, `BENCH_ROUNDS`, `BENCH_ROUND_SEC` and
+ *    `BENCH_INGRESS_LOG_LEVEL` change the defaults (50, 3, 8, info); with
+ *    `BENCH_CPU_PROF=<dir>` both servers write CPU profiles there (`bench/cpu-profile-summary.ts`).
+ * 2. demo: a demo task submit → succeeded through all three services with the bundled demo agent
+ *    at its default pacing (AGENTQ_DEMO_DELAY_MS=300) and with no pacing.
+ * 3. crash: the dispatcher process is killed with SIGKILL in the middle of a demo task and
  *    started again; the time from the kill until the API shows the task's next event, with short
  *    queue lock timings (2 s lock, 1 s stalled check) and with the defaults (30 s + 30 s).
  */
 import { performance } from 'node:perf_hooks';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { queues, type TaskRecord } from '@agentq/shared';
+import type { TaskRecord } from '@agentq/shared';
 import { waitFor } from '@agentq/shared/testing';
 import { startStack, type Stack } from '../test/support/stack.js';
-
-function percentiles(samples: number[]): { p50: number; p90: number; p99: number; mean: number } {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
-}
-
-const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
-
-async function timed(n: number, concurrency: number, op: (i: number) => Promise<void>): Promise<{ latencies: number[]; perSec: number }> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++;
-        const t0 = performance.now();
-        await op(i);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { latencies, perSec: (n / (performance.now() - started)) * 1000 };
-}
-
-async function benchEnqueue(): Promise<void> {
-  const stack = await startStack({ AGENTQ_LOG_LEVEL: 'warn' }, ['ingress']);
-  const redis = new Redis(stack.env.REDIS_URL as string, { maxRetriesPerRequest: null });
-  const raw = new Queue('bench-raw', { connection: redis, prefix: `${stack.env.AGENTQ_REDIS_PREFIX}-raw` });
-  try {
-    const n = 2000;
-    for (const concurrency of [1, 16]) {
-      const body = JSON.stringify({ repo: 'demo/hello', prompt: 'add a CONTRIBUTING.md' });
-      const ours = await timed(n, concurrency, async () => {
-        const res = await stack.api('/v1/tasks', { method: 'POST', body });
-        if (res.status !== 202) throw new Error(`POST /v1/tasks answered ${res.status}`);
-        await res.arrayBuffer();
-      });
-      const base = await timed(n, concurrency, async (i) => {
-        await raw.add('task', { taskId: `raw-${concurrency}-${i}` }, { ...queues.tasks.jobOptions, jobId: `raw-${concurrency}-${i}` });
-      });
-      const a = percentiles(ours.latencies);
-      const b = percentiles(base.latencies);
-      console.log(`enqueue, ${n} tasks, concurrency ${concurrency}`);
-      console.log(`  POST /v1/tasks   p50 ${fmt(a.p50)}  p90 ${fmt(a.p90)}  p99 ${fmt(a.p99)}  ${ours.perSec.toFixed(0)}/s`);
-      console.log(`  raw queue.add    p50 ${fmt(b.p50)}  p90 ${fmt(b.p90)}  p99 ${fmt(b.p99)}  ${base.perSec.toFixed(0)}/s`);
-      console.log(`  ratio (ours/raw) p50 ${(a.p50 / b.p50).toFixed(2)}x  throughput ${(base.perSec / ours.perSec).toFixed(2)}x slower`);
-    }
-  } finally {
-    await raw.close();
-    redis.disconnect();
-    await stack.stop();
-  }
-}
+import { benchEnqueue } from './enqueue.js';
+import { fmt, percentiles } from './stats.js';
 
 async function runDemoTask(stack: Stack): Promise<{ ms: number; task: TaskRecord }> {
   const t0 = performance.now();
@@ -150,6 +100,22 @@ async function benchCrashRecovery(): Promise<void> {
   }
 }
 
-await benchEnqueue();
-await benchDemoTask();
-await benchCrashRecovery();
+const sections: Record<string, () => Promise<void>> = {
+  enqueue: () =>
+    benchEnqueue({
+      connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+      rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+      roundSec: Number(process.env.BENCH_ROUND_SEC ?? 8),
+      warmupSec: 3,
+      ingressLogLevel: process.env.BENCH_INGRESS_LOG_LEVEL ?? 'info',
+      cpuProfDir: process.env.BENCH_CPU_PROF,
+    }),
+  demo: benchDemoTask,
+  crash: benchCrashRecovery,
+};
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in sections));
+if (unknown.length > 0) throw new Error(`unknown bench section(s) ${unknown.join(', ')}; known: ${Object.keys(sections).join(', ')}`);
+for (const [name, section] of Object.entries(sections)) {
+  if (wanted.length === 0 || wanted.includes(name)) await section();
+}

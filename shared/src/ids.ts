@@ -1,6 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
+
+/** Random bytes drawn ahead in one call to the CSPRNG (as `randomUUID` does), used once each. */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
 
 function encodeTime(ms: number, length: number): string {
   let out = '';
@@ -13,9 +17,13 @@ function encodeTime(ms: number, length: number): string {
 }
 
 function encodeRandom(length: number): string {
-  const bytes = randomBytes(length);
+  if (poolOffset + length > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
   let out = '';
-  for (const b of bytes) out += ALPHABET[b % 32];
+  for (let i = poolOffset; i < poolOffset + length; i++) out += ALPHABET[(pool[i] as number) % 32];
+  poolOffset += length;
   return out;
 }
 

@@ -32,6 +32,24 @@ describe('TaskStore', () => {
     expect(events).toMatchObject([{ seq: 1, kind: 'task.state', state: 'queued', taskId: task.id, v: 1 }]);
   });
 
+  it('writes the record, its first event, its index entry and a relay task list entry in one step', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    const prompt = 'café 🚀 "quoted" back\\slash\nnew line, lone \ud800 surrogate, nul \u0000';
+    const task: NewTask = { ...newTask(), prompt, metadata: { ticket: 'T-1 "é"' }, limits: { maxTurns: 3 } };
+    const entry = await store.createAndAnnounce(task);
+    expect(entry).toMatch(/^\d+-\d+$/);
+    expect(await client.xrange(store.keys.relayTasks, '-', '+')).toEqual([[entry, ['taskId', task.id]]]);
+    expect(await client.zrange(store.keys.taskIndex, '0', '-1')).toEqual([task.id]);
+    const record = await store.require(task.id);
+    expect(record).toMatchObject({ state: 'queued', prompt, metadata: task.metadata, limits: task.limits, lastSeq: 1 });
+    expect(await store.readEvents(task.id)).toMatchObject([{ seq: 1, kind: 'task.state', state: 'queued', taskId: task.id }]);
+    // an id that exists: nothing is written, nothing announced
+    expect(await store.createAndAnnounce({ ...task, prompt: 'another' })).toBeUndefined();
+    expect(await client.xlen(store.keys.relayTasks)).toBe(1);
+    expect((await store.require(task.id)).prompt).toBe(prompt);
+    expect(await client.xlen(store.keys.events(task.id))).toBe(1);
+  });
+
   it('allows only legal transitions and numbers events contiguously across writers', async () => {
     const store = new TaskStore(client, redisKeys(uniquePrefix()));
     const task = newTask();
@@ -56,7 +74,7 @@ describe('TaskStore', () => {
 
   it('redacts secrets in records and events before they are written', async () => {
     const store = new TaskStore(client, redisKeys(uniquePrefix()), { redact: (s) => s.replaceAll('s3cr3t-value', '[REDACTED]') });
-    const task = newTask();
+    const task = { ...newTask(), prompt: 'use s3cr3t-value' };
     await store.create(task);
     await store.append(task.id, [{ kind: 'agent.message', text: 'key is s3cr3t-value' }]);
     await store.update(task.id, { summary: 'printed s3cr3t-value' });

@@ -20,8 +20,6 @@ import { registerTaskRoutes } from './tasks/task-routes.js';
 import { registerViewerRoute } from './viewer/viewer-route.js';
 import type { TaskServices } from './tasks/task-services.js';
 
-const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-
 /**
  * The ingress HTTP app: task API under `/v1`, the viewer page, ops endpoints, Slack under
  * `/slack` and the GitHub App's webhook under `/github` when configured. Closing it ends every open event stream first.
@@ -61,12 +59,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.decorateRequest('rawBody', null);
   app.decorateRequest('deferredBodyError', null);
   app.decorateRequest('webhookSignature', null);
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const fields = { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
-    if (OPS_PATHS.has(route)) request.log.debug(fields, 'request');
-    else request.log.info(fields, 'request');
-  });
+  // one line per request, at debug only (metrics count every request; refusals and failures are
+  // logged where they happen)
+  if (logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      done();
+    });
+  }
 
   const hub = new SseHub();
   app.addHook('preClose', async () => hub.closeAll());
@@ -132,8 +133,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   void app.register(async (api) => {
     api.addHook('onRequest', authenticateRequest({ tokens: auth, webhooks: signatures }));
-    api.addHook('onRequest', async (request, reply) => {
-      if (request.method !== 'GET' && deps.isShuttingDown()) return sendError(reply, unavailable());
+    api.addHook('onRequest', (request, reply, done) => {
+      if (request.method !== 'GET' && deps.isShuttingDown()) sendError(reply, unavailable());
+      else done();
     });
     api.addHook('preValidation', verifySignature(signatures));
     registerTaskRoutes(api, {

@@ -1,4 +1,4 @@
-import { newTaskId, viewerKey } from '@agentq/shared';
+import { createLogger, newTaskId, viewerKey } from '@agentq/shared';
 import { Redis } from 'ioredis';
 import { startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -59,6 +59,21 @@ describe('POST /v1/tasks', () => {
     const relay = (await fx.redis.xrange(fx.keys.relayTasks, '-', '+')) as [string, string[]][];
     expect(relay.map(([, fields]) => fields)).toEqual([['taskId', body.id]]);
     expect(await fx.store.readEvents(body.id)).toMatchObject([{ seq: 1, kind: 'task.state', state: 'queued' }]);
+  });
+
+  it('logs an accepted task at debug only: at info, accepting tasks writes no log line', async () => {
+    for (const level of ['info', 'debug']) {
+      const lines: string[] = [];
+      const logged = await startIngress(redis.url, { logger: createLogger({ service: 'ingress', level, destination: { write: (line: string) => void lines.push(line) } }) });
+      try {
+        const res = await logged.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() });
+        expect(res.statusCode).toBe(202);
+        const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+        expect(messages).toEqual(level === 'info' ? [] : ['task accepted', 'request']);
+      } finally {
+        await logged.close();
+      }
+    }
   });
 
   it('records the token team on the task', async () => {

@@ -372,7 +372,7 @@ describe('WebhookSignatureAuth', () => {
 });
 
 describe('the documented shell example', () => {
-  // the README's example, with the ingress address in AGENTQ_URL
+  // the example of docs/api.md (Signed webhooks), with the ingress address in AGENTQ_URL
   it('signs with openssl and sends with curl', async () => {
     const url = await fx.listen();
     const script = [

@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Every Redis key agentq uses, under one prefix. Keys of one task share the hash tag `{<taskId>}`
- * so that scripts touching the record and its event stream work on Redis Cluster.
+ * so that scripts touching the record and its event stream work on Redis Cluster. agentq as a
+ * whole needs a single Redis all the same: creating a task writes its record, the task index and
+ * the relay's task list in one script, and the relay reads several tasks' streams in one call.
  */
 export interface RedisKeys {
   readonly prefix: string;
@@ -46,7 +48,7 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     events: (id) => `${prefix}:events:{${id}}`,
     taskIndex: `${prefix}:tasks`,
     idempotency: (team, key) =>
-      `${prefix}:idem:${createHash('sha256').update(`${team}\n${key}`).digest('hex')}`,
+      `${prefix}:idem:${hash('sha256', `${team}\n${key}`, 'hex')}`,
     relayTasks: `${prefix}:relay:tasks`,
     cancelChannel: `${prefix}:cancel`,
     slackThread: (teamId, channel, threadTs) => `${prefix}:slack:thread:${teamId}:${channel}:${threadTs}`,

@@ -38,9 +38,10 @@ const MAX_LIST_SCAN = 5000;
 /** Stream entries read at a time, newest first, when looking for the last line written. */
 const LINE_SCAN_PAGE = 200;
 
-function encodeFields(fields: Record<string, unknown>, redact: (s: string) => string): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(fields)) {
+/** Appends `key, JSON value` pairs of the fields that are set to `out` (and returns it). */
+function encodeFields(fields: Record<string, unknown>, redact: (s: string) => string, out: string[] = []): string[] {
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
     if (value === undefined) continue;
     out.push(key, redact(JSON.stringify(value)));
   }
@@ -105,21 +106,30 @@ export class TaskStore {
     return this.redact(JSON.stringify({ v: EVENT_SCHEMA_VERSION, taskId, ts, ...input }));
   }
 
-  /** Writes a new record in state `queued` with its first event. Returns false if the id exists. */
+  /** Writes a new record in state `queued` with its first event, and indexes it. Returns false if the id exists. */
   async create(task: NewTask): Promise<boolean> {
+    return (await this.writeNew(task, false)) !== 0;
+  }
+
+  /**
+   * `create`, and in the same step adds the task to the log relay's task list
+   * (`keys.relayTasks`). Returns that entry's id, or undefined when the id exists (nothing written).
+   */
+  async createAndAnnounce(task: NewTask): Promise<string | undefined> {
+    const entry = await this.writeNew(task, true);
+    return typeof entry === 'string' ? entry : undefined;
+  }
+
+  private writeNew(task: NewTask, announce: boolean): Promise<unknown> {
     const now = this.now().toISOString();
-    const record = { ...task, state: 'queued', createdAt: task.createdAt ?? now, updatedAt: now };
+    // Object.assign, not `{...task, state, ...}`: V8 copies a spread followed by more properties slowly
+    const record = Object.assign({}, task, { state: 'queued', createdAt: task.createdAt ?? now, updatedAt: now });
+    const keys = [this.keys.task(task.id), this.keys.events(task.id), this.keys.taskIndex];
+    if (announce) keys.push(this.keys.relayTasks);
+    const fields = encodeFields(record, this.redact);
+    fields.push('lastSeq', '1');
     const event = this.eventJson(task.id, { kind: 'task.state', state: 'queued' });
-    const created = await createTaskScript.run(
-      this.redis,
-      [this.keys.task(task.id), this.keys.events(task.id)],
-      [event, ...encodeFields(record, this.redact)],
-    );
-    if (created === 1) {
-      await this.redis.zadd(this.keys.taskIndex, Date.parse(record.createdAt), task.id);
-      return true;
-    }
-    return false;
+    return createTaskScript.run(this.redis, keys, [event, task.id, String(Date.parse(record.createdAt)), JSON.stringify(fields)]);
   }
 
   async get(taskId: string): Promise<TaskRecord | undefined> {

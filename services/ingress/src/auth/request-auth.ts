@@ -34,18 +34,19 @@ export function isSignedRequest(request: FastifyRequest): boolean {
 /**
  * onRequest hook of the API routes: a bearer token is checked at once, a signature header's
  * form too, both before the body is read (the signature itself needs the body:
- * `verifySignature`). A request with both is refused.
+ * `verifySignature`). A request with both is refused. Synchronous (what it throws goes to the
+ * error handler): no promise per request.
  */
 export function authenticateRequest(auth: ApiAuth): onRequestHookHandler {
-  return async (request) => {
+  return (request, _reply, done) => {
     if (!isSignedRequest(request)) {
       request.principal = auth.tokens.authenticate(request.headers.authorization);
-      return;
-    }
-    if (request.headers.authorization !== undefined) {
+    } else if (request.headers.authorization !== undefined) {
       throw ingressError('INGRESS_AMBIGUOUS_AUTH', 'send either Authorization: Bearer or X-Agentq-Signature, not both');
+    } else {
+      parseSignatureHeader(request.headers[SIGNATURE_HEADER]);
     }
-    parseSignatureHeader(request.headers[SIGNATURE_HEADER]);
+    done();
   };
 }
 
@@ -54,12 +55,14 @@ export function authenticateRequest(auth: ApiAuth): onRequestHookHandler {
  * anything looks at the body (a body that is not JSON is reported only for an authentic request).
  */
 export function verifySignature(webhooks: WebhookSignatureAuth): preValidationHookHandler {
-  return async (request) => {
-    if (request.principal !== null || !isSignedRequest(request)) return;
-    const signature = parseSignatureHeader(request.headers[SIGNATURE_HEADER]);
-    request.principal = webhooks.authenticate(signature, request.rawBody ?? '');
-    request.webhookSignature = signature.v1;
-    if (request.deferredBodyError) throw request.deferredBodyError;
+  return (request, _reply, done) => {
+    if (request.principal === null && isSignedRequest(request)) {
+      const signature = parseSignatureHeader(request.headers[SIGNATURE_HEADER]);
+      request.principal = webhooks.authenticate(signature, request.rawBody ?? '');
+      request.webhookSignature = signature.v1;
+      if (request.deferredBodyError) throw request.deferredBodyError;
+    }
+    done();
   };
 }
 

@@ -46,10 +46,11 @@ export function installIngressMetrics(app: FastifyInstance, registry: Registry, 
   const duration = histogram(registry, 'agentq_http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
   const tasksCreated = counter(registry, 'agentq_tasks_created_total', 'Tasks accepted (202)', ['team']);
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
+    done();
   });
   return { tasksCreated };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
@@ -15,5 +15,5 @@ function canonical(value: unknown): unknown {
 
 /** SHA-256 of a request with its keys sorted: the same request hashes the same whatever the key order. */
 export function requestHash(request: unknown): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(canonical(request))).digest('hex')}`;
+  return `sha256:${hash('sha256', JSON.stringify(canonical(request)), 'hex')}`;
 }

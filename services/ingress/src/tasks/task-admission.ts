@@ -7,7 +7,8 @@ export type TaskForge = NonNullable<TaskRecord['forge']>;
 
 export interface AdmissionDeps {
   config: Config;
-  forge: LocalForge;
+  /** The local forge, or a `ForgeRepoCache` of it. */
+  forge: Pick<LocalForge, 'has'>;
   /** The GitHub App, when configured: repositories it is installed on (and allowed) are admitted too. */
   github?: Pick<GitHubApp, 'admit'>;
   /** The team the task counts against and where its spending is kept: its daily cap is checked. */
@@ -37,7 +38,7 @@ export interface Admission {
  */
 export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps): Promise<Admission> {
   checkTaskRequest(request, deps.config);
-  if (deps.budget) await checkTeamBudget(deps.budget.team, deps.config, deps.budget);
+  if (deps.budget && deps.config.teamDailyUsd[deps.budget.team] !== undefined) await checkTeamBudget(deps.budget.team, deps.config, deps.budget);
   if (deps.forge.has(request.repo)) return { forge: 'local' };
   if (deps.github) {
     const admitted = await admitGitHubRepo(deps.github, request.repo);

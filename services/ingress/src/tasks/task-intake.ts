@@ -65,9 +65,10 @@ interface Attempt {
 }
 
 /**
- * Accepts tasks: writes the record, announces the task to the log relay, adds the BullMQ job
- * (job id = task id), in that order, and reports success only once the job is in Redis. When a
- * step fails, what was written is removed (best effort) and the caller answers 503.
+ * Accepts tasks: writes the record with its first event, index entry and log relay announcement
+ * in one step, then adds the BullMQ job (job id = task id), and reports success only once the job
+ * is in Redis: a fresh task costs two Redis commands. When a step fails, what was written is
+ * removed (best effort) and the caller answers 503.
  *
  * With an idempotency key, the key is bound to the task id before anything else is written, so
  * a repeated request finds the first task; a first attempt that died half-way is completed by
@@ -137,7 +138,7 @@ export class TaskIntake {
       if (!job) {
         if (this.now() - Date.parse(record.createdAt) < this.inProgressMs) throw this.inProgress();
         logger.warn({ taskId: id }, 'completing a half-written task');
-        await this.enqueue({ ...attempt, created: true });
+        await this.complete({ ...attempt, created: true });
         return { id, state: 'queued', replayed: false };
       }
     }
@@ -149,8 +150,8 @@ export class TaskIntake {
   }
 
   /**
-   * Writes the record, then enqueues the task. With `mayExist`, returns false (and writes
-   * nothing) when the record is there already.
+   * Writes the record (announced to the log relay in the same step), then adds the job. With
+   * `mayExist`, returns false (and writes nothing) when the record is there already.
    */
   private async write(attempt: Attempt, input: IntakeRequest, hash: string, mayExist = false): Promise<boolean> {
     const { request } = input;
@@ -173,35 +174,49 @@ export class TaskIntake {
       followUpOf: input.followUpOf,
       after: input.after,
     };
-    let created: boolean;
+    let relayEntry: string | undefined;
     try {
-      created = await this.options.store.create(task);
+      relayEntry = await this.options.store.createAndAnnounce(task);
     } catch (err) {
-      // the write may have happened with only its reply lost; a fresh id is ours to remove
+      // the write may have happened with only its reply lost; a fresh id is ours to remove (the
+      // relay drops a task list entry whose task has no record)
       attempt.created = !mayExist;
       await this.discard(attempt, undefined);
       throw unavailable(err);
     }
-    if (!created) {
+    if (relayEntry === undefined) {
       if (mayExist) return false;
       throw ingressError('INGRESS_INTERNAL', 'task id collision');
     }
     attempt.created = true;
-    await this.enqueue(attempt);
+    await this.addJob(attempt, relayEntry);
     return true;
   }
 
-  /** Announces the task to the log relay, then adds its job. Removes the task when either fails. */
-  private async enqueue(attempt: Attempt): Promise<void> {
-    const { store, redis, queue } = this.options;
-    let relayEntry: string | undefined;
+  /** Adds the task's job; when that fails, removes what the attempt wrote (`relayEntry` too). */
+  private async addJob(attempt: Attempt, relayEntry: string | undefined): Promise<void> {
     try {
-      relayEntry = (await redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id)) ?? undefined;
-      await queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id });
+      await this.options.queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id });
     } catch (err) {
       await this.discard(attempt, relayEntry);
       throw unavailable(err);
     }
+  }
+
+  /**
+   * Completes a task whose record was written but whose job was not: announces it to the log
+   * relay again (a second entry for a task is harmless) and adds the job.
+   */
+  private async complete(attempt: Attempt): Promise<void> {
+    const { store, redis } = this.options;
+    let relayEntry: string | undefined;
+    try {
+      relayEntry = (await redis.xadd(store.keys.relayTasks, '*', 'taskId', attempt.id)) ?? undefined;
+    } catch (err) {
+      await this.discard(attempt, undefined);
+      throw unavailable(err);
+    }
+    await this.addJob(attempt, relayEntry);
   }
 
   /** Best-effort removal of what an attempt wrote, so a task that was not accepted leaves nothing behind. */

@@ -7,6 +7,7 @@ import { fieldProblems } from '../http/field-problems.js';
 import { invalidRequest } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 import type { IngressMetrics } from '../ops/ingress-metrics.js';
+import { ForgeRepoCache } from './forge-repo-cache.js';
 import { loadTask } from './task-access.js';
 import { admitTaskRequest, type BudgetDeps } from './task-admission.js';
 import type { TaskServices } from './task-services.js';
@@ -51,7 +52,8 @@ function createKey(request: FastifyRequest): string | undefined {
 
 /** The task API: create, read, list, cancel. */
 export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOptions): void {
-  const { config, store, archive, forge, intake, canceler } = options;
+  const { config, store, archive, intake, canceler } = options;
+  const forge = new ForgeRepoCache(options.forge);
   const links = (id: string) => ({
     statusUrl: `${config.publicUrl}/v1/tasks/${id}`,
     viewerUrl: viewerUrl(config.publicUrl, options.viewerSecret, id),
@@ -77,8 +79,9 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     reply.header('location', answer.statusUrl);
     if (result.replayed) return reply.code(200).header('idempotent-replayed', 'true').send(answer);
     options.metrics.tasksCreated.inc({ team: principal.team });
+    // at debug: accepting tasks is the hot path (agentq_tasks_created_total counts them, the record keeps who and what)
     const signed = request.webhookSignature !== null;
-    request.log.info({ taskId: result.id, repo: body.repo, team: principal.team, forge: admission.forge, signed }, 'task accepted');
+    request.log.debug({ taskId: result.id, repo: body.repo, team: principal.team, forge: admission.forge, signed }, 'task accepted');
     return reply.code(202).send(answer);
   });
 
