@@ -46,10 +46,20 @@ export function installIngressMetrics(app: FastifyInstance, registry: Registry, 
   const duration = histogram(registry, 'agentq_http_request_duration_seconds', 'HTTP request duration', ['method', 'route', 'status']);
   const tasksCreated = counter(registry, 'agentq_tasks_created_total', 'Tasks accepted (202)', ['team']);
 
+  // the labelled series of each method, route and status, looked up once (prom-client hashes the
+  // labels on every call otherwise)
+  const series = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
   app.addHook('onResponse', (request, reply, done) => {
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
-    requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
+    const route = request.routeOptions.url ?? 'unmatched';
+    const id = `${request.method} ${reply.statusCode} ${route}`;
+    let found = series.get(id);
+    if (!found) {
+      const labels = { method: request.method, route, status: String(reply.statusCode) };
+      found = { count: requests.labels(labels), time: duration.labels(labels) };
+      series.set(id, found);
+    }
+    found.count.inc();
+    found.time.observe(reply.elapsedTime / 1000);
     done();
   });
   return { tasksCreated };

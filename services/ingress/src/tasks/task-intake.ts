@@ -84,13 +84,14 @@ export class TaskIntake {
   }
 
   async submit(input: IntakeRequest): Promise<IntakeResult> {
-    const hash = requestHash(input.request);
     const key = input.idempotencyKey;
     if (key === undefined) {
+      // no key, no repeat to compare with: the request is not hashed
       const attempt: Attempt = { id: newTaskId(), scope: input.team, created: false };
-      await this.write(attempt, input, hash);
+      await this.write(attempt, input, undefined);
       return { id: attempt.id, state: 'queued', replayed: false };
     }
+    const hash = requestHash(input.request);
     const { store, idempotencyTtlSec } = this.options;
     const scope = input.idempotencyScope ?? input.team;
     for (let round = 0; round < MAX_ROUNDS; round++) {
@@ -153,7 +154,7 @@ export class TaskIntake {
    * Writes the record (announced to the log relay in the same step), then adds the job. With
    * `mayExist`, returns false (and writes nothing) when the record is there already.
    */
-  private async write(attempt: Attempt, input: IntakeRequest, hash: string, mayExist = false): Promise<boolean> {
+  private async write(attempt: Attempt, input: IntakeRequest, hash: string | undefined, mayExist = false): Promise<boolean> {
     const { request } = input;
     const task: NewTask = {
       id: attempt.id,
