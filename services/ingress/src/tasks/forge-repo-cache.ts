@@ -13,8 +13,8 @@ export interface ForgeRepoCacheOptions {
  * Which repositories the local forge holds, as task admission asks it on every request: a
  * repository found is remembered for a few seconds (no file system look-up per task), one not
  * found is looked up again every time, so an imported repository is admitted at once. A
- * repository removed from disk by hand is still admitted for up to the TTL (its tasks then fail
- * at the clone).
+ * repository removed from disk by hand is still admitted for up to the TTL (the dispatcher then
+ * fails its tasks with `DISPATCH_UNKNOWN_REPO`).
  */
 export class ForgeRepoCache {
   private readonly found = new Map<string, number>();
