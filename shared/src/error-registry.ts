@@ -20,14 +20,27 @@ export function defineErrors<const Code extends string>(registry: Record<Code, E
   return registry;
 }
 
+export interface RegistryErrorOptions {
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/**
+ * An error of a registry's code, with the code's HTTP status: the base of a service's error
+ * classes (its name is the subclass's).
+ */
+export class RegistryError<Code extends string = string> extends AgentqError {
+  declare readonly code: Code;
+
+  constructor(registry: ErrorRegistry<Code>, code: Code, message: string, options: RegistryErrorOptions = {}) {
+    super(code, message, { status: registry[code].status, ...options });
+    this.name = new.target.name;
+  }
+}
+
 /** An error of a registry's code, with the code's HTTP status. */
-export function registryError<Code extends string>(
-  registry: ErrorRegistry<Code>,
-  code: Code,
-  message: string,
-  options: { details?: Record<string, unknown>; cause?: unknown } = {},
-): AgentqError {
-  return new AgentqError(code, message, { status: registry[code].status, ...options });
+export function registryError<Code extends string>(registry: ErrorRegistry<Code>, code: Code, message: string, options: RegistryErrorOptions = {}): RegistryError<Code> {
+  return new RegistryError(registry, code, message, options);
 }
 
 /** The docs' table of a registry, sorted by code (generated, checked by a test). */

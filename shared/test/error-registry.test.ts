@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentqError, defineErrors, errorTable, registryError } from '../src/index.js';
+import { AgentqError, RegistryError, defineErrors, errorTable, registryError } from '../src/index.js';
 
 describe('error registries', () => {
   const registry = defineErrors({
@@ -13,6 +13,19 @@ describe('error registries', () => {
     expect(notFound.toJSON()).toEqual({ code: 'DEMO_NOT_FOUND', message: 'thing 7 not found', details: { id: 7 } });
     expect(notFound.status).toBe(404);
     expect(registryError(registry, 'DEMO_BROKEN', 'x').status).toBe(500);
+  });
+
+  it('is the base of a service\'s error classes: their name, the code\'s status', () => {
+    class DemoError extends RegistryError<'DEMO_NOT_FOUND' | 'DEMO_BROKEN'> {
+      constructor(message: string) {
+        super(registry, 'DEMO_NOT_FOUND', message);
+      }
+    }
+    const err = new DemoError('gone');
+    expect(err).toBeInstanceOf(AgentqError);
+    expect(err.name).toBe('DemoError');
+    expect(err.status).toBe(404);
+    expect(err.toJSON()).toEqual({ code: 'DEMO_NOT_FOUND', message: 'gone' });
   });
 
   it('refuses codes that are not prefixed UPPER_SNAKE_CASE, and codes without a meaning', () => {

@@ -1,4 +1,4 @@
-import { AgentqError, defineErrors, errorMessage, type TaskError } from '@agentq/shared';
+import { AgentqError, RegistryError, defineErrors, errorMessage, type RegistryErrorOptions, type TaskError } from '@agentq/shared';
 
 /**
  * Every code the dispatcher uses. A failed task carries one in `error.code` (a public API: the
@@ -43,18 +43,12 @@ export function isDispatchErrorCode(code: string): code is DispatchErrorCode {
   return Object.hasOwn(DISPATCH_ERRORS, code);
 }
 
-interface DispatchErrorOptions {
-  details?: Record<string, unknown>;
-  cause?: unknown;
-}
+type DispatchErrorOptions = RegistryErrorOptions;
 
 /** An error of one of the dispatcher's codes. */
-export class DispatchError extends AgentqError {
-  declare readonly code: DispatchErrorCode;
-
+export class DispatchError extends RegistryError<DispatchErrorCode> {
   constructor(code: DispatchErrorCode, message: string, options: DispatchErrorOptions = {}) {
-    super(code, message, { status: DISPATCH_ERRORS[code].status, ...options });
-    this.name = new.target.name;
+    super(DISPATCH_ERRORS, code, message, options);
   }
 }
 

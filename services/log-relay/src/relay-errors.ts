@@ -1,4 +1,4 @@
-import { AgentqError, defineErrors } from '@agentq/shared';
+import { RegistryError, defineErrors, type RegistryErrorOptions } from '@agentq/shared';
 
 /**
  * Every code the log relay uses. They appear in its logs (`code` field) and in the Slack
@@ -36,18 +36,15 @@ export const RELAY_ERRORS = defineErrors({
   RELAY_CALLBACK_NOT_ALLOWED: { meaning: 'a completion callback was not sent: its URL is no longer allowed by `AGENTQ_CALLBACK_HOSTS`; it fails without a retry' },
   RELAY_CALLBACK_JOB_INVALID: { meaning: 'a job of the `callbacks` queue whose data is not `{taskId}`; it fails without a retry' },
   RELAY_CALLBACK_QUEUE_ERROR: { meaning: 'the `callbacks` queue or its worker reported an error (Redis); BullMQ retries by itself' },
-  RELAY_CALLBACK_CLOSE_TIMEOUT: { meaning: 'completion callbacks were still in flight at the shutdown deadline; they were aborted, count as failed attempts, and their jobs are retried by any relay' },
+  RELAY_CALLBACK_CLOSE_TIMEOUT: { meaning: 'completion callbacks were still in flight at the shutdown deadline; they were aborted and their jobs handed back without counting the attempt, for any relay to send again' },
 });
 
 export type RelayErrorCode = keyof typeof RELAY_ERRORS;
 
 /** An error of the relay, with a code of its registry. */
-export class RelayError extends AgentqError {
-  declare readonly code: RelayErrorCode;
-
-  constructor(code: RelayErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
-    super(code, message, { status: RELAY_ERRORS[code].status, ...options });
-    this.name = new.target.name;
+export class RelayError extends RegistryError<RelayErrorCode> {
+  constructor(code: RelayErrorCode, message: string, options: RegistryErrorOptions = {}) {
+    super(RELAY_ERRORS, code, message, options);
   }
 }
 

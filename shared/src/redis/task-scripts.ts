@@ -2,9 +2,8 @@ import { LuaScript } from './lua-script.js';
 
 /*
  * Event JSON arrives without `seq` and always starts with `{"`; the scripts assign the next seq
- * from the record's `lastSeq` counter (a new task's first event is seq 1) and splice it in, so seq
- * is contiguous whoever writes. Stream entry ids are `<seq>-0`, which makes a second append of the
- * same seq impossible.
+ * from the record's `lastSeq` counter and splice it in, so seq is contiguous whoever writes.
+ * Stream entry ids are `<seq>-0`, which makes a second append of the same seq impossible.
  */
 
 const APPEND_ONE = `
@@ -18,15 +17,15 @@ end
 /**
  * KEYS: task, events, task index, and optionally the relay's task list. ARGV: event json, task
  * id, index score (creation time, ms), and the record's field/value pairs as one JSON array of
- * strings, ending with `lastSeq 1` (one argument, not dozens: cheaper to send). Writes the record
+ * strings, ending with `lastSeq 0` (one argument, not dozens: cheaper to send). Writes the record
  * with its first event (seq 1), indexes it and, with the fourth key, adds `taskId <id>` to the
  * task list, in one step: a task is never indexed or announced without its record. Returns 0 when
  * the task exists (nothing written), else the task list entry's id, or 1 without a task list.
  */
-export const createTaskScript = new LuaScript(`
+export const createTaskScript = new LuaScript(`${APPEND_ONE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[4])))
-redis.call('XADD', KEYS[2], '1-0', 'e', '{"seq":1,' .. string.sub(ARGV[1], 2))
+append(KEYS[1], KEYS[2], ARGV[1], '')
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 if KEYS[4] then return redis.call('XADD', KEYS[4], '*', 'taskId', ARGV[2]) end
 return 1

@@ -127,7 +127,7 @@ export class TaskStore {
     const keys = [this.keys.task(task.id), this.keys.events(task.id), this.keys.taskIndex];
     if (announce) keys.push(this.keys.relayTasks);
     const fields = encodeFields(record, this.redact);
-    fields.push('lastSeq', '1');
+    fields.push('lastSeq', '0');
     const event = this.eventJson(task.id, { kind: 'task.state', state: 'queued' });
     return createTaskScript.run(this.redis, keys, [event, task.id, String(Date.parse(record.createdAt)), JSON.stringify(fields)]);
   }
