@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TASK_STATES } from './task-state.js';
-import { harnessNameSchema, taskLimitsSchema } from './task-request.js';
+import { harnessNameSchema, taskLimitsSchema, taskPrioritySchema } from './task-request.js';
 
 export const taskErrorSchema = z.object({ code: z.string(), message: z.string() });
 export type TaskError = z.infer<typeof taskErrorSchema>;
@@ -41,6 +41,25 @@ export const githubContextSchema = z.object({
 });
 export type GitHubContext = z.infer<typeof githubContextSchema>;
 
+/**
+ * Why a queued task has not started: no free slot in the whole pool (`global`), its team is at
+ * its limit (`team`), its repository is (`repo`), or it must wait for another task to end
+ * (`predecessor`).
+ */
+export const WAIT_REASONS = ['global', 'team', 'repo', 'predecessor'] as const;
+
+/** Set on a queued task while it waits; removed when it starts. */
+export const taskWaitingSchema = z.object({
+  reason: z.enum(WAIT_REASONS),
+  /** 1 = next to start among the tasks waiting for the same reason (absent for `predecessor`). */
+  position: z.number().int().min(1).optional(),
+  /** When it began to wait (ISO time). */
+  since: z.string(),
+  /** For `predecessor`: the task it waits for. */
+  on: z.string().optional(),
+});
+export type TaskWaiting = z.infer<typeof taskWaitingSchema>;
+
 /** Where a task came from. */
 export const taskSourceSchema = z.enum(['api', 'slack', 'github', 'webhook']);
 
@@ -58,6 +77,10 @@ export const taskRecordSchema = z.object({
   model: z.string().optional(),
   limits: taskLimitsSchema.optional(),
   metadata: z.record(z.string(), z.string()).optional(),
+  /** Absent means `normal`. */
+  priority: taskPrioritySchema.optional(),
+  /** Why a queued task has not started yet, and where it stands. */
+  waiting: taskWaitingSchema.optional(),
   callbackUrl: z.string().optional(),
   team: z.string(),
   source: taskSourceSchema,

@@ -22,6 +22,11 @@ export const taskLimitsSchema = z
 export type TaskLimits = z.infer<typeof taskLimitsSchema>;
 
 /** The body of `POST /v1/tasks`. */
+/** How soon a waiting task starts within its team (tasks of other teams are shared fairly, whatever their priority). */
+export const TASK_PRIORITIES = ['low', 'normal', 'high'] as const;
+export const taskPrioritySchema = z.enum(TASK_PRIORITIES);
+export type TaskPriority = z.infer<typeof taskPrioritySchema>;
+
 export const taskRequestSchema = z
   .object({
     repo: repoNameSchema,
@@ -36,6 +41,8 @@ export const taskRequestSchema = z
     limits: taskLimitsSchema.optional(),
     callbackUrl: z.url({ protocol: /^https?$/ }).optional(),
     metadata: z.record(z.string().max(100), z.string().max(1000)).optional(),
+    /** `normal` when absent. */
+    priority: taskPrioritySchema.optional(),
   })
   .strict();
 export type TaskRequest = z.infer<typeof taskRequestSchema>;
