@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TASK_STATES } from '../tasks/task-state.js';
-import { diffStatSchema, taskErrorSchema } from '../tasks/task-record.js';
+import { WAIT_REASONS, diffStatSchema, taskErrorSchema } from '../tasks/task-record.js';
 
 export const EVENT_SCHEMA_VERSION = 1;
 
@@ -22,6 +22,16 @@ export const agentEventSchema = z.discriminatedUnion('kind', [
     state: z.enum(TASK_STATES),
     from: z.enum(TASK_STATES).optional(),
     error: taskErrorSchema.optional(),
+  }),
+  /** A queued task began to wait, or waits for another reason than before (see `TaskRecord.waiting`). */
+  z.object({
+    ...base,
+    kind: z.literal('task.waiting'),
+    reason: z.enum(WAIT_REASONS),
+    /** Where it stood when the event was written (the record has the current one). */
+    position: z.number().int().min(1).optional(),
+    /** For `predecessor`: the task it waits for. */
+    on: z.string().optional(),
   }),
   z.object({
     ...base,
