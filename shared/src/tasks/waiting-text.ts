@@ -1,6 +1,6 @@
 import type { TaskWaiting } from './task-record.js';
 
-/** What a waiting task waits for, in words: the record's `waiting`, or a `task.waiting` event. */
+/** What a waiting task waits for: the record's `waiting`, or a `task.waiting` event. */
 export type WaitingInfo = Pick<TaskWaiting, 'reason' | 'position' | 'on'>;
 
 const LIMIT_TEXT: Record<Exclude<TaskWaiting['reason'], 'predecessor'>, string> = {
@@ -9,14 +9,19 @@ const LIMIT_TEXT: Record<Exclude<TaskWaiting['reason'], 'predecessor'>, string> 
   repo: 'repository limit reached',
 };
 
+const plain = (taskId: string) => taskId;
+
 /**
- * One line saying why a queued task waits: `waiting: team limit reached (position 2)`, or
- * `waiting for task <id> to end`. `id` formats the task id (for markup); plain by default.
+ * Why a queued task waits, in a few words: `team limit reached (position 2)`, or
+ * `for task <id> to end`. `id` formats the task id (for markup); plain by default.
  */
-export function waitingText(waiting: WaitingInfo, id: (taskId: string) => string = (taskId) => taskId): string {
-  if (waiting.reason === 'predecessor') {
-    return waiting.on ? `waiting for task ${id(waiting.on)} to end` : 'waiting for an earlier task to end';
-  }
+export function waitingReason(waiting: WaitingInfo, id: (taskId: string) => string = plain): string {
+  if (waiting.reason === 'predecessor') return waiting.on ? `for task ${id(waiting.on)} to end` : 'for an earlier task to end';
   const position = waiting.position !== undefined ? ` (position ${waiting.position})` : '';
-  return `waiting: ${LIMIT_TEXT[waiting.reason]}${position}`;
+  return `${LIMIT_TEXT[waiting.reason]}${position}`;
+}
+
+/** One line: `waiting: team limit reached (position 2)`, or `waiting for task <id> to end`. */
+export function waitingText(waiting: WaitingInfo, id: (taskId: string) => string = plain): string {
+  return waiting.reason === 'predecessor' ? `waiting ${waitingReason(waiting, id)}` : `waiting: ${waitingReason(waiting, id)}`;
 }
