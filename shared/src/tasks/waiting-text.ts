@@ -3,7 +3,8 @@ import type { TaskWaiting } from './task-record.js';
 /** What a waiting task waits for: the record's `waiting`, or a `task.waiting` event. */
 export type WaitingInfo = Pick<TaskWaiting, 'reason' | 'position' | 'on'>;
 
-const LIMIT_TEXT: Record<Exclude<TaskWaiting['reason'], 'predecessor'>, string> = {
+/** The words for the limits a task can wait on (the viewer page uses them too). */
+export const WAIT_LIMIT_TEXT: Record<Exclude<TaskWaiting['reason'], 'predecessor'>, string> = {
   global: 'no free slot',
   team: 'team limit reached',
   repo: 'repository limit reached',
@@ -18,7 +19,7 @@ const plain = (taskId: string) => taskId;
 export function waitingReason(waiting: WaitingInfo, id: (taskId: string) => string = plain): string {
   if (waiting.reason === 'predecessor') return waiting.on ? `for task ${id(waiting.on)} to end` : 'for an earlier task to end';
   const position = waiting.position !== undefined ? ` (position ${waiting.position})` : '';
-  return `${LIMIT_TEXT[waiting.reason]}${position}`;
+  return `${WAIT_LIMIT_TEXT[waiting.reason]}${position}`;
 }
 
 /** One line: `waiting: team limit reached (position 2)`, or `waiting for task <id> to end`. */
