@@ -100,7 +100,7 @@ describe('agentq submit --follow', () => {
     const run = await runInProcess(['submit', 'demo/hello', 'x', '--follow'], { env: { ...env, NO_COLOR: '1' }, tty: true, columns: 100 });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/ {2}wait {3}waiting: team limit reached \(position 2\)\n/);
-    const statuses = run.stdout.split(/\r\x1b\[2K|\n/).filter((p) => p.startsWith('⠋'));
+    const statuses = run.stdout.replaceAll('\r\x1b[2K', '\n').split('\n').filter((p) => p.startsWith('⠋'));
     expect(statuses.some((line) => /^⠋ queued · waiting: team limit reached \(position 2\) · \d+:\d\d$/.test(line))).toBe(true);
     expect(statuses.some((line) => line.startsWith('⠋ running') && line.includes('waiting'))).toBe(false);
   });
