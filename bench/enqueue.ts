@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { queues } from '@agentq/shared';
+import { jobPriority, queues } from '@agentq/shared';
 import { uniquePrefix } from '@agentq/shared/testing';
 import { startStack } from '../test/support/stack.js';
 import { httpLoad, type LoadResult } from './http-load.js';
@@ -159,30 +159,43 @@ export async function benchEnqueue(options: EnqueueBenchOptions): Promise<void> 
   }
 }
 
-/** `queue.add` in a loop with `concurrency` calls in flight, from this process. */
+/**
+ * `queue.add` in a loop with `concurrency` calls in flight, from this process: jobs without a
+ * priority (BullMQ's `wait` list) and with one (its `prioritized` set, as the ingress adds them),
+ * alternating, on fresh queues.
+ */
 async function rawQueueAdd(redisUrl: string, concurrency: number): Promise<void> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(queues.tasks.name, { connection: redis, prefix: `${uniquePrefix('raw')}:{q}` });
   try {
-    const n = 20_000;
-    const latencies: number[] = [];
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < n) {
-          const id = `raw-${next++}`;
-          const t0 = performance.now();
-          await queue.add(queues.tasks.name, { taskId: id }, { ...queues.tasks.jobOptions, jobId: id });
-          latencies.push(performance.now() - t0);
+    for (const round of [1, 2]) {
+      for (const priority of [undefined, jobPriority(undefined)]) {
+        const queue = new Queue(queues.tasks.name, { connection: redis, prefix: `${uniquePrefix('raw')}:{q}` });
+        try {
+          const n = 20_000;
+          const latencies: number[] = [];
+          let next = 0;
+          const started = performance.now();
+          await Promise.all(
+            Array.from({ length: concurrency }, async () => {
+              while (next < n) {
+                const id = `raw-${next++}`;
+                const t0 = performance.now();
+                await queue.add(queues.tasks.name, { taskId: id }, { ...queues.tasks.jobOptions, jobId: id, ...(priority ? { priority } : {}) });
+                latencies.push(performance.now() - t0);
+              }
+            }),
+          );
+          const perSec = (n / (performance.now() - started)) * 1000;
+          const p = percentiles(latencies);
+          const kind = priority ? `with priority ${priority}` : 'without priority';
+          console.log(`  raw queue.add loop ${round}, ${n} jobs ${kind}, ${concurrency} in flight: ${perSec.toFixed(0)}/s  p50 ${fmt(p.p50)}  p99 ${fmt(p.p99)}`);
+        } finally {
+          await queue.obliterate({ force: true });
+          await queue.close();
         }
-      }),
-    );
-    const perSec = (n / (performance.now() - started)) * 1000;
-    const p = percentiles(latencies);
-    console.log(`  raw queue.add loop, ${n} jobs, ${concurrency} in flight: ${perSec.toFixed(0)}/s  p50 ${fmt(p.p50)}  p99 ${fmt(p.p99)}`);
+      }
+    }
   } finally {
-    await queue.close();
     redis.disconnect();
   }
 }

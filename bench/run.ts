@@ -3,10 +3,11 @@
  * sections to run only those: `npm run bench -- enqueue`.
  *
  * 1. enqueue: POST /v1/tasks through the ingress process (auth, validation, record, relay entry,
- *    BullMQ job) against a bare Fastify server that writes a Redis hash and calls `queue.add`,
- *    on the same Redis, with the same load generator (autocannon) and connection count, measured
- *    side by side in alternating rounds: throughput, p50/p99 and the ratio ingress/bare; then a
- *    raw `queue.add` loop. `BENCH_CONNECTIONS`, `BENCH_ROUNDS`, `BENCH_ROUND_SEC` and
+ *    BullMQ job) against a bare Fastify server that writes a Redis hash and calls `queue.add`
+ *    (with a job priority, as the ingress), on the same Redis, with the same load generator
+ *    (autocannon) and connection count, measured side by side in alternating rounds:
+ *    throughput, p50/p99 and the ratio ingress/bare; then raw `queue.add` loops without and with
+ *    a job priority. `BENCH_CONNECTIONS`, `BENCH_ROUNDS`, `BENCH_ROUND_SEC` and
  *    `BENCH_INGRESS_LOG_LEVEL` change the defaults (50, 3, 8, info); with
  *    `BENCH_CPU_PROF=<dir>` both servers write CPU profiles there (`bench/cpu-profile-summary.ts`).
  * 2. demo: a demo task submit → succeeded through all three services with the bundled demo agent

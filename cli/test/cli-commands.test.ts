@@ -22,7 +22,7 @@ afterEach(() => {
 describe('agentq submit', () => {
   it('sends the task with the Bearer token and prints where to look', async () => {
     const run = await runInProcess(
-      ['submit', 'demo/hello', 'add', 'a', 'CONTRIBUTING.md', '--base', 'main', '--harness', 'demo', '--model', 'm-1', '--max-turns', '7', '--timeout', '90', '--idempotency-key', 'k-123'],
+      ['submit', 'demo/hello', 'add', 'a', 'CONTRIBUTING.md', '--base', 'main', '--harness', 'demo', '--model', 'm-1', '--max-turns', '7', '--timeout', '90', '--priority', 'high', '--idempotency-key', 'k-123'],
       { env },
     );
     expect(run.stderr).toBe('');
@@ -37,6 +37,7 @@ describe('agentq submit', () => {
       harness: 'demo',
       model: 'm-1',
       limits: { maxTurns: 7, timeoutSec: 90 },
+      priority: 'high',
     });
     const task = [...api.tasks.values()].at(-1);
     expect(run.stdout).toContain(`queued task ${task?.id} on demo/hello`);

@@ -93,6 +93,18 @@ describe('agentq submit --follow', () => {
     expect(progress.some((line) => line.startsWith('⠋') && line.endsWith('…'))).toBe(true);
   });
 
+  it('shows why a queued task waits, as a line and in the status line until it starts', async () => {
+    const script = succeededScript();
+    script.events.unshift({ kind: 'task.waiting', reason: 'team', position: 2 });
+    api.scripts.push(script);
+    const run = await runInProcess(['submit', 'demo/hello', 'x', '--follow'], { env: { ...env, NO_COLOR: '1' }, tty: true, columns: 100 });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/ {2}wait {3}waiting: team limit reached \(position 2\)\n/);
+    const statuses = run.stdout.replaceAll('\r\x1b[2K', '\n').split('\n').filter((p) => p.startsWith('⠋'));
+    expect(statuses.some((line) => /^⠋ queued · waiting: team limit reached \(position 2\) · \d+:\d\d$/.test(line))).toBe(true);
+    expect(statuses.some((line) => line.startsWith('⠋ running') && line.includes('waiting'))).toBe(false);
+  });
+
   it('prints JSON lines with --json', async () => {
     api.scripts.push(failedScript());
     const run = await runInProcess(['submit', 'demo/hello', 'x', '--follow', '--json'], { env });

@@ -1,4 +1,4 @@
-import type { AgentEvent, TaskRecord, TaskState } from '@agentq/shared';
+import type { AgentEvent, TaskPriority, TaskRecord, TaskState } from '@agentq/shared';
 import { CliError } from './cli-error.js';
 import type { Connection } from './connection.js';
 
@@ -11,6 +11,7 @@ export interface SubmitRequest {
   model?: string;
   limits?: { maxTurns?: number; timeoutSec?: number; maxCostUsd?: number };
   metadata?: Record<string, string>;
+  priority?: TaskPriority;
 }
 
 export interface SubmitResponse {

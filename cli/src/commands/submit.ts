@@ -1,4 +1,4 @@
-import { harnessNameSchema } from '@agentq/shared';
+import { TASK_PRIORITIES, harnessNameSchema, type TaskPriority } from '@agentq/shared';
 import { Option, type Command } from 'commander';
 import type { SubmitRequest } from '../api/api-client.js';
 import { CliError } from '../api/cli-error.js';
@@ -13,6 +13,7 @@ interface SubmitOptions {
   maxTurns?: number;
   timeout?: number;
   maxCost?: number;
+  priority?: TaskPriority;
   idempotencyKey?: string;
   follow?: boolean;
   json?: boolean;
@@ -30,6 +31,9 @@ export function registerSubmit(program: Command, ctx: CommandContext): void {
     .option('--max-turns <n>', 'most agent turns', intOption(1, 1000))
     .option('--timeout <sec>', 'wall-clock limit in seconds', intOption(1, 7 * 24 * 3600))
     .option('--max-cost <usd>', 'spending limit in USD: past it the agent is stopped and the task fails', usdOption(10_000))
+    .addOption(
+      new Option('--priority <level>', 'how soon it starts while tasks wait for a free slot (default: normal)').choices(TASK_PRIORITIES),
+    )
     .option('--idempotency-key <key>', 'submitting again with the same key returns the same task')
     .option('-f, --follow', 'show progress until the task ends; the exit code tells the outcome')
     .option('--json', 'print JSON (with --follow: the answer, then one event per line)')
@@ -40,6 +44,7 @@ export function registerSubmit(program: Command, ctx: CommandContext): void {
       if (options.base) request.baseRef = options.base;
       if (options.harness) request.harness = options.harness;
       if (options.model) request.model = options.model;
+      if (options.priority) request.priority = options.priority;
       const limits: NonNullable<SubmitRequest['limits']> = {};
       if (options.maxTurns !== undefined) limits.maxTurns = options.maxTurns;
       if (options.timeout !== undefined) limits.timeoutSec = options.timeout;

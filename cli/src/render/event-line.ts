@@ -1,4 +1,4 @@
-import type { AgentEvent } from '@agentq/shared';
+import { waitingText, type AgentEvent } from '@agentq/shared';
 import { formatCost, formatDiffStat, formatDuration, shortSha } from './format.js';
 import { shortToolInput } from './tool-input.js';
 
@@ -31,6 +31,8 @@ export function renderEvent(event: AgentEvent, cwd: string | undefined): EventLi
       const tone: Tone = event.state === 'succeeded' ? 'good' : ['failed', 'canceled', 'timed_out'].includes(event.state) ? 'bad' : 'accent';
       return { label: 'state', text: `${event.state}${error}`, tone };
     }
+    case 'task.waiting':
+      return { label: 'wait', text: waitingText(event), tone: 'dim' };
     case 'step':
       return { label: 'step', text: STEP_TEXT[event.step] ?? event.step, tone: 'normal' };
     case 'agent.init': {

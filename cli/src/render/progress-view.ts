@@ -1,4 +1,4 @@
-import type { AgentEvent } from '@agentq/shared';
+import { waitingText, type AgentEvent, type WaitingInfo } from '@agentq/shared';
 import type { OutputStream } from '../io.js';
 import { renderEvent, STEP_TEXT, type Tone } from './event-line.js';
 import { formatClock, oneLine } from './format.js';
@@ -26,6 +26,8 @@ export class ProgressView {
   private cwd: string | undefined;
   private state = 'connecting';
   private step: string | undefined;
+  /** Why the task waits, while it is queued. */
+  private waiting: WaitingInfo | undefined;
   private toolCalls = 0;
   private lastTool: string | undefined;
   private frame = 0;
@@ -60,6 +62,10 @@ export class ProgressView {
       case 'task.state':
         this.state = event.state;
         if (event.state !== 'running') this.step = undefined;
+        if (event.state !== 'queued') this.waiting = undefined;
+        break;
+      case 'task.waiting':
+        this.waiting = event;
         break;
       case 'step':
         this.step = STEP_TEXT[event.step] ?? event.step;
@@ -109,6 +115,7 @@ export class ProgressView {
 
   private statusText(): string {
     const parts = [this.state];
+    if (this.waiting && this.state === 'queued') parts.push(waitingText(this.waiting));
     if (this.step && this.state === 'running') parts.push(this.step);
     if (this.startedAt !== undefined) parts.push(formatClock(Math.max(this.now(), this.latestAt) - this.startedAt));
     if (this.toolCalls > 0) parts.push(`${this.toolCalls} tool call${this.toolCalls === 1 ? '' : 's'}${this.lastTool ? ` (last: ${this.lastTool})` : ''}`);

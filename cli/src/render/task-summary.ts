@@ -1,3 +1,4 @@
+import { waitingReason } from '@agentq/shared';
 import type { TaskView } from '../api/api-client.js';
 import { between, formatAgo, formatCost, formatDiffStat, formatDuration, oneLine } from './format.js';
 import type { Style } from './style.js';
@@ -33,7 +34,9 @@ export function statusRows(task: TaskView, now: number): Row[] {
     ['prompt', oneLine(task.prompt ?? '', 300)],
   ];
   if (task.harness) rows.push(['harness', task.harness + (task.model ? ` (model ${task.model})` : '')]);
+  if (task.priority) rows.push(['priority', task.priority]);
   rows.push(['created', when(task.createdAt)]);
+  if (task.state === 'queued' && task.waiting) rows.push(['waiting', `${waitingReason(task.waiting)}, since ${when(task.waiting.since)}`]);
   if (task.startedAt) rows.push(['started', when(task.startedAt)]);
   if (task.finishedAt) rows.push(['finished', when(task.finishedAt)]);
   return [...rows, ...resultRows(task, undefined)];

@@ -142,6 +142,7 @@ describe('POST /github/webhooks', () => {
   it('makes an /agent comment on an agentq pull request a follow-up of the task that opened it', async () => {
     const number = freshNumber();
     const parent = await agentqPull(number);
+    await fx.store.update(parent.id, { priority: 'high' });
     const payload = issueComment(number, '/agent also update the README', { pullRequest: true });
     const res = await deliver(fx, 'issue_comment', payload);
     expect(res.statusCode).toBe(202);
@@ -150,9 +151,12 @@ describe('POST /github/webhooks', () => {
       followUpOf: parent.id,
       after: parent.id,
       prompt: 'also update the README',
+      // a follow-up keeps its parent's priority
+      priority: 'high',
       github: { issueNumber: number, isPullRequest: true, commentId: payload.comment.id, login: WRITER },
     });
     expect(fx.fake.reactions).toContainEqual(expect.objectContaining({ subject: 'comment', id: payload.comment.id, content: 'eyes' }));
+    expect((await fx.queue.getJob(record.id))?.opts.priority).toBe(1);
   });
 
   it('makes a review comment with /agent on an agentq pull request a follow-up, and ignores it elsewhere', async () => {

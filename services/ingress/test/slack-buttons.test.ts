@@ -73,7 +73,7 @@ describe('the Cancel button', () => {
 describe('the Retry button', () => {
   it('queues the same request again as a fresh run in the same thread, once per click', async () => {
     fx = await startSlackIngress(redis.url);
-    const original = await queuedTask('demo/hello add a CONTRIBUTING.md --model claude-test-1 --max-turns 3');
+    const original = await queuedTask('demo/hello add a CONTRIBUTING.md --model claude-test-1 --max-turns 3 --priority low');
     await fx.store.transition(original, 'failed', { error: { code: 'X', message: 'boom' } });
 
     const trigger = 'retry-trigger-1';
@@ -88,12 +88,13 @@ describe('the Retry button', () => {
       prompt: 'add a CONTRIBUTING.md',
       model: 'claude-test-1',
       limits: { maxTurns: 3 },
+      priority: 'low',
       source: 'slack',
       slack: { teamId: TEAM, channel: CHANNEL, userId: 'U0BOB', threadTs: THREAD_TS },
     });
     expect(record.followUpOf).toBeUndefined();
     expect(record.after).toBeUndefined();
-    expect(await fx.queue.getJob(retry)).toBeDefined();
+    expect((await fx.queue.getJob(retry))?.opts.priority).toBe(3);
     expect(await fx.redis.get(fx.keys.slackThread(TEAM, CHANNEL, THREAD_TS))).toBe(retry);
 
     // the same interaction delivered again: no second retry

@@ -26,6 +26,9 @@ describe('slash command text', () => {
       options: { harness: 'claude-code', maxTurns: 12, model: 'claude-opus-4-1' },
     });
     expect(parseSlashCommand('acme/api fix it --max-turns 12 --harness=demo')).toMatchObject({ options: { maxTurns: 12, harness: 'demo' } });
+    expect(parseSlashCommand('acme/api --priority high fix it')).toEqual({ kind: 'task', repo: 'acme/api', prompt: 'fix it', options: { priority: 'high' } });
+    expect(parseSlashCommand('acme/api fix it --priority=low')).toMatchObject({ prompt: 'fix it', options: { priority: 'low' } });
+    expect(parseSlashCommand('acme/api --priority normal fix it')).toMatchObject({ options: { priority: 'normal' } });
   });
 
   it('keeps the prompt as written, line breaks and mid-prompt flags included', () => {
@@ -46,6 +49,11 @@ describe('slash command text', () => {
     expect(parseTaskText('acme/api do it --max-turns=0', 'required')).toMatchObject({ ok: false, reason: 'bad-option' });
     expect(parseTaskText('acme/api do it --max-turns=2.5', 'required')).toMatchObject({ ok: false, reason: 'bad-option' });
     expect(parseTaskText('acme/api do it --model=bad!name', 'required')).toMatchObject({ ok: false, reason: 'bad-option' });
+    expect(parseTaskText('acme/api --priority urgent do it', 'required')).toEqual({
+      ok: false,
+      reason: 'bad-option',
+      problem: '--priority must be one of low, normal, high',
+    });
     expect(parseTaskText('acme/api do it --model=a --model=b', 'required')).toMatchObject({ ok: false, problem: '--model is given twice' });
     expect(parseTaskText('acme/api --nope=1 do it', 'required')).toMatchObject({ ok: false, problem: expect.stringMatching(/unknown option --nope/) });
     expect(parseTaskText('acme/api do it --harness', 'required')).toMatchObject({ ok: false, problem: '--harness needs a value' });

@@ -72,6 +72,16 @@ describe('the slash command', () => {
     expect(record).toMatchObject({ harness: 'demo', model: 'claude-test-1', limits: { maxTurns: 7 }, prompt: 'add a file\nwith two lines' });
   });
 
+  it('takes a priority, and gives the job that BullMQ priority', async () => {
+    const fx = await slack();
+    const high = await fx.store.require(taskIdIn(ackText(await slashCommand(fx, 'demo/hello --priority high fix the login test'))));
+    expect(high).toMatchObject({ priority: 'high', prompt: 'fix the login test' });
+    expect((await fx.queue.getJob(high.id))?.opts.priority).toBe(1);
+    const low = await fx.store.require(taskIdIn(ackText(await slashCommand(fx, 'demo/hello tidy the README --priority=low'))));
+    expect(low).toMatchObject({ priority: 'low', prompt: 'tidy the README' });
+    expect((await fx.queue.getJob(low.id))?.opts.priority).toBe(3);
+  });
+
   it('refuses bad or stale signatures with 401 and queues nothing', async () => {
     const fx = await slack();
     const wrong = await slashCommand(fx, 'demo/hello do it', {}, { secret: 'not-the-signing-secret' });
@@ -112,6 +122,10 @@ describe('the slash command', () => {
       ['demo/hello fix it --harness=gpt', /--harness must be one of/],
       ['demo/hello fix it --colour=blue', /unknown option --colour/],
       ['demo/hello fix it --model', /--model needs a value/],
+      ['demo/hello --priority urgent fix it', /--priority must be one of low, normal, high/],
+      ['demo/hello fix it --priority=HIGH', /--priority must be one of low, normal, high/],
+      ['demo/hello fix it --priority', /--priority needs a value/],
+      ['demo/hello --priority=high fix it --priority=low', /--priority is given twice/],
       ['fix everything', /fix is not a repository/],
       ['demo/hello ' + 'x'.repeat(250), /limit is 200/],
     ];
@@ -145,6 +159,10 @@ describe('the slash command', () => {
     expect(one).toContain(other);
     expect(one).toContain('*queued*');
     expect(one).toContain('second task');
+    expect(one).not.toContain('waiting');
+    // a task that waits says why
+    await fx.store.update(other, { waiting: { reason: 'repo', position: 3, since: new Date().toISOString() } });
+    expect(ackText(await slashCommand(fx, `status ${other}`))).toContain(':hourglass: waiting: repository limit reached (position 3)');
 
     const channel = ackText(await slashCommand(fx, 'list'));
     expect(channel).toContain(mine);

@@ -79,6 +79,34 @@ describe('mentions', () => {
     expect(await fx.redis.get(threadKey)).toBe(third?.id);
   });
 
+  it('take a priority; a follow-up keeps its parent’s unless it gives one', async () => {
+    fx = await startSlackIngress(redis.url);
+    await eventCallback(fx, mention('demo/hello --priority high add a CONTRIBUTING.md', ROOT_TS), { eventId: 'Ev0PRIO' });
+    const [parent] = await allTasks(fx);
+    expect(parent).toMatchObject({ priority: 'high', prompt: 'add a CONTRIBUTING.md' });
+    expect((await fx.queue.getJob(parent?.id as string))?.opts.priority).toBe(1);
+
+    await eventCallback(fx, mention('and a SECURITY.md', '1800000200.000200', { thread_ts: ROOT_TS }), { eventId: 'Ev0PRIO2' });
+    const [kept] = await allTasks(fx);
+    expect(kept).toMatchObject({ followUpOf: parent?.id, priority: 'high' });
+    expect((await fx.queue.getJob(kept?.id as string))?.opts.priority).toBe(1);
+
+    await eventCallback(fx, mention('no rush: a CODE_OF_CONDUCT.md --priority low', '1800000300.000300', { thread_ts: ROOT_TS }), { eventId: 'Ev0PRIO3' });
+    const [lowered] = await allTasks(fx);
+    expect(lowered).toMatchObject({ followUpOf: kept?.id, priority: 'low', prompt: 'no rush: a CODE_OF_CONDUCT.md' });
+    expect((await fx.queue.getJob(lowered?.id as string))?.opts.priority).toBe(3);
+
+    // a bad value is explained to the person and queues nothing
+    await eventCallback(fx, mention('one more --priority asap', '1800000400.000400', { thread_ts: ROOT_TS }), { eventId: 'Ev0PRIO4' });
+    await eventCallback(fx, mention('demo/hello --priority=asap a new thing', '1800000500.000500'), { eventId: 'Ev0PRIO5' });
+    const answers = fx.fake.succeeded('chat.postEphemeral').map((c) => String(c.args.text));
+    expect(answers).toEqual([
+      ':warning: --priority must be one of low, normal, high.',
+      ':warning: --priority must be one of low, normal, high.',
+    ]);
+    expect(await allTasks(fx)).toHaveLength(3);
+  });
+
   it('explain themselves when they name no repository outside a task thread, and refuse other repositories in one', async () => {
     fx = await startSlackIngress(redis.url);
     await eventCallback(fx, mention('please help', '1800000400.000400', { thread_ts: '1800000399.000001' }), { eventId: 'Ev0USAGE' });

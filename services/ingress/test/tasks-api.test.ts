@@ -1,4 +1,5 @@
-import { createLogger, newTaskId, viewerKey } from '@agentq/shared';
+import { createLogger, newTaskId, queues, viewerKey, waitingPositions } from '@agentq/shared';
+import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -41,7 +42,9 @@ describe('POST /v1/tasks', () => {
     expect(job?.id).toBe(body.id);
     expect(job?.data).toEqual({ taskId: body.id });
     expect(job?.opts.attempts).toBe(3);
-    expect(await job?.getState()).toBe('waiting');
+    // every task job has a priority, normal included (see `jobPriority`)
+    expect(job?.opts.priority).toBe(2);
+    expect(await job?.getState()).toBe('prioritized');
 
     const record = await fx.store.require(body.id);
     expect(record).toMatchObject({
@@ -93,6 +96,61 @@ describe('POST /v1/tasks', () => {
     expect(metrics.body).toContain('agentq_process_cpu_seconds_total');
     expect(metrics.body).toMatch(/agentq_queue_waiting\{queue="tasks",service="ingress"\} 1\n/);
     expect(metrics.body).toMatch(/agentq_queue_active\{queue="tasks",service="ingress"\} 0\n/);
+  });
+});
+
+describe('priority', () => {
+  it('is stored on the record and decides which queued job a free worker takes first', async () => {
+    const ids: Record<string, string> = {};
+    // submitted lowest first: BullMQ must still hand them out high, normal, low
+    for (const priority of ['low', undefined, 'normal', 'high'] as const) {
+      const res = await create(taskBody(priority ? { priority } : {}));
+      expect(res.statusCode).toBe(202);
+      ids[priority ?? 'absent'] = res.json().id as string;
+    }
+    expect((await fx.store.require(ids.high as string)).priority).toBe('high');
+    expect((await fx.store.require(ids.low as string)).priority).toBe('low');
+    expect((await fx.store.require(ids.normal as string)).priority).toBe('normal');
+    // absent stays absent on the record (it means normal)
+    expect((await fx.store.require(ids.absent as string)).priority).toBeUndefined();
+    expect((await fx.queue.getJob(ids.high as string))?.opts.priority).toBe(1);
+    expect((await fx.queue.getJob(ids.absent as string))?.opts.priority).toBe(2);
+    expect((await fx.queue.getJob(ids.low as string))?.opts.priority).toBe(3);
+    expect([...(await waitingPositions(fx.queue)).entries()]).toEqual([
+      [ids.high, 1],
+      [ids.absent, 2],
+      [ids.normal, 3],
+      [ids.low, 4],
+    ]);
+
+    const worker = new Worker(queues.tasks.name, null, { connection: fx.redis, prefix: fx.keys.bullPrefix, autorun: false });
+    try {
+      const taken: string[] = [];
+      for (let i = 0; i < 4; i++) taken.push(((await worker.getNextJob('test-token')) as Job).id as string);
+      expect(taken).toEqual([ids.high, ids.absent, ids.normal, ids.low]);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('refuses an unknown priority with 400 naming the field, and queues nothing', async () => {
+    for (const priority of ['urgent', 'HIGH', 1, null]) {
+      const res = await create(taskBody({ priority }));
+      expect(res.statusCode, String(priority)).toBe(400);
+      const error = res.json().error as { code: string; message: string; details: { fields: { path: string; message: string }[] } };
+      expect(error.code).toBe('INGRESS_INVALID_REQUEST');
+      expect(error.details.fields.map((f) => f.path)).toEqual(['priority']);
+      expect(error.message).toContain('priority');
+    }
+    expect(await queueSnapshot(fx)).toEqual({ jobs: 0, indexed: 0, relay: 0 });
+  });
+
+  it('shows why a queued task waits in GET /v1/tasks/:id', async () => {
+    const { id } = (await create(taskBody({ priority: 'high' }))).json() as { id: string };
+    const waiting = { reason: 'team' as const, position: 2, since: new Date().toISOString() };
+    await fx.store.update(id, { waiting });
+    const res = await fx.app.inject({ method: 'GET', url: `/v1/tasks/${id}`, headers: auth() });
+    expect(res.json()).toMatchObject({ id, state: 'queued', priority: 'high', waiting });
   });
 });
 
@@ -170,7 +228,8 @@ describe('bad requests change nothing', () => {
       send: () => fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"repo": "demo/hello", ' }),
     },
     { name: 'missing fields', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create({ repo: 'demo/hello' }) },
-    { name: 'unknown fields', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ priority: 'high' })) },
+    { name: 'unknown fields', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ colour: 'blue' })) },
+    { name: 'an unknown priority', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ priority: 'urgent' })) },
     { name: 'bad repo name', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ repo: '../etc' })) },
     { name: 'an array body', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: [1] as unknown as object }) },
     {

@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { CHROMIUM, PipeBrowser, chromiumFlags } from './pipe-browser.js';
 
 /** Loads a page in headless Chromium, lets its scripts run, and returns the resulting DOM. */
 async function renderedDom(url: string): Promise<string> {
@@ -13,21 +12,7 @@ async function renderedDom(url: string): Promise<string> {
     return await new Promise<string>((resolve, reject) => {
       execFile(
         CHROMIUM,
-        [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--disable-domain-reliability',
-          '--no-first-run',
-          '--no-default-browser-check',
-          `--user-data-dir=${profile.path}`,
-          '--virtual-time-budget=15000',
-          '--dump-dom',
-          url,
-        ],
+        [...chromiumFlags(profile.path), '--virtual-time-budget=15000', '--dump-dom', url],
         { timeout: 45_000, maxBuffer: 16 * 1024 * 1024 },
         (err, stdout) => (err ? reject(err) : resolve(stdout)),
       );
@@ -88,5 +73,62 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     expect(dom).toContain('<div class="prompt">fix &lt;b&gt;it&lt;/b&gt;</div>');
     const states = [...dom.matchAll(/<span class="label">state<\/span><span class="badge state-(\w+)">/g)].map((m) => m[1]);
     expect(states).toEqual(['queued', 'starting', 'running', 'succeeded']);
+  });
+  it('shows why a queued task waits at the top, and each task.waiting event in the transcript, live', async () => {
+    const other = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string };
+    const res = await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ priority: 'low' }) });
+    const { id, viewerUrl } = res.json() as { id: string; viewerUrl: string };
+    // what the dispatcher writes when the task begins to wait: the record, then the event
+    await fx.store.update(id, { waiting: { reason: 'team', position: 2, since: new Date().toISOString() } });
+    await fx.store.append(id, [{ kind: 'task.waiting', reason: 'team', position: 2 }]);
+    // the record's position moved on since
+    await fx.store.update(id, { waiting: { reason: 'team', position: 1, since: new Date().toISOString() } });
+
+    const browser = await PipeBrowser.launch();
+    try {
+      const link = new URL(viewerUrl);
+      const page = await browser.open(`${base}${link.pathname}${link.search}`);
+      const text = (selector: string) => page.evaluate<string | null>(`document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`);
+      const waitText = (selector: string, expected: string) =>
+        waitFor(async () => (await text(selector)) === expected, { what: `${selector} to read ${expected}`, timeoutMs: 20_000 });
+      const waitingEntries = () =>
+        page.evaluate<string[]>(`[...document.querySelectorAll('.entry.task-waiting .body')].map((b) => b.textContent)`);
+
+      await waitText('#conn', 'live');
+      // the top shows where the task stands now (the record); the transcript what the event said
+      await waitText('#waiting', 'waiting: team limit reached (position 1)');
+      await waitFor(async () => (await waitingEntries()).length === 1, { what: 'the waiting entry' });
+      expect(await waitingEntries()).toEqual(['waitingteam limit reached (position 2)']);
+
+      await fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: other.id }]);
+      await waitText('#waiting', `waiting for task ${other.id} to end`);
+      expect(await waitingEntries()).toEqual([
+        'waitingteam limit reached (position 2)',
+        `waitingfor task ${other.id} to end`,
+      ]);
+      // event text is text, never markup
+      await fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: '<img src=x onerror="document.title=1">' }]);
+      await waitText('#waiting', 'waiting for task <img src=x onerror="document.title=1"> to end');
+      expect(await page.evaluate<number>(`document.querySelectorAll('img').length`)).toBe(0);
+
+      // once it starts, it no longer waits
+      await fx.store.transition(id, 'starting');
+      await waitText('#state', 'starting');
+      expect(await text('#waiting')).toBe('');
+      await fx.store.transition(id, 'canceled');
+      await waitText('#conn', 'finished');
+      expect(await waitingEntries()).toHaveLength(3);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('shows no waiting line for a task that does not wait', async () => {
+    const { id, viewerUrl } = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
+    await fx.store.transition(id, 'canceled');
+    const link = new URL(viewerUrl);
+    const dom = await renderedDom(`${base}${link.pathname}${link.search}`);
+    expect(dom).toContain('<span id="waiting"></span>');
+    expect(dom).toContain('<span id="conn">finished</span>');
   });
 });

@@ -1,4 +1,4 @@
-import { FsTranscriptArchive, TaskStore, openTaskQueue, redisKeys, type RedisKeys } from '@agentq/shared';
+import { FsTranscriptArchive, TaskStore, openTaskQueue, redisKeys, shortId, type RedisKeys } from '@agentq/shared';
 import { FakeSlack, makeTempDir, uniquePrefix, waitFor, type FakeSlackMessage } from '@agentq/shared/testing';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -156,6 +156,46 @@ describe('slack sink', () => {
     expect(metrics).toMatch(/agentq_relay_slack_summaries_delivered_total 1\b/);
     expect(metrics).toMatch(/agentq_relay_slack_calls_total\{method="chat.postMessage",outcome="ok"\} 4\b/);
     expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(1 + 2 + 39 + 4 + 1);
+  });
+
+  it('a waiting task: the status says why it waits and where it stands, before its place in the queue', async () => {
+    const s = await setup();
+    const queue = await openTaskQueue(db.client, s.keys);
+    cleanups.push(() => queue.close());
+    await queue.add('tasks', { taskId: 'ahead-1' }, { jobId: 'ahead-1' });
+    const other = await submitSlackTask(s.store, db.client, s.keys, { prompt: 'the task ahead' });
+    const id = await submitSlackTask(s.store, db.client, s.keys);
+    await queue.add('tasks', { taskId: id }, { jobId: id });
+    // the task waits before any relay follows it: what the dispatcher writes, record then event
+    await s.store.update(id, { waiting: { reason: 'team', position: 2, since: new Date().toISOString() } });
+    await s.store.append(id, [{ kind: 'task.waiting', reason: 'team', position: 2 }]);
+    s.relay();
+
+    const first = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status message' });
+    expect(textOf(first)).toContain('*Queued* · waiting: team limit reached (position 2)');
+    expect(textOf(first)).not.toContain('in the queue');
+
+    // the position moves on in the record alone
+    await s.store.update(id, { waiting: { reason: 'team', position: 1, since: new Date().toISOString() } });
+    await waitFor(() => textOf(status(s.fake, id)).includes('waiting: team limit reached (position 1)'), { what: 'position 1' });
+
+    // another reason: the record and a task.waiting event
+    await s.store.update(id, { waiting: { reason: 'predecessor', on: other, since: new Date().toISOString() } });
+    await s.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: other }]);
+    await waitFor(() => textOf(status(s.fake, id)).includes(`waiting for task \`${shortId(other)}\` to end`), { what: 'the predecessor' });
+
+    // a newer event than the record read: the event is shown until the record says the same
+    await s.store.append(id, [{ kind: 'task.waiting', reason: 'global', position: 4 }]);
+    await waitFor(() => textOf(status(s.fake, id)).includes('waiting: no free slot (position 4)'), { what: 'the pool limit' });
+    await new Promise((r) => setTimeout(r, 600)); // three queue polls
+    expect(textOf(status(s.fake, id))).toContain('waiting: no free slot (position 4)');
+
+    // started: no more waiting, whatever the record still says
+    await startTask(s.store, id);
+    await waitFor(() => textOf(status(s.fake, id)).includes('Running'), { what: 'running' });
+    expect(textOf(status(s.fake, id))).not.toContain('waiting');
+    await s.store.transition(id, 'canceled');
+    await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary' });
   });
 
   it('mention: the status message is a reply in the thread; a failure is told with its reason and offers Retry', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { JobsOptions } from 'bullmq';
+import type { TaskPriority } from '../tasks/task-request.js';
 
 /**
  * The queues agentq uses: name, payload schema and job options in one place. Job data holds
@@ -12,6 +13,17 @@ export type TaskJob = z.infer<typeof taskJobSchema>;
 /** A completion callback to send: the task whose final record goes to its `callbackUrl`. */
 export const callbackJobSchema = z.object({ taskId: z.string() }).strict();
 export type CallbackJob = z.infer<typeof callbackJobSchema>;
+
+/**
+ * The BullMQ priority of a task's job (lower runs first). Every task job gets one, `normal` too:
+ * BullMQ takes a job without a priority before every prioritized job, so leaving `normal` out
+ * would put it ahead of `high`. Jobs of the same priority keep their order.
+ */
+export const JOB_PRIORITIES: Record<TaskPriority, number> = { high: 1, normal: 2, low: 3 };
+
+export function jobPriority(priority: TaskPriority | undefined): number {
+  return JOB_PRIORITIES[priority ?? 'normal'];
+}
 
 /** Seconds a day. */
 const DAY = 24 * 3600;

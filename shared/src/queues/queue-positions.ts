@@ -13,14 +13,16 @@ export async function openTaskQueue(connection: Redis, keys: RedisKeys): Promise
 }
 
 /**
- * Where the jobs waiting to start stand in their queue, by job id: 1 is the next to start. Looks
- * at the `limit` oldest waiting jobs only (later ones have no position).
+ * Where the jobs waiting to start stand in their queue, by job id: 1 is the next to start. BullMQ
+ * takes jobs without a priority first, then prioritized ones by priority, oldest first within one
+ * (see `jobPriority`). Looks at the first `limit` of each only (later ones have no position).
  */
 export async function waitingPositions(queue: Queue, limit = 1000): Promise<Map<string, number>> {
-  const ids = await queue.getRanges(['waiting'], 0, limit - 1, true);
+  const ids = await queue.getRanges(['waiting', 'prioritized'], 0, limit - 1, true);
   const out = new Map<string, number>();
-  ids.forEach((id, i) => {
-    if (!out.has(id)) out.set(id, i + 1);
-  });
+  for (const id of ids) {
+    if (out.size >= limit) break;
+    if (!out.has(id)) out.set(id, out.size + 1);
+  }
   return out;
 }

@@ -21,11 +21,12 @@ export const taskLimitsSchema = z
   .strict();
 export type TaskLimits = z.infer<typeof taskLimitsSchema>;
 
-/** The body of `POST /v1/tasks`. */
 /** How soon a waiting task starts within its team (tasks of other teams are shared fairly, whatever their priority). */
 export const TASK_PRIORITIES = ['low', 'normal', 'high'] as const;
 export const taskPrioritySchema = z.enum(TASK_PRIORITIES);
 export type TaskPriority = z.infer<typeof taskPrioritySchema>;
+
+/** The body of `POST /v1/tasks`. */
 
 export const taskRequestSchema = z
   .object({

@@ -170,6 +170,7 @@ export class GitHubWebhooks {
           harness: parent.harness,
           model: parent.model,
           limits: parent.limits,
+          priority: parent.priority,
         }),
       };
     }

@@ -69,7 +69,7 @@ export function registerButtonActions(bolt: App, deps: { tasks: SlackTasks; logg
         actor: { ...clicked, channel },
         repo: original.repo,
         prompt: original.prompt,
-        inherit: { baseRef: original.baseRef, harness: original.harness, model: original.model, limits: original.limits },
+        inherit: { baseRef: original.baseRef, harness: original.harness, model: original.model, limits: original.limits, priority: original.priority },
         deliveryKey: `action:${body.trigger_id}`,
         threadTs,
       });

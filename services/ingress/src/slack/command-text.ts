@@ -1,13 +1,24 @@
-import { harnessNameSchema, isTaskId, repoNameSchema, taskLimitsSchema, taskRequestSchema, type HarnessName } from '@agentq/shared';
+import {
+  TASK_PRIORITIES,
+  harnessNameSchema,
+  isTaskId,
+  repoNameSchema,
+  taskLimitsSchema,
+  taskPrioritySchema,
+  taskRequestSchema,
+  type HarnessName,
+  type TaskPriority,
+} from '@agentq/shared';
 
-/** Task options written in a message: `--harness=demo`, `--model m`, `--max-turns=5`. */
+/** Task options written in a message: `--harness=demo`, `--model m`, `--max-turns=5`, `--priority high`. */
 export interface TaskOptions {
   harness?: HarnessName;
   model?: string;
   maxTurns?: number;
+  priority?: TaskPriority;
 }
 
-export const OPTION_NAMES = ['harness', 'model', 'max-turns'] as const;
+export const OPTION_NAMES = ['harness', 'model', 'max-turns', 'priority'] as const;
 type OptionName = (typeof OPTION_NAMES)[number];
 
 /** Why a text is not a task: no repository named, nothing to do, or options that cannot be read. */
@@ -60,6 +71,12 @@ function setOption(options: TaskOptions, seen: Set<string>, name: OptionName, va
       const turns = /^\d+$/.test(value) ? Number(value) : NaN;
       if (!taskLimitsSchema.shape.maxTurns.safeParse(turns).success) return '--max-turns must be a whole number from 1 to 1000';
       options.maxTurns = turns;
+      return undefined;
+    }
+    case 'priority': {
+      const parsed = taskPrioritySchema.safeParse(value);
+      if (!parsed.success) return `--priority must be one of ${TASK_PRIORITIES.join(', ')}`;
+      options.priority = parsed.data;
       return undefined;
     }
   }

@@ -74,6 +74,6 @@ function followUp(text: string, parent: TaskRecord, config: Config) {
     repo: parent.repo,
     prompt: parsed.prompt,
     options: parsed.options,
-    inherit: { baseRef: parent.baseRef, harness: parent.harness, model: parent.model, limits: parent.limits },
+    inherit: { baseRef: parent.baseRef, harness: parent.harness, model: parent.model, limits: parent.limits, priority: parent.priority },
   };
 }

@@ -1,4 +1,4 @@
-import { isFinalState, type TaskRecord } from '@agentq/shared';
+import { TASK_PRIORITIES, isFinalState, waitingText, type TaskRecord } from '@agentq/shared';
 import { OPTION_NAMES } from './command-text.js';
 
 /** An ephemeral answer: only the person who asked sees it. */
@@ -37,7 +37,7 @@ export const UNAVAILABLE_TEXT = ':warning: agentq is unavailable, try again in a
 export function helpText(command: string): string {
   return [
     `*${command} owner/repo what to do* — queue a task; its status appears in this channel.`,
-    `Options (after the repository or at the end): ${OPTION_NAMES.map((n) => `\`--${n}=…\``).join(' ')} (or \`--name value\`).`,
+    `Options (after the repository or at the end): ${OPTION_NAMES.map((n) => `\`--${n}=…\``).join(' ')} (or \`--name value\`); \`--priority\` is ${TASK_PRIORITIES.join(', ')} (default normal).`,
     `*${command} status [task id]* — a task, or your latest tasks.`,
     `*${command} list [all]* — recent tasks of this channel (or of the workspace).`,
     `*${command} cancel <task id>* — cancel a task you asked for.`,
@@ -71,11 +71,13 @@ export function taskDetails(task: TaskRecord, viewer: string): string {
   const facts: string[] = [];
   if (task.harness) facts.push(`harness ${task.harness}`);
   if (task.model) facts.push(`model ${escapeText(task.model)}`);
+  if (task.priority && task.priority !== 'normal') facts.push(`${task.priority} priority`);
   if (task.turns !== undefined) facts.push(`${task.turns} turns`);
   if (task.costUsd !== undefined) facts.push(`$${task.costUsd.toFixed(2)}`);
   if (task.durationMs !== undefined) facts.push(`${Math.round(task.durationMs / 1000)} s`);
   if (task.slack?.userId) facts.push(`asked by <@${task.slack.userId}>`);
   if (facts.length > 0) lines.push(facts.join(' · '));
+  if (task.state === 'queued' && task.waiting) lines.push(`:hourglass: ${escapeText(waitingText(task.waiting, (id) => `\`${id}\``))}`);
   if (task.error) lines.push(`Error: ${escapeText(task.error.message)}`);
   return lines.join('\n');
 }

@@ -36,7 +36,7 @@ export interface SlackTaskInput {
   prompt: string;
   options?: TaskOptions;
   /** Fields taken over from an earlier task (retry, follow-up); `options` override them. */
-  inherit?: Pick<TaskRequest, 'baseRef' | 'harness' | 'model' | 'limits'>;
+  inherit?: Pick<TaskRequest, 'baseRef' | 'harness' | 'model' | 'limits' | 'priority'>;
   /** The Slack delivery this task comes from (`event:<event_id>`, `command:<trigger_id>`…): a redelivery finds the same task. */
   deliveryKey: string;
   /** The thread the task's messages go to; unset for a slash command (the relay starts a thread). */
@@ -103,6 +103,7 @@ export class SlackTasks {
       harness: options.harness ?? inherited.harness,
       model: options.model ?? inherited.model,
       limits: Object.keys(limits).length > 0 ? limits : undefined,
+      priority: options.priority ?? inherited.priority,
     });
     if (!parsed.success) {
       throw ingressError('INGRESS_INVALID_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));

@@ -1,10 +1,12 @@
 import {
+  jobPriority,
   newTaskId,
   queues,
   type GitHubContext,
   type Logger,
   type NewTask,
   type SlackContext,
+  type TaskPriority,
   type TaskRecord,
   type TaskRequest,
   type TaskState,
@@ -62,6 +64,8 @@ interface Attempt {
   scope: string;
   key?: string;
   created: boolean;
+  /** The task's priority (its job's BullMQ priority follows from it). */
+  priority: TaskPriority | undefined;
 }
 
 /**
@@ -87,7 +91,7 @@ export class TaskIntake {
     const key = input.idempotencyKey;
     if (key === undefined) {
       // no key, no repeat to compare with: the request is not hashed
-      const attempt: Attempt = { id: newTaskId(), scope: input.team, created: false };
+      const attempt: Attempt = { id: newTaskId(), scope: input.team, created: false, priority: input.request.priority };
       await this.write(attempt, input, undefined);
       return { id: attempt.id, state: 'queued', replayed: false };
     }
@@ -98,7 +102,7 @@ export class TaskIntake {
       const id = newTaskId();
       const bound = await redisCall(() => store.claimIdempotencyKey(scope, key, id, idempotencyTtlSec));
       if (bound === undefined) {
-        await this.write({ id, scope, key, created: false }, input, hash);
+        await this.write({ id, scope, key, created: false, priority: input.request.priority }, input, hash);
         return { id, state: 'queued', replayed: false };
       }
       const result = await this.resume(bound, input, hash, key);
@@ -114,7 +118,7 @@ export class TaskIntake {
   private async resume(id: string, input: IntakeRequest, hash: string, key: string): Promise<IntakeResult | undefined> {
     const { store, redis, queue, logger } = this.options;
     const scope = input.idempotencyScope ?? input.team;
-    const attempt: Attempt = { id, scope, key, created: false };
+    const attempt: Attempt = { id, scope, key, created: false, priority: input.request.priority };
     let record: TaskRecord | undefined = await redisCall(() => store.get(id));
     if (!record) {
       const ttlMs = await redisCall(() => redis.pttl(store.keys.idempotency(scope, key)));
@@ -165,6 +169,7 @@ export class TaskIntake {
       model: request.model,
       limits: request.limits,
       metadata: request.metadata,
+      priority: request.priority,
       callbackUrl: request.callbackUrl,
       team: input.team,
       source: input.source ?? 'api',
@@ -197,7 +202,11 @@ export class TaskIntake {
   /** Adds the task's job; when that fails, removes what the attempt wrote (`relayEntry` too). */
   private async addJob(attempt: Attempt, relayEntry: string | undefined): Promise<void> {
     try {
-      await this.options.queue.add(queues.tasks.name, { taskId: attempt.id }, { ...queues.tasks.jobOptions, jobId: attempt.id });
+      await this.options.queue.add(
+        queues.tasks.name,
+        { taskId: attempt.id },
+        { ...queues.tasks.jobOptions, jobId: attempt.id, priority: jobPriority(attempt.priority) },
+      );
     } catch (err) {
       await this.discard(attempt, relayEntry);
       throw unavailable(err);

@@ -1,3 +1,5 @@
+import { WAIT_LIMIT_TEXT } from '@agentq/shared';
+
 /**
  * The viewer's stylesheet and script, inlined into the page (no external assets). The script
  * builds every node with createElement/textContent: event data is never parsed as HTML.
@@ -31,6 +33,7 @@ details > summary { cursor: pointer; }
 .result-box h2 { font-size: 15px; margin: 0 0 6px; }
 a { color: var(--accent); }
 #conn { font-size: 12px; }
+#waiting { color: var(--run); }
 `;
 
 export const VIEWER_JS = `
@@ -46,6 +49,9 @@ export const VIEWER_JS = `
   var connEl = document.getElementById('conn');
   var usageEl = document.getElementById('usage');
   var resultEl = document.getElementById('result');
+  var waitingEl = document.getElementById('waiting');
+  var LIMITS = ${JSON.stringify(WAIT_LIMIT_TEXT)};
+  var state = task.state;
   var calls = {};
   var logPre = null;
 
@@ -81,9 +87,23 @@ export const VIEWER_JS = `
     if (atBottom) window.scrollTo(0, document.body.scrollHeight);
     return body;
   }
-  function setState(state) {
-    stateEl.textContent = state;
-    stateEl.className = 'badge state-' + String(state).replace(/[^a-z_]/g, '');
+  function setState(value) {
+    state = value;
+    stateEl.textContent = value;
+    stateEl.className = 'badge state-' + String(value).replace(/[^a-z_]/g, '');
+    if (value !== 'queued') setWaiting(null);
+  }
+  function waitingReason(w) {
+    if (w.reason === 'predecessor') return w.on ? 'for task ' + w.on + ' to end' : 'for an earlier task to end';
+    var limit = Object.prototype.hasOwnProperty.call(LIMITS, w.reason) ? LIMITS[w.reason] : String(w.reason);
+    return limit + (typeof w.position === 'number' ? ' (position ' + w.position + ')' : '');
+  }
+  function waitingText(w) {
+    return (w.reason === 'predecessor' ? 'waiting ' : 'waiting: ') + waitingReason(w);
+  }
+  // why the task waits, at the top, while it is queued
+  function setWaiting(w) {
+    waitingEl.textContent = w && state === 'queued' ? waitingText(w) : '';
   }
   function setConn(text) { connEl.textContent = text; }
   function safeHref(url) {
@@ -104,6 +124,11 @@ export const VIEWER_JS = `
         body.appendChild(el('span', 'badge state-' + String(ev.state).replace(/[^a-z_]/g, ''), ev.state));
         if (ev.error) body.appendChild(el('div', 'text err', (ev.error.code ? ev.error.code + ': ' : '') + (ev.error.message || '')));
         if (FINAL[ev.state]) { done = true; stepEl.textContent = ''; }
+        break;
+      case 'task.waiting':
+        // events the record had seen when the page was made are older than its waiting
+        if (ev.seq > task.lastSeq) setWaiting(ev);
+        entry(ev, 'waiting').appendChild(el('span', null, waitingReason(ev)));
         break;
       case 'step':
         stepEl.textContent = 'step: ' + ev.step;
@@ -214,6 +239,7 @@ export const VIEWER_JS = `
     };
   }
   setState(task.state);
+  setWaiting(task.waiting);
   connect();
 })();
 `;

@@ -14,9 +14,10 @@ export function viewerHeaders(nonce: string): Record<string, string> {
   };
 }
 
-/** The live transcript page of one task. Only the task's request fields are embedded, as JSON. */
+/** The live transcript page of one task. Only the task's request fields, and why it waits, are embedded, as JSON. */
 export function viewerPage(task: TaskRecord, nonce: string): string {
-  const data = { id: task.id, state: task.state, repo: task.repo, prompt: task.prompt, baseRef: task.baseRef, createdAt: task.createdAt };
+  const waiting = task.state === 'queued' && task.waiting ? { reason: task.waiting.reason, position: task.waiting.position, on: task.waiting.on } : undefined;
+  const data = { id: task.id, state: task.state, repo: task.repo, prompt: task.prompt, baseRef: task.baseRef, createdAt: task.createdAt, waiting, lastSeq: task.lastSeq ?? 0 };
   const title = `${task.repo} · ${task.prompt.replace(/\s+/g, ' ').slice(0, 60)}`;
   return `<!doctype html>
 <html lang="en">
@@ -32,6 +33,7 @@ export function viewerPage(task: TaskRecord, nonce: string): string {
   <h1>${escapeHtml(task.repo)}</h1>
   <div class="meta">
     <span id="state" class="badge">${escapeHtml(task.state)}</span>
+    <span id="waiting"></span>
     <span id="step"></span>
     <span id="usage"></span>
     <span>task <code>${escapeHtml(task.id)}</code></span>

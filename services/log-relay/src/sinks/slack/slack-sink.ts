@@ -116,6 +116,7 @@ export class SlackSink implements Sink {
       after = events[events.length - 1]?.seq ?? after;
     }
     delivery.settle();
+    delivery.setWaiting(task.waiting);
     if (delivery.progress.state === 'queued' && this.options.queuePositions) {
       try {
         delivery.setQueuePosition((await this.options.queuePositions()).get(taskId));
@@ -179,8 +180,9 @@ export class SlackSink implements Sink {
   }
 
   /**
-   * Refreshes what time alone changes: the queue position of queued tasks, and the elapsed time of
-   * running tasks whose status message has not been updated for a while.
+   * Refreshes what time alone changes: why queued tasks wait and where they stand (their records'
+   * `waiting`, and their places in the queue), and the elapsed time of running tasks whose status
+   * message has not been updated for a while.
    */
   private async refreshWaiting(): Promise<void> {
     const refreshMs = this.options.elapsedRefreshMs ?? 30_000;
@@ -188,10 +190,20 @@ export class SlackSink implements Sink {
       if (delivery.refreshIfOlder(refreshMs)) delivery.kick();
     }
     const queued = [...this.tasks.values()].filter((d) => d.progress.state === 'queued' && !d.done);
-    if (queued.length === 0 || !this.options.queuePositions) return;
-    const positions = await this.options.queuePositions();
-    for (const delivery of queued) {
-      if (delivery.setQueuePosition(positions.get(delivery.taskId))) delivery.kick();
-    }
+    if (queued.length === 0) return;
+    const { store, queuePositions } = this.options;
+    const [records, positions] = await Promise.all([
+      Promise.all(queued.map((d) => store.get(d.taskId))),
+      queuePositions?.().catch((err: unknown) => {
+        this.options.logger.debug({ err }, 'queue positions not refreshed');
+        return undefined;
+      }),
+    ]);
+    queued.forEach((delivery, i) => {
+      const record = records[i];
+      const waitingChanged = record !== undefined && delivery.setWaiting(record.waiting);
+      const positionChanged = positions !== undefined && delivery.setQueuePosition(positions.get(delivery.taskId));
+      if (waitingChanged || positionChanged) delivery.kick();
+    });
   }
 }

@@ -111,6 +111,13 @@ export class TaskDelivery {
     if (upToDate) this.renderedVersion = this.version;
   }
 
+  /** The waiting info of the task's record; true when what the status shows changed. */
+  setWaiting(waiting: Parameters<TaskProgress['setRecordWaiting']>[0]): boolean {
+    if (!this.progress.setRecordWaiting(waiting)) return false;
+    this.version += 1;
+    return true;
+  }
+
   /** True when the position changed. */
   setQueuePosition(position: number | undefined): boolean {
     if (position === this.queuePosition) return false;

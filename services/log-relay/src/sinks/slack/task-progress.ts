@@ -1,4 +1,4 @@
-import { TASK_STATES, isFinalState, type AgentEvent, type DiffStat, type TaskError, type TaskState } from '@agentq/shared';
+import { TASK_STATES, isFinalState, type AgentEvent, type DiffStat, type TaskError, type TaskState, type WaitingInfo } from '@agentq/shared';
 
 /** Replies posted in a task's thread when something notable happens, at most once each. */
 export type MilestoneKind = 'started' | 'pushed' | 'pr' | 'ended';
@@ -30,6 +30,10 @@ export class TaskProgress {
   endedAt: number | undefined;
   error: TaskError | undefined;
   private diffStat: DiffStat | undefined;
+  /** The latest `task.waiting` event. */
+  private waitingEvent: WaitingInfo | undefined;
+  /** The task record's `waiting`, as last read. */
+  private waitingRecord: WaitingInfo | undefined;
   private readonly reached = new Map<MilestoneKind, Milestone>();
 
   get final(): boolean {
@@ -53,6 +57,27 @@ export class TaskProgress {
     return changed;
   }
 
+  /**
+   * Why the task waits, while it is queued. The events say why, in order; the record, read now
+   * and then, says where it stands now (its position moves on without an event), and why while no
+   * event has said so yet. A record that names another reason than the latest event is behind or
+   * ahead of the events read so far: the event is shown until the events catch up.
+   */
+  get waiting(): WaitingInfo | undefined {
+    if (this.state !== 'queued') return undefined;
+    const event = this.waitingEvent;
+    const record = this.waitingRecord;
+    if (!event) return record;
+    return record && record.reason === event.reason && record.on === event.on ? record : event;
+  }
+
+  /** Takes the `waiting` of the task's record; true when it changed what is shown. */
+  setRecordWaiting(waiting: WaitingInfo | undefined): boolean {
+    const before = this.waiting;
+    this.waitingRecord = waiting && { reason: waiting.reason, position: waiting.position, on: waiting.on };
+    return !sameWaiting(before, this.waiting);
+  }
+
   private reach(milestone: Milestone): void {
     if (!this.reached.has(milestone.kind)) this.reached.set(milestone.kind, milestone);
   }
@@ -72,6 +97,9 @@ export class TaskProgress {
         }
         return;
       }
+      case 'task.waiting':
+        this.waitingEvent = { reason: event.reason, position: event.position, on: event.on };
+        return;
       case 'step':
         this.step = event.step;
         return;
@@ -99,4 +127,9 @@ export class TaskProgress {
         return;
     }
   }
+}
+
+function sameWaiting(a: WaitingInfo | undefined, b: WaitingInfo | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.reason === b.reason && a.position === b.position && a.on === b.on;
 }

@@ -1,4 +1,4 @@
-import { isFinalState, shortId, type TaskRecord } from '@agentq/shared';
+import { isFinalState, shortId, waitingText, type TaskRecord } from '@agentq/shared';
 import type { TaskProgress } from '../task-progress.js';
 import { context, section, type ButtonElement, type SlackBlock, type SlackMessage } from './blocks.js';
 import { STATE_EMOJI, STATE_LABELS, formatCost, formatCount, formatDuration, plural } from './format.js';
@@ -12,7 +12,7 @@ const PROMPT_CHARS = 300;
 export interface StatusView {
   task: TaskRecord;
   progress: TaskProgress;
-  /** Place among the jobs waiting to start (1 = next), while queued. */
+  /** Place among the jobs waiting to start (1 = next), while queued; the task's waiting info goes first. */
   queuePosition: number | undefined;
   viewerUrl: string;
   now: number;
@@ -23,7 +23,8 @@ function headline(view: StatusView): string {
   const state = progress.state;
   const parts = [`${STATE_EMOJI[state]} *${STATE_LABELS[state]}*`];
   if (state === 'queued') {
-    if (view.queuePosition !== undefined) parts.push(`#${view.queuePosition} in the queue`);
+    if (progress.waiting) parts.push(waitingText(progress.waiting, (id) => code(shortId(id))));
+    else if (view.queuePosition !== undefined) parts.push(`#${view.queuePosition} in the queue`);
     else if (task.after) parts.push(`waiting for the previous run ${code(shortId(task.after))}`);
   } else if (!progress.final) {
     if (progress.step) parts.push(`step: ${code(progress.step, 40)}`);
