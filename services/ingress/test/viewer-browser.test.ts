@@ -1,42 +1,43 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
-import { CHROMIUM, PipeBrowser, chromiumFlags } from './pipe-browser.js';
 
-/** Loads a page in headless Chromium, lets its scripts run, and returns the resulting DOM. */
-async function renderedDom(url: string): Promise<string> {
-  const profile = await makeTempDir('agentq-chromium-');
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      execFile(
-        CHROMIUM,
-        [...chromiumFlags(profile.path), '--virtual-time-budget=15000', '--dump-dom', url],
-        { timeout: 45_000, maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout) => (err ? reject(err) : resolve(stdout)),
-      );
-    });
-  } finally {
-    await profile.remove();
-  }
-}
+const CHROMIUM = '/usr/bin/chromium';
 
 // Runs where Debian's chromium is installed (`apt-get install chromium`), as the design's page tests do.
 describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
   let redis: TestRedis;
   let fx: IngressFixture;
   let base: string;
+  let browser: Browser;
 
   beforeAll(async () => {
     redis = await startTestRedis();
     fx = await startIngress(redis.url);
     base = await fx.listen();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
   });
   afterAll(async () => {
+    await browser?.close();
     await fx.close();
     await redis.stop();
   });
+
+  /** Opens a viewer link in a new page of the browser. */
+  async function openViewer(viewerUrl: string): Promise<Page> {
+    const link = new URL(viewerUrl);
+    const page = await browser.newPage();
+    await page.goto(`${base}${link.pathname}${link.search}`);
+    return page;
+  }
+
+  /** The page's DOM once it has followed its task to the end. */
+  async function finishedDom(page: Page): Promise<string> {
+    await page.locator('#conn', { hasText: 'finished' }).waitFor({ timeout: 20_000 });
+    return page.content();
+  }
 
   it('renders the transcript live, as text, and stops at the final state', async () => {
     const res = await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ prompt: 'fix <b>it</b>' }) });
@@ -49,8 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       { kind: 'agent.tool_call', id: 'toolu_1', name: 'Write', input: { file_path: 'CONTRIBUTING.md', content: '# Contributing' } },
       { kind: 'agent.tool_result', id: 'toolu_1', ok: true, output: 'File created' },
     ]);
-    const link = new URL(viewerUrl);
-    const page = renderedDom(`${base}${link.pathname}${link.search}`);
+    const page = await openViewer(viewerUrl);
 
     // once the page follows the stream live, the rest of the task happens
     await waitFor(() => fx.blockingClients.length === 1, { what: 'the page to follow the task', timeoutMs: 30_000 });
@@ -59,7 +59,7 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       { kind: 'agent.result', success: true, turns: 2, costUsd: 0.0123, summary: 'Added CONTRIBUTING.md' },
     ]);
     await fx.store.transition(id, 'succeeded');
-    const dom = await page;
+    const dom = await finishedDom(page);
 
     expect(dom).toContain('<span id="state" class="badge state-succeeded">succeeded</span>');
     expect(dom).toContain('<span id="conn">finished</span>');
@@ -84,15 +84,12 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     // the record's position moved on since
     await fx.store.update(id, { waiting: { reason: 'team', position: 1, since: new Date().toISOString() } });
 
-    const browser = await PipeBrowser.launch();
+    const page = await openViewer(viewerUrl);
     try {
-      const link = new URL(viewerUrl);
-      const page = await browser.open(`${base}${link.pathname}${link.search}`);
-      const text = (selector: string) => page.evaluate<string | null>(`document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`);
+      const text = (selector: string) => page.locator(selector).textContent();
       const waitText = (selector: string, expected: string) =>
         waitFor(async () => (await text(selector)) === expected, { what: `${selector} to read ${expected}`, timeoutMs: 20_000 });
-      const waitingEntries = () =>
-        page.evaluate<string[]>(`[...document.querySelectorAll('.entry.task-waiting .body')].map((b) => b.textContent)`);
+      const waitingEntries = () => page.locator('.entry.task-waiting .body').allTextContents();
 
       await waitText('#conn', 'live');
       // the top shows where the task stands now (the record); the transcript what the event said
@@ -109,7 +106,7 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       // event text is text, never markup
       await fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: '<img src=x onerror="document.title=1">' }]);
       await waitText('#waiting', 'waiting for task <img src=x onerror="document.title=1"> to end');
-      expect(await page.evaluate<number>(`document.querySelectorAll('img').length`)).toBe(0);
+      expect(await page.locator('img').count()).toBe(0);
 
       // once it starts, it no longer waits
       await fx.store.transition(id, 'starting');
@@ -119,15 +116,14 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       await waitText('#conn', 'finished');
       expect(await waitingEntries()).toHaveLength(3);
     } finally {
-      await browser.close();
+      await page.close();
     }
   });
 
   it('shows no waiting line for a task that does not wait', async () => {
     const { id, viewerUrl } = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
     await fx.store.transition(id, 'canceled');
-    const link = new URL(viewerUrl);
-    const dom = await renderedDom(`${base}${link.pathname}${link.search}`);
+    const dom = await finishedDom(await openViewer(viewerUrl));
     expect(dom).toContain('<span id="waiting"></span>');
     expect(dom).toContain('<span id="conn">finished</span>');
   });
