@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface TestS3Options {
-  /** Data directory (kept across restarts); a temp dir of its own when unset. */
+  /** Data directory; a temp dir of its own when unset. */
   dir?: string;
   /** Bucket created at start (default `transcripts`). */
   bucket?: string;
@@ -18,11 +18,11 @@ export interface TestS3 {
   dir: string;
   /** Environment that points agentq at this server as it would at MinIO (endpoint, path style, static keys). */
   env(prefix?: string): Record<string, string>;
-  /** Kills the server (SIGKILL): open connections are cut, new ones refused. The data stays. */
+  /** Stops answering: the port is closed and open connections are cut. What was stored stays. */
   stop(): Promise<void>;
-  /** Starts it again on the same port and data. */
+  /** Answers again, on the same port and data. */
   restart(): Promise<void>;
-  /** Stops it and removes its data (when the directory was its own). */
+  /** Ends the server process and removes its data (when the directory was its own). */
   remove(): Promise<void>;
 }
 
@@ -31,52 +31,62 @@ export const TEST_S3_KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }
 
 const MAIN = join(import.meta.dirname, 's3-server-main.ts');
 
-async function spawnServer(port: number, dir: string, bucket: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', MAIN, String(port), dir, bucket], {
+type Reply = { ready?: true; listening?: number; closed?: true };
+
+/** The server process: it stays up across `stop`/`restart`, so nothing it stored is cut short. */
+function spawnServer(dir: string, bucket: string): { child: ChildProcess; next(what: keyof Reply): Promise<Reply> } {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', MAIN, dir, bucket], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let output = '';
-  const listening = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start within 20 s: ${output}`)), 20_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening (\d+)/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited (${code}) before listening: ${output}`));
-    });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
   });
-  return { child, port: listening };
+  const next = (what: keyof Reply) =>
+    new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`s3rver gave no ${what} within 20 s: ${output}`)), 20_000);
+      const onMessage = (message: Reply) => {
+        if (message[what] !== undefined) done(undefined, message);
+      };
+      const onExit = (code: number | null) => done(new Error(`s3rver exited (${code}): ${output}`));
+      const done = (err?: Error, message?: Reply) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        if (err) reject(err);
+        else resolve(message as Reply);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  return { child, next };
 }
 
 /**
- * An S3-compatible server (s3rver, a process of its own) on 127.0.0.1 with its data in a temp dir,
- * and one bucket. The product talks to it through the AWS SDK as it would to MinIO.
+ * An S3-compatible server (s3rver, in a process of its own) on 127.0.0.1 with its data in a temp
+ * dir, and one bucket. The product talks to it through the AWS SDK as it would to MinIO.
  */
 export async function startTestS3(options: TestS3Options = {}): Promise<TestS3> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'agentq-s3-')));
   const bucket = options.bucket ?? 'transcripts';
-  const first = await spawnServer(0, dir, bucket);
-  let child: ChildProcess | undefined = first.child;
-  const port = first.port;
+  const server = spawnServer(dir, bucket);
+  await server.next('ready');
+  const listen = async (port: number) => {
+    const reply = server.next('listening');
+    server.child.send({ listen: port });
+    return (await reply).listening as number;
+  };
+  const port = await listen(0);
+  let answering = true;
   const endpoint = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    const running = child;
-    child = undefined;
-    if (!running || running.exitCode !== null || running.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-    running.kill('SIGKILL');
-    await exited;
+    if (!answering) return;
+    answering = false;
+    const reply = server.next('closed');
+    server.child.send({ close: true });
+    await reply;
   };
   return {
     endpoint,
@@ -93,11 +103,17 @@ export async function startTestS3(options: TestS3Options = {}): Promise<TestS3> 
     }),
     stop,
     restart: async () => {
-      if (child) return;
-      child = (await spawnServer(port, dir, bucket)).child;
+      if (answering) return;
+      await listen(port);
+      answering = true;
     },
     remove: async () => {
-      await stop();
+      const { child } = server;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGKILL');
+        await exited;
+      }
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },
   };
