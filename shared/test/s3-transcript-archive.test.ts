@@ -1,8 +1,10 @@
+import { createServer, request } from 'node:http';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client, loadConfig, newTaskId, openTranscriptArchive, type AgentEvent, type TaskRecord, type TranscriptArchive } from '../src/index.js';
 import { S3TranscriptArchive } from '../src/storage/s3-transcript-archive.js';
 import { startTestS3, uniquePrefix, type TestS3 } from '../src/testing/index.js';
+import { closeServer, listenOnLoopback } from '../src/testing/loopback-server.js';
 
 let s3: TestS3;
 let raw: S3Client;
@@ -140,6 +142,41 @@ describe('S3 transcript archive (s3rver through the AWS SDK)', () => {
     await archive.writeTask(record(id, 21));
     expect(await keys(`${prefix}/${id}/`)).toEqual([`${prefix}/${id}/events.jsonl`, `${prefix}/${id}/task.json`]);
     expect(await open(prefix).readEvents(id)).toEqual(events(id, 1, 21));
+  });
+
+  it('removes chunks one by one on a store without multi-object delete (as Google Cloud Storage answers)', async () => {
+    // in front of s3rver: POST ?delete is refused the way GCS refuses it, the rest passes through
+    const refused: string[] = [];
+    const proxy = createServer((req, res) => {
+      if (req.method === 'POST' && /[?&]delete\b/.test(req.url ?? '')) {
+        refused.push(req.url ?? '');
+        req.resume();
+        res.writeHead(501, { 'content-type': 'application/xml' });
+        res.end("<?xml version='1.0' encoding='UTF-8'?><Error><Code>NotImplemented</Code><Message>A header or query you provided requested a function that is not implemented.</Message></Error>");
+        return;
+      }
+      const upstream = request(`${s3.endpoint}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (reply) => {
+        res.writeHead(reply.statusCode ?? 502, reply.headers);
+        reply.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    const endpoint = await listenOnLoopback(proxy);
+    try {
+      const prefix = uniquePrefix('s3gcs');
+      const archive = openTranscriptArchive(loadConfig({ ...s3.env(prefix), AWS_ENDPOINT_URL_S3: endpoint }));
+      for (const id of [newTaskId(), newTaskId()]) {
+        for (let from = 1; from <= 10; from += 5) await archive.append(id, events(id, from, from + 4));
+        await archive.writeTask(record(id, 10));
+        expect(await keys(`${prefix}/${id}/`)).toEqual([`${prefix}/${id}/events.jsonl`, `${prefix}/${id}/task.json`]);
+        expect(await archive.readEvents(id)).toEqual(events(id, 1, 10));
+      }
+      // asked once, then never again
+      expect(refused).toHaveLength(1);
+      archive.close?.();
+    } finally {
+      await closeServer(proxy);
+    }
   });
 
   it('without a prefix, objects sit at the bucket root', async () => {

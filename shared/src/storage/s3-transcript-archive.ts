@@ -31,6 +31,8 @@ const TASK_NAME = 'task.json';
 const JSONL = 'application/x-ndjson';
 /** Reads that found a listed object gone (the writer consolidated meanwhile) start over this often. */
 const READ_ATTEMPTS = 5;
+/** Keys one multi-object delete may name. */
+const MULTI_DELETE_MAX = 1000;
 /** Parts of the multipart upload of a large `events.jsonl`. */
 const PART_BYTES = 8 * 1024 * 1024;
 
@@ -86,7 +88,8 @@ function parseJsonl(text: string): AgentEvent[] {
  *   above the last seq it knows as one object. Writing the same range again writes the same bytes;
  *   overlapping chunks (two relays, a restart, a redelivery) are merged by seq when read.
  * - `events.jsonl`: the whole transcript, seq ascending, written by `writeTask` when the task
- *   ended, which then writes `task.json` and removes the chunks it consolidated.
+ *   ended, which then writes `task.json` and removes the chunks it consolidated (a chunk written
+ *   after that, by a relay that lost the task meanwhile, only repeats what `events.jsonl` holds).
  * - `task.json`: the final record.
  *
  * Readers merge `events.jsonl` and whatever chunks are listed, so a transcript reads the same
@@ -101,6 +104,8 @@ export class S3TranscriptArchive implements TranscriptArchive {
   private readonly cacheLimit: number;
   private readonly pageSize: number;
   private cachedBytes = 0;
+  /** Whether the store takes multi-object deletes (until it refuses one). */
+  private multiDelete = true;
   /** Last seq stored, per task, as far as this process knows. */
   private readonly known = new Map<string, number>();
   /** Bodies of the chunks this process wrote, per task (key → JSONL). */
@@ -172,7 +177,7 @@ export class S3TranscriptArchive implements TranscriptArchive {
 
   /**
    * The task ended and its events are stored: writes the whole transcript as `events.jsonl`, then
-   * `task.json`, then removes the chunks it consolidated. Safe to repeat, also after a crash in
+   * `task.json` while it removes the chunks it consolidated. Safe to repeat, also after a crash in
    * between (the chunks left are consolidated again).
    */
   async writeTask(task: TaskRecord): Promise<void> {
@@ -189,13 +194,12 @@ export class S3TranscriptArchive implements TranscriptArchive {
       });
       await upload.done();
     }
-    await client.send(
-      new sdk.PutObjectCommand({ Bucket: this.bucket, Key: `${prefix}${TASK_NAME}`, Body: `${JSON.stringify(task, null, 2)}\n`, ContentType: 'application/json' }),
-    );
-    // one request per object: not every S3-compatible store has multi-object delete (GCS has not)
-    await mapConcurrent(listing.chunks, this.concurrency, (chunk) =>
-      client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: chunk.key })),
-    );
+    // events.jsonl holds every chunk now: the chunks go while task.json is written
+    const record = `${JSON.stringify(task, null, 2)}\n`;
+    await Promise.all([
+      client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: `${prefix}${TASK_NAME}`, Body: record, ContentType: 'application/json' })),
+      this.remove(listing.chunks.map((c) => c.key)),
+    ]);
     this.dropWritten(task.id);
     this.known.set(task.id, events[events.length - 1]?.seq ?? 0);
   }
@@ -233,6 +237,39 @@ export class S3TranscriptArchive implements TranscriptArchive {
       const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
       return { events, listing };
     }
+  }
+
+  /**
+   * Removes objects: by multi-object delete (1000 a request) while the store has it, else one
+   * request per object (Google Cloud Storage has no multi-object delete: its first refusal switches
+   * this archive to single deletes).
+   */
+  private async remove(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    if (this.multiDelete && (await this.removeMany(keys))) return;
+    const { client, sdk } = await this.connect();
+    await mapConcurrent(keys, this.concurrency, (key) => client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  /** Multi-object deletes; false when the store refuses the request kind. */
+  private async removeMany(keys: string[]): Promise<boolean> {
+    const { client, sdk } = await this.connect();
+    for (let i = 0; i < keys.length; i += MULTI_DELETE_MAX) {
+      const batch = keys.slice(i, i + MULTI_DELETE_MAX);
+      let reply;
+      try {
+        reply = await client.send(new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+      } catch (err) {
+        // GCS answers 400 InvalidArgument or 501 NotImplemented; anything else is a failure
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status !== 400 && status !== 405 && status !== 501) throw err;
+        this.multiDelete = false;
+        return false;
+      }
+      const failed = (reply.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw new Error(`${failed.length} chunk(s) not removed (${failed[0]?.Code ?? 'error'})`);
+    }
+    return true;
   }
 
   private async readChunk(taskId: string, key: string): Promise<string | undefined> {
