@@ -19,7 +19,6 @@ import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
 import { waitFor } from '@agentq/shared/testing';
 import { startStack, type Stack } from '../test/support/stack.js';
-import { benchArchive } from './archive.js';
 import { benchEnqueue } from './enqueue.js';
 import { fmt, percentiles } from './stats.js';
 
@@ -111,7 +110,7 @@ const sections: Record<string, () => Promise<void>> = {
       ingressLogLevel: process.env.BENCH_INGRESS_LOG_LEVEL ?? 'info',
       cpuProfDir: process.env.BENCH_CPU_PROF,
     }),
-  archive: () => benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
+  archive: async () => (await import('./archive.js')).benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
 };
