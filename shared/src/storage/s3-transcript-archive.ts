@@ -309,7 +309,8 @@ export class S3TranscriptArchive implements TranscriptArchive {
   }
 
   private remember(taskId: string, key: string, body: string): void {
-    if (this.cachedBytes + body.length > this.cacheLimit) return;
+    const bytes = Buffer.byteLength(body);
+    if (this.cachedBytes + bytes > this.cacheLimit) return;
     let chunks = this.written.get(taskId);
     if (!chunks) {
       chunks = new Map();
@@ -317,13 +318,13 @@ export class S3TranscriptArchive implements TranscriptArchive {
     }
     if (chunks.has(key)) return;
     chunks.set(key, body);
-    this.cachedBytes += body.length;
+    this.cachedBytes += bytes;
   }
 
   private dropWritten(taskId: string): void {
     const chunks = this.written.get(taskId);
     if (!chunks) return;
-    for (const body of chunks.values()) this.cachedBytes -= body.length;
+    for (const body of chunks.values()) this.cachedBytes -= Buffer.byteLength(body);
     this.written.delete(taskId);
   }
 }
