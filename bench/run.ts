@@ -111,6 +111,7 @@ const sections: Record<string, () => Promise<void>> = {
       ingressLogLevel: process.env.BENCH_INGRESS_LOG_LEVEL ?? 'info',
       cpuProfDir: process.env.BENCH_CPU_PROF,
     }),
+  archive: async () => (await import('./archive.js')).benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
 };

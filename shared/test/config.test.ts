@@ -142,6 +142,8 @@ describe('secrets for redaction', () => {
     AGENTQ_WEBHOOK_SECRETS: { env: { AGENTQ_WEBHOOK_SECRETS: `${'w'.repeat(32)}:platform` }, secrets: ['w'.repeat(32)] },
     AGENTQ_CALLBACK_SECRET: { env: { AGENTQ_CALLBACK_SECRET: 'c'.repeat(32), AGENTQ_CALLBACK_HOSTS: 'hooks.example.com' }, secrets: ['c'.repeat(32)] },
     AGENTQ_VIEWER_SECRET: { env: { AGENTQ_VIEWER_SECRET: 'viewer-secret-0123456789' }, secrets: ['viewer-secret-0123456789'] },
+    AWS_SECRET_ACCESS_KEY: { env: { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'aws-secret-key-1' }, secrets: ['aws-secret-key-1'] },
+    AWS_SESSION_TOKEN: { env: { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'aws-secret-key-2', AWS_SESSION_TOKEN: 'aws-session-token-1' }, secrets: ['aws-session-token-1', 'aws-secret-key-2'] },
     MODAL_TOKEN_SECRET: { env: { MODAL_TOKEN_ID: 'ak-1', MODAL_TOKEN_SECRET: 'as-modal-secret-1' }, secrets: ['as-modal-secret-1'] },
     SLACK_BOT_TOKEN: { env: { SLACK_BOT_TOKEN: 'xoxb-1-2-bot', SLACK_SIGNING_SECRET: 'signing-secret-2' }, secrets: ['xoxb-1-2-bot', 'signing-secret-2'] },
     SLACK_SIGNING_SECRET: { env: { SLACK_BOT_TOKEN: 'xoxb-1-2-bot', SLACK_SIGNING_SECRET: 'signing-secret-3' }, secrets: ['signing-secret-3'] },

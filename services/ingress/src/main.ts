@@ -3,7 +3,6 @@ import { supervisor } from '@agentq/shared/supervisor';
 import { join } from 'node:path';
 import {
   API_TOKEN_FILE,
-  FsTranscriptArchive,
   GitHubApp,
   LocalForge,
   ShutdownManager,
@@ -15,6 +14,7 @@ import {
   createRedactor,
   errorMessage,
   loadConfig,
+  openTranscriptArchive,
   queues,
   redisKeys,
   requireRedisUrl,
@@ -53,12 +53,15 @@ async function main(): Promise<void> {
   queue.on('error', (err) => logger.debug({ err: errorMessage(err) }, 'queue error'));
   shutdown.register('queue', () => queue.close());
 
+  const archive = openTranscriptArchive(config);
+  shutdown.register('archive', () => archive.close?.());
+
   const app = buildApp({
     config,
     redis,
     queue,
     store: new TaskStore(redis, keys, { redact }),
-    archive: FsTranscriptArchive.forDataDir(config.dataDir),
+    archive,
     forge: new LocalForge(config.dataDir),
     github: config.github ? new GitHubApp(config.github, { logger }) : undefined,
     logger,
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
       teams: [...new Set(tokens.map((t) => t.team))],
       slack: config.slack !== undefined,
       github: config.github !== undefined,
+      archive: archive.location,
     },
     'ingress listening',
   );

@@ -2,7 +2,6 @@ import type { AddressInfo } from 'node:net';
 import {
   DEMO_REPO,
   DEMO_REPO_FILES,
-  FsTranscriptArchive,
   GitHubApp,
   LocalForge,
   TaskStore,
@@ -10,12 +9,14 @@ import {
   createLogger,
   createMetricsRegistry,
   loadConfig,
+  openTranscriptArchive,
   queues,
   redisKeys,
   type ApiToken,
   type Config,
   type Logger,
   type RedisKeys,
+  type TranscriptArchive,
 } from '@agentq/shared';
 import { makeTempDir, uniquePrefix } from '@agentq/shared/testing';
 import { Queue } from 'bullmq';
@@ -44,7 +45,8 @@ export interface IngressFixture {
   store: TaskStore;
   keys: RedisKeys;
   forge: LocalForge;
-  archive: FsTranscriptArchive;
+  /** The archive the configuration names (`<data dir>/transcripts` unless `AGENTQ_ARCHIVE_URL` is set). */
+  archive: TranscriptArchive;
   dataDir: string;
   /** Blocking connections the app opened for event streams. */
   blockingClients: Redis[];
@@ -86,7 +88,7 @@ export async function startIngress(redisUrl: string, options: FixtureOptions = {
   const store = new TaskStore(redis, keys);
   const forge = new LocalForge(config.dataDir);
   await forge.seed(DEMO_REPO, DEMO_REPO_FILES);
-  const archive = FsTranscriptArchive.forDataDir(config.dataDir);
+  const archive = openTranscriptArchive(config);
   const blockingClients: Redis[] = [];
   const app = buildApp({
     config,
@@ -132,6 +134,7 @@ export async function startIngress(redisUrl: string, options: FixtureOptions = {
       if (queueRedis !== redis) queueRedis.disconnect();
       redis.disconnect();
       for (const client of blockingClients) client.disconnect();
+      archive.close?.();
       await data.remove();
     },
   };

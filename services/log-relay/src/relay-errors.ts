@@ -11,6 +11,7 @@ export const RELAY_ERRORS = defineErrors({
   RELAY_READ_FAILED: { meaning: 'reading the event streams failed; retried with backoff (0.2 s doubling to 5 s)' },
   RELAY_DISCOVERY_FAILED: { meaning: 'reading the task list failed; retried with backoff (0.2 s doubling to 5 s)' },
   RELAY_DELIVERY_FAILED: { meaning: 'delivering a task\'s events to a sink failed; retried with backoff, 0.4 s doubling to 10 s (logged on the first failure and every tenth)' },
+  RELAY_ARCHIVE_UNAVAILABLE: { meaning: 'the transcript archive (`AGENTQ_ARCHIVE_URL`) failed a write or check: unreachable, refused the credentials, no such bucket; the events stay in Redis unacknowledged and are delivered again with backoff, `/readyz` answers 503 and `agentq_relay_archive_up` is 0 until it works again (logged once per outage)' },
   RELAY_CLAIMS_FAILED: { meaning: 'refreshing or taking over task claims failed; tried again on the next round' },
   RELAY_CLAIM_LOST: { meaning: 'another relay took tasks over from this one (it was silent too long); this one stopped following them' },
   RELAY_CLAIM_STALE: { meaning: 'this relay\'s claim on a task was not fresh when it was about to write; it waits until the claim is refreshed or lost (internal)' },

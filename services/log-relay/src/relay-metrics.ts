@@ -12,6 +12,8 @@ export class RelayMetrics {
   readonly tasksFinished: Counter;
   readonly tasksTakenOver: Counter;
   readonly malformedEntries: Counter;
+  readonly archiveUp: Gauge;
+  readonly archiveFailures: Counter;
   private sources: RelayGaugeSources | undefined;
   private lastLag = 0;
 
@@ -35,6 +37,17 @@ export class RelayMetrics {
       name: 'agentq_relay_malformed_entries_total',
       help: 'Stream entries that could not be read and were acknowledged without delivery.',
       labelNames: ['stream'],
+      registers: [registry],
+    });
+    this.archiveUp = new Gauge({
+      name: 'agentq_relay_archive_up',
+      help: 'Whether the transcript archive took the last write or check (1) or failed it (0); while 0, events wait in Redis.',
+      registers: [registry],
+    });
+    this.archiveFailures = new Counter({
+      name: 'agentq_relay_archive_failures_total',
+      help: 'Failed calls to the transcript archive, by what was asked (append, finish, check); each is retried.',
+      labelNames: ['op'],
       registers: [registry],
     });
     const owned: Gauge = new Gauge({

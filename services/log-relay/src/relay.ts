@@ -1,10 +1,10 @@
 import {
-  FsTranscriptArchive,
   TaskStore,
   connectRedis,
   createSlackTokenResolver,
   errorMessage,
   openTaskQueue,
+  openTranscriptArchive,
   redisKeys,
   requireRedisUrl,
   resolveViewerSecret,
@@ -22,6 +22,7 @@ import { EventPump } from './follow/event-pump.js';
 import { BlockingConnection } from './redis/blocking-connection.js';
 import type { RelayErrorCode } from './relay-errors.js';
 import { RelayMetrics } from './relay-metrics.js';
+import { ArchiveHealth } from './sinks/archive-health.js';
 import { CallbackSink, type CallbackSinkOptions } from './sinks/callback/callback-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { SlackSink, type SlackSinkOptions } from './sinks/slack/slack-sink.js';
@@ -32,8 +33,10 @@ export interface RelayDeps {
   logger: Logger;
   /** Connection for ordinary commands; the relay opens its blocking connections from it. */
   redis?: Redis;
-  /** Default: `FsTranscriptArchive.forDataDir(config.dataDir)`. */
+  /** Default: the archive `AGENTQ_ARCHIVE_URL` names (`openTranscriptArchive(config)`). */
   archive?: TranscriptArchive;
+  /** How often the archive is checked while nothing is written (default 15 s). */
+  archiveCheckEveryMs?: number;
   /** Default: the storage sink on `archive`, the callback sink when callbacks are on, and the Slack sink when Slack is configured. */
   sinks?: Sink[];
   /** Registry for the relay's metrics (default: a private one). */
@@ -47,7 +50,10 @@ export interface RelayDeps {
 }
 
 export interface Relay {
-  /** Redis reachable, the callbacks worker (when callbacks are on) running, and not shutting down. */
+  /**
+   * Redis reachable, the transcript archive taking writes, the callbacks worker (when callbacks
+   * are on) running, and not shutting down.
+   */
   ready(): Promise<boolean>;
   /** Task ids this relay owns now. */
   ownedTasks(): string[];
@@ -91,12 +97,14 @@ export function startRelay(deps: RelayDeps): Relay {
   watchErrors(tasksConnection, logger, 'tasks');
   watchErrors(eventsConnection, logger, 'events');
 
-  const archive = deps.archive ?? FsTranscriptArchive.forDataDir(config.dataDir);
+  const ownsArchive = deps.archive === undefined;
+  const archive = deps.archive ?? openTranscriptArchive(config);
   const registry = deps.registry ?? new Registry();
   const metrics = new RelayMetrics(registry);
+  const archiveHealth = new ArchiveHealth({ archive, logger, metrics, checkEveryMs: deps.archiveCheckEveryMs });
   const store = new TaskStore(redis, keys);
   let queue: ReturnType<typeof openTaskQueue> | undefined;
-  const sinks: Sink[] = deps.sinks ?? [new StorageSink(archive)];
+  const sinks: Sink[] = deps.sinks ?? [new StorageSink(archive, archiveHealth)];
   let callbacks: CallbackSink | undefined;
   if (!deps.sinks && config.callbacks) {
     callbacks = new CallbackSink({
@@ -166,13 +174,16 @@ export function startRelay(deps: RelayDeps): Relay {
   metrics.observe({ ownedTasks: () => claims.size, lagEvents: () => pump.lag() });
   claims.start();
   pump.start();
-  logger.info({ claimIdleMs: config.relayClaimIdleMs, sinks: sinks.map((s) => s.name) }, 'log relay started');
+  archiveHealth.start();
+  logger.info({ claimIdleMs: config.relayClaimIdleMs, sinks: sinks.map((s) => s.name), archive: archive.location }, 'log relay started');
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     await claims.stopDiscovery();
     await pump.stop();
     for (const sink of sinks) await sink.close?.();
+    await archiveHealth.stop();
+    if (ownsArchive) archive.close?.();
     if (queue) await (await queue.catch(() => undefined))?.close().catch(() => {});
     await claims.stopMaintenance();
     let handedOver = 0;
@@ -204,7 +215,7 @@ export function startRelay(deps: RelayDeps): Relay {
             timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS);
           }),
         ]);
-        return pong === 'PONG' && (callbacks?.running() ?? true);
+        return pong === 'PONG' && archiveHealth.isUp && (callbacks?.running() ?? true);
       } catch {
         return false;
       } finally {

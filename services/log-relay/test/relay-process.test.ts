@@ -6,11 +6,12 @@ import {
   archivedSeq,
   expectArchived,
   finishTask,
-  messages,
+  killRelayMidTask,
   relayConfig,
   relayEnv,
   spawnRelay,
   startTask,
+  startWriter,
   submitTask,
   testLogger,
   type RelayProcess,
@@ -48,50 +49,10 @@ async function setup(): Promise<Setup> {
   };
 }
 
-/** Appends a few events every few milliseconds, as a running agent does, until stopped. */
-function startWriter(store: TaskStore, id: string): { stop(): Promise<void> } {
-  let stopped = false;
-  cleanups.push(async () => {
-    stopped = true;
-    await loop.catch(() => {});
-  });
-  let written = 0;
-  const loop = (async () => {
-    while (!stopped) {
-      expect(await store.append(id, messages(3, written))).toBeDefined();
-      written += 3;
-      await new Promise((r) => setTimeout(r, 3));
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await loop;
-    },
-  };
-}
-
-async function redisSeq(store: TaskStore, id: string): Promise<number> {
-  return (await store.require(id)).lastSeq ?? 0;
-}
-
 describe('log relay process', () => {
   it('killed with SIGKILL mid-stream and started again: transcript complete, nothing twice', async () => {
     const s = await setup();
-    const id = await submitTask(s.store, db.client, s.keys);
-    await startTask(s.store, id);
-    const writer = startWriter(s.store, id);
-    const first = s.spawn('relay-k');
-    await waitFor(async () => (await archivedSeq(s.archive, id)) >= 100, { timeoutMs: 15_000, what: 'first relay archiving' });
-    await first.kill('SIGKILL');
-    // the agent keeps writing while no relay runs
-    const atKill = await redisSeq(s.store, id);
-    await waitFor(async () => (await redisSeq(s.store, id)) >= atKill + 150, { what: 'events written while the relay is down' });
-    const second = s.spawn('relay-k');
-    const afterRestart = await redisSeq(s.store, id);
-    await waitFor(async () => (await archivedSeq(s.archive, id)) >= afterRestart, { timeoutMs: 15_000, what: 'restarted relay catching up' });
-    await writer.stop();
-    await finishTask(s.store, id);
+    const { id, second, afterRestart } = await killRelayMidTask(db, s);
     const events = await expectArchived(s.store, s.archive, db.client, id);
     expect(events.length).toBeGreaterThan(afterRestart);
     expect(second.output()).toContain('task transcript complete');
@@ -101,7 +62,7 @@ describe('log relay process', () => {
     const s = await setup();
     const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
-    const writer = startWriter(s.store, id);
+    const writer = startWriter(s.store, id, cleanups);
     const a = s.spawn('relay-a', 1000);
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= 100, { timeoutMs: 15_000, what: 'relay a archiving' });
     await a.kill('SIGKILL');
@@ -118,7 +79,7 @@ describe('log relay process', () => {
     const s = await setup();
     const id = await submitTask(s.store, db.client, s.keys);
     await startTask(s.store, id);
-    const writer = startWriter(s.store, id);
+    const writer = startWriter(s.store, id, cleanups);
     const relay = s.spawn('relay-t');
     const port = await relay.port;
     await waitFor(async () => (await archivedSeq(s.archive, id)) >= 50, { timeoutMs: 15_000, what: 'relay archiving' });

@@ -8,11 +8,11 @@ import {
   type AgentEvent,
   type AgentEventInput,
   type Config,
-  type FsTranscriptArchive,
   type Logger,
   type RedisKeys,
   type TaskState,
   type TaskStore,
+  type TranscriptArchive,
 } from '@agentq/shared';
 import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { Redis } from 'ioredis';
@@ -28,6 +28,8 @@ export interface RelayEnvOptions {
   consumer: string;
   claimIdleMs?: number;
   eventsTtlSec?: number;
+  /** More settings (e.g. an `s3://` archive). */
+  env?: Record<string, string>;
 }
 
 export function relayEnv(options: RelayEnvOptions): Record<string, string> {
@@ -42,6 +44,7 @@ export function relayEnv(options: RelayEnvOptions): Record<string, string> {
     AGENTQ_HOST: '127.0.0.1',
     AGENTQ_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info',
     AGENTQ_SHUTDOWN_TIMEOUT_MS: '10000',
+    ...options.env,
   };
 }
 
@@ -65,6 +68,36 @@ export function messages(count: number, from = 0): AgentEventInput[] {
   return Array.from({ length: count }, (_, i) => ({ kind: 'agent.message', text: `message ${from + i + 1}` }));
 }
 
+export interface Writer {
+  stop(): Promise<void>;
+}
+
+/**
+ * Appends 3 events every `pauseMs`, as a running agent does, until stopped (or until the test's
+ * cleanups run).
+ */
+export function startWriter(store: TaskStore, id: string, cleanups: (() => Promise<unknown>)[], pauseMs = 3): Writer {
+  let stopped = false;
+  let written = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      expect(await store.append(id, messages(3, written))).toBeDefined();
+      written += 3;
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  cleanups.push(async () => {
+    stopped = true;
+    await loop.catch(() => {});
+  });
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
 /** Moves a task to running, as the dispatcher does. */
 export async function startTask(store: TaskStore, id: string): Promise<void> {
   expect(await store.transition(id, 'starting', { sandboxId: `sb-${id}` })).toMatchObject({ ok: true });
@@ -86,8 +119,8 @@ export async function finishTask(store: TaskStore, id: string, state: TaskState 
   ).toMatchObject({ ok: true });
 }
 
-/** Last seq in the archived transcript, read from the file each time (without touching it). */
-export async function archivedSeq(archive: FsTranscriptArchive, id: string): Promise<number> {
+/** Last seq in the archived transcript, read from the store each time (without touching it). */
+export async function archivedSeq(archive: TranscriptArchive, id: string): Promise<number> {
   const events = await archive.readEvents(id);
   return events[events.length - 1]?.seq ?? 0;
 }
@@ -105,7 +138,7 @@ export async function redisEvents(store: TaskStore, id: string): Promise<AgentEv
 /** Waits for task.json, then checks the transcript against Redis: seq 1..N, identical, once each. */
 export async function expectArchived(
   store: TaskStore,
-  archive: FsTranscriptArchive,
+  archive: TranscriptArchive,
   redis: Redis,
   id: string,
   options: { timeoutMs?: number; ttlSec?: number } = {},
@@ -213,4 +246,40 @@ export function useRelayRedis(): RelayTestRedis {
     },
     cleanups,
   };
+}
+
+/** What `killRelayMidTask` needs: a task store and keys, the archive to watch, and a way to run relay processes. */
+export interface RelayProcessSetup {
+  store: TaskStore;
+  keys: RedisKeys;
+  archive: TranscriptArchive;
+  spawn(consumer: string): RelayProcess;
+}
+
+/**
+ * A running task whose relay is killed with SIGKILL mid-stream (after 100 events archived) while
+ * the agent keeps writing, then started again; returns once the restarted relay caught up, the
+ * writer stopped and the task finished in Redis.
+ */
+export async function killRelayMidTask(
+  db: RelayTestRedis,
+  s: RelayProcessSetup,
+  timeoutMs = 15_000,
+): Promise<{ id: string; second: RelayProcess; afterRestart: number }> {
+  const id = await submitTask(s.store, db.client, s.keys);
+  await startTask(s.store, id);
+  const writer = startWriter(s.store, id, db.cleanups);
+  const first = s.spawn('relay-k');
+  await waitFor(async () => (await archivedSeq(s.archive, id)) >= 100, { timeoutMs, what: 'first relay archiving' });
+  await first.kill('SIGKILL');
+  // the agent keeps writing while no relay runs
+  const redisSeq = async () => (await s.store.require(id)).lastSeq ?? 0;
+  const atKill = await redisSeq();
+  await waitFor(async () => (await redisSeq()) >= atKill + 150, { what: 'events written while the relay is down' });
+  const second = s.spawn('relay-k');
+  const afterRestart = await redisSeq();
+  await waitFor(async () => (await archivedSeq(s.archive, id)) >= afterRestart, { timeoutMs, what: 'restarted relay catching up' });
+  await writer.stop();
+  await finishTask(s.store, id);
+  return { id, second, afterRestart };
 }

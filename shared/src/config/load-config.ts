@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AgentqError } from '../errors.js';
+import { archiveUrl, type ArchiveConfig } from '../storage/archive-location.js';
 import { isCallbackHostPattern } from '../tasks/callback-url.js';
 import type { HarnessName } from '../tasks/task-request.js';
 import { secretSettingValues } from './secret-values.js';
@@ -30,6 +31,8 @@ export interface Config {
   publicUrl: string;
   dispatcherPort: number;
   relayPort: number;
+  /** Where finished transcripts are kept (`AGENTQ_ARCHIVE_URL`), and for S3 how to connect. */
+  archive: ArchiveConfig;
   apiTokens: ApiToken[] | undefined;
   viewerSecret: string | undefined;
   /** Secrets of signed webhooks, with their teams; empty: signed requests are refused. */
@@ -257,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const callbacks = callbackConfig(v, problems);
   const slack = slackConfig(v, problems);
   const github = githubConfig(v, problems);
+  const archive = archiveConfig(v, problems);
   if (v.AGENTQ_HARNESS === 'command' && v.AGENTQ_HARNESS_COMMAND === undefined) {
     problems.push('AGENTQ_HARNESS_COMMAND: required when AGENTQ_HARNESS is `command`');
   }
@@ -281,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (v.AGENTQ_PUBLIC_URL ?? `http://localhost:${v.AGENTQ_PORT}`).replace(/\/+$/, ''),
     dispatcherPort: v.AGENTQ_DISPATCHER_PORT,
     relayPort: v.AGENTQ_RELAY_PORT,
+    archive,
     apiTokens,
     viewerSecret: v.AGENTQ_VIEWER_SECRET,
     webhookSecrets,
@@ -345,6 +350,27 @@ function callbackConfig(v: EnvValues, problems: string[]): CallbackConfig | unde
   const bad = hosts.filter((host) => !isCallbackHostPattern(host));
   for (const host of bad) problems.push(`AGENTQ_CALLBACK_HOSTS: ${JSON.stringify(host)} is not a host name or IP address (a leading \`*.\` is allowed)`);
   return bad.length > 0 ? undefined : { secret, hosts };
+}
+
+function archiveConfig(v: EnvValues, problems: string[]): ArchiveConfig {
+  const location = v.AGENTQ_ARCHIVE_URL ?? { kind: 'file' as const, dir: join(resolve(v.AGENTQ_DATA_DIR), 'transcripts') };
+  if ((v.AWS_ACCESS_KEY_ID === undefined) !== (v.AWS_SECRET_ACCESS_KEY === undefined)) {
+    problems.push('AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: set both, or neither (the AWS SDK\'s credential chain is used then)');
+  }
+  if (v.AWS_SESSION_TOKEN !== undefined && v.AWS_ACCESS_KEY_ID === undefined) {
+    problems.push('AWS_SESSION_TOKEN: set it with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  }
+  const url = archiveUrl(location);
+  if (location.kind === 'file') return { ...location, url };
+  const credentials =
+    v.AWS_ACCESS_KEY_ID !== undefined && v.AWS_SECRET_ACCESS_KEY !== undefined
+      ? { accessKeyId: v.AWS_ACCESS_KEY_ID, secretAccessKey: v.AWS_SECRET_ACCESS_KEY, ...(v.AWS_SESSION_TOKEN ? { sessionToken: v.AWS_SESSION_TOKEN } : {}) }
+      : undefined;
+  return {
+    ...location,
+    url,
+    s3: { region: v.AWS_REGION, endpoint: v.AWS_ENDPOINT_URL_S3, forcePathStyle: v.AGENTQ_S3_FORCE_PATH_STYLE, credentials },
+  };
 }
 
 function githubConfig(v: EnvValues, problems: string[]): GitHubConfig | undefined {

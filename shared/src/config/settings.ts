@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseArchiveUrl } from '../storage/archive-location.js';
 import { harnessNameSchema } from '../tasks/task-request.js';
 
 /**
@@ -28,6 +29,12 @@ const list = z
       .map((s) => s.trim())
       .filter((s) => s.length > 0),
   );
+const archiveUrl = z.string().transform((value, ctx) => {
+  const parsed = parseArchiveUrl(value);
+  if (parsed.ok) return parsed.location;
+  ctx.addIssue({ code: 'custom', message: parsed.problem });
+  return z.NEVER;
+});
 
 /** Variables whose presence (among the sandbox variables) means Anthropic credentials are configured. */
 export const ANTHROPIC_CREDENTIAL_VARS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'];
@@ -79,6 +86,13 @@ export const SETTINGS = [
   { env: 'AGENTQ_BODY_LIMIT_BYTES', schema: int(1024, 10 * 1024 * 1024).default(256 * 1024), shown: '`262144`', doc: 'Largest request body accepted by the ingress.' },
   { env: 'AGENTQ_IDEMPOTENCY_TTL_SEC', schema: int(60, 30 * 24 * 3600).default(24 * 3600), shown: '`86400`', doc: 'How long an `Idempotency-Key` keeps returning the same task.' },
   { env: 'AGENTQ_EVENTS_TTL_SEC', schema: int(60, 365 * 24 * 3600).default(7 * 24 * 3600), shown: '`604800`', doc: 'How long a finished task\'s event stream stays in Redis once archived; the viewer and API read the archive after that.' },
+  { env: 'AGENTQ_ARCHIVE_URL', schema: archiveUrl.optional(), shown: '`file://<AGENTQ_DATA_DIR>/transcripts`', doc: 'Where transcripts are kept: `file://<dir>` (an absolute directory, or `file://./dir` relative to the working directory) or `s3://<bucket>/<prefix>` for any S3-compatible store (AWS S3, MinIO, Cloudflare R2, Google Cloud Storage through its XML API). The log relays write it, the ingress reads it once a stream left Redis; with S3 they share no volume. See [Transcript archive](operations.md#transcript-archive).' },
+  { env: 'AWS_REGION', schema: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a region name such as us-east-1 (auto for R2)').default('us-east-1'), shown: '`us-east-1`', doc: 'Region of the S3 bucket (`auto` for Cloudflare R2). With an `s3://` archive only, as the rest of the `AWS_*` settings.' },
+  { env: 'AWS_ENDPOINT_URL_S3', schema: z.url({ protocol: /^https?$/ }).optional(), shown: 'AWS S3', doc: 'S3 API endpoint of a store other than AWS S3, e.g. `http://minio:9000`, `https://<account>.r2.cloudflarestorage.com`, `https://storage.googleapis.com`.' },
+  { env: 'AGENTQ_S3_FORCE_PATH_STYLE', schema: bool.default(false), shown: '`false`', doc: 'Address buckets as `<endpoint>/<bucket>` instead of `<bucket>.<endpoint>` (MinIO and most self-hosted stores need `true`).' },
+  { env: 'AWS_ACCESS_KEY_ID', schema: z.string().min(1).optional(), shown: 'the AWS SDK\'s credential chain', doc: 'Access key of the S3 store, with `AWS_SECRET_ACCESS_KEY`. When both are unset the AWS SDK looks further (web identity / IRSA, ECS and EC2 roles, `~/.aws`).' },
+  { env: 'AWS_SECRET_ACCESS_KEY', schema: z.string().min(1).optional(), shown: '—', secret: true, doc: 'Secret key of the S3 store, with `AWS_ACCESS_KEY_ID`.' },
+  { env: 'AWS_SESSION_TOKEN', schema: z.string().min(1).optional(), shown: '—', secret: true, doc: 'Session token of temporary S3 credentials, with the two keys.' },
   { env: 'AGENTQ_GIT_AUTHOR_NAME', schema: z.string().min(1).default('agentq'), shown: '`agentq`', doc: 'Author name of agent commits.' },
   { env: 'AGENTQ_GIT_AUTHOR_EMAIL', schema: z.string().min(3).default('agentq@localhost'), shown: '`agentq@localhost`', doc: 'Author email of agent commits.' },
   { env: 'AGENTQ_RELAY_CONSUMER', schema: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).default(hostname().replace(/[^A-Za-z0-9_.-]/g, '-') || 'relay'), shown: 'host name', doc: 'Consumer name of this log relay in the Redis consumer groups (unique per replica).' },

@@ -1,10 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, readFile, rename, truncate, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, appendFile, mkdir, open, readFile, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { AgentEvent } from '../events/agent-event.js';
 import { isTaskId } from '../ids.js';
 import type { TaskRecord } from '../tasks/task-record.js';
+import { eventsAfter, toJsonl } from './jsonl.js';
 import type { TranscriptArchive } from './transcript-archive.js';
 
 /**
@@ -15,6 +17,10 @@ export class FsTranscriptArchive implements TranscriptArchive {
   private readonly known = new Map<string, number>();
 
   constructor(readonly root: string) {}
+
+  get location(): string {
+    return `file://${this.root}`;
+  }
 
   static forDataDir(dataDir: string): FsTranscriptArchive {
     return new FsTranscriptArchive(join(dataDir, 'transcripts'));
@@ -56,21 +62,22 @@ export class FsTranscriptArchive implements TranscriptArchive {
     return last;
   }
 
+  /** The directory exists (it is created) and can be written. */
+  async check(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await access(this.root, constants.W_OK);
+  }
+
   forget(taskId: string): void {
     this.known.delete(taskId);
   }
 
   async append(taskId: string, events: AgentEvent[]): Promise<number> {
-    let last = await this.lastSeq(taskId);
-    const fresh: AgentEvent[] = [];
-    for (const event of events) {
-      if (event.seq <= last) continue;
-      fresh.push(event);
-      last = event.seq;
-    }
-    if (fresh.length === 0) return 0;
+    const fresh = eventsAfter(events, await this.lastSeq(taskId));
+    const last = fresh[fresh.length - 1]?.seq;
+    if (last === undefined) return 0;
     await mkdir(this.dir(taskId), { recursive: true });
-    await appendFile(this.eventsPath(taskId), fresh.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    await appendFile(this.eventsPath(taskId), toJsonl(fresh));
     this.known.set(taskId, last);
     return fresh.length;
   }

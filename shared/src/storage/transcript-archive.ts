@@ -6,10 +6,17 @@ import type { TaskRecord } from '../tasks/task-record.js';
  * expired. Appends are idempotent by seq.
  */
 export interface TranscriptArchive {
+  /** Where it is, as a URL for logs (`file:///…`, `s3://bucket/prefix`); holds no credentials. */
+  readonly location?: string;
   /** Appends the events whose seq is above what is stored; returns how many were written. */
   append(taskId: string, events: AgentEvent[]): Promise<number>;
   lastSeq(taskId: string): Promise<number>;
+  /** Every stored event after `afterSeq`, seq ascending, each seq once. */
   readEvents(taskId: string, afterSeq?: number): Promise<AgentEvent[]>;
+  /**
+   * The task ended and all its events were appended: stores the final record (an archive may
+   * consolidate the transcript first). Safe to call again.
+   */
   writeTask(task: TaskRecord): Promise<void>;
   readTask(taskId: string): Promise<TaskRecord | undefined>;
   /**
@@ -17,4 +24,8 @@ export interface TranscriptArchive {
    * (another process may have written to it meanwhile).
    */
   forget?(taskId: string): void;
+  /** Throws when the store cannot be reached (or is not set up) now. */
+  check?(): Promise<void>;
+  /** Releases connections. */
+  close?(): void;
 }

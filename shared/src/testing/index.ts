@@ -1,6 +1,7 @@
 export { startTestRedis, startRedisProcess, type TestRedis, type TestRedisOptions } from './redis.js';
 export { freePort } from '../net/free-port.js';
 export { waitFor } from './wait.js';
+export { startTestS3, TEST_S3_KEYS, type TestS3, type TestS3Options } from './s3-server.js';
 export { makeTempDir, uniquePrefix } from './temp.js';
 export { FakeSlack, slackSignatureHeaders, type SlackCall, type FakeSlackMessage, type SlackFailure, type FakeSlackOptions } from './fake-slack.js';
 export { FakeGitHub, generateAppKeyPair, type FakeGitHubOptions, type FakeGitHubCall, type FakeTokenRequest, type FakePull, type FakeComment, type FakeReaction, type FakePermission } from './fake-github.js';

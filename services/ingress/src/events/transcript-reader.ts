@@ -1,4 +1,5 @@
 import { isFinalState, type AgentEvent, type TaskStore, type TranscriptArchive } from '@agentq/shared';
+import { archiveCall } from '../http/archive-call.js';
 
 export const PAGE_SIZE = 1000;
 
@@ -24,7 +25,7 @@ export class TranscriptReader {
   async next(taskId: string, afterSeq: number): Promise<Batch> {
     const events = await this.store.readEvents(taskId, afterSeq, PAGE_SIZE);
     if (events.length > 0 || (await this.store.eventsExist(taskId))) return { events, from: 'redis' };
-    return { events: await this.archive.readEvents(taskId, afterSeq), from: 'archive' };
+    return { events: await archiveCall(() => this.archive.readEvents(taskId, afterSeq)), from: 'archive' };
   }
 
   /** Every event after `afterSeq` written so far. */

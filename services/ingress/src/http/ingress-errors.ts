@@ -27,6 +27,7 @@ export const INGRESS_ERRORS = defineErrors({
   INGRESS_BUDGET_EXHAUSTED: { status: 429, meaning: 'the tasks of the caller\'s team that ended today (UTC) cost at least its cap in `AGENTQ_TEAM_DAILY_USD`; nothing is queued; `Retry-After` gives the seconds until 00:00 UTC, when the count starts again' },
   INGRESS_INTERNAL: { status: 500, meaning: 'an unexpected error; nothing was queued' },
   INGRESS_UNAVAILABLE: { status: 503, meaning: 'Redis unreachable (or the ingress is shutting down); nothing was queued; retry after `Retry-After`' },
+  INGRESS_ARCHIVE_UNAVAILABLE: { status: 503, meaning: 'the transcript archive (`AGENTQ_ARCHIVE_URL`) could not be read: the task\'s stream has left Redis and the store is unreachable or refused the request; retry after `Retry-After`' },
   INGRESS_GITHUB_UNAVAILABLE: { status: 503, meaning: 'GitHub\'s API could not be asked whether the repository is allowed' },
 });
 

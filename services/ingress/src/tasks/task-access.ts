@@ -1,5 +1,6 @@
 import { isTaskId, type TaskRecord, type TaskStore, type TranscriptArchive } from '@agentq/shared';
 import type { Principal } from '../auth/api-token-auth.js';
+import { archiveCall } from '../http/archive-call.js';
 import { ingressError, taskNotFound } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 
@@ -24,7 +25,7 @@ export async function loadTask(
   principal: Principal | undefined,
 ): Promise<TaskRecord> {
   requireTaskId(id);
-  const task = (await redisCall(() => store.get(id))) ?? (await archive.readTask(id));
+  const task = (await redisCall(() => store.get(id))) ?? (await archiveCall(() => archive.readTask(id)));
   if (!task || !canSee(principal, task)) throw taskNotFound(id);
   return task;
 }
