@@ -1,4 +1,4 @@
-import { isTaskId, type TaskRecord, type TaskStore, type TranscriptArchive } from '@agentq/shared';
+import { isTaskId, withCurrentWaiting, type TaskRecord, type TaskStore, type TranscriptArchive } from '@agentq/shared';
 import type { Principal } from '../auth/api-token-auth.js';
 import { ingressError, taskNotFound } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
@@ -15,7 +15,8 @@ export function canSee(principal: Principal | undefined, task: TaskRecord): bool
 
 /**
  * The task record from Redis, or from the archive when Redis no longer holds it. A task of
- * another team is reported as not found, so ids of other teams' tasks reveal nothing.
+ * another team is reported as not found, so ids of other teams' tasks reveal nothing. A task
+ * waiting for a concurrency slot shows where it stands now (`waiting.position`).
  */
 export async function loadTask(
   store: TaskStore,
@@ -24,7 +25,9 @@ export async function loadTask(
   principal: Principal | undefined,
 ): Promise<TaskRecord> {
   requireTaskId(id);
-  const task = (await redisCall(() => store.get(id))) ?? (await archive.readTask(id));
+  const live = await redisCall(() => store.get(id));
+  const task = live ?? (await archive.readTask(id));
   if (!task || !canSee(principal, task)) throw taskNotFound(id);
+  if (live?.waiting) return redisCall(() => withCurrentWaiting(store.redis, store.keys, live));
   return task;
 }
