@@ -15,6 +15,7 @@ export * from './redis/task-store.js';
 export * from './limits/slot-limits.js';
 export * from './limits/slot-ledger-lua.js';
 export * from './limits/waiting-position.js';
+export * from './limits/slot-snapshot.js';
 export * from './redact/redactor.js';
 export * from './log/logger.js';
 export * from './lifecycle/shutdown.js';

@@ -72,7 +72,12 @@ describe('slot ledger', () => {
     expect(await slots.acquire(c1)).toEqual({ granted: false, reason: 'repo', position: 1 });
     // the pool is at 3
     expect(await slots.acquire(c2)).toEqual({ granted: false, reason: 'global', position: 1 });
-    expect(await slots.stats()).toEqual({ held: 3, teams: { a: 2, b: 1 }, waiting: { a: { team: 1 }, b: { team: 1 }, c: { repo: 1, global: 1 } } });
+    expect(await slots.stats()).toEqual({
+      held: 3,
+      teams: { a: 2, b: 1 },
+      holders: { [a1.id]: 'a', [a2.id]: 'a', [b1.id]: 'b' },
+      waiting: { a: { team: 1 }, b: { team: 1 }, c: { repo: 1, global: 1 } },
+    });
     expect(handed).toEqual([]);
   });
 
@@ -98,7 +103,7 @@ describe('slot ledger', () => {
     expect(await slots.acquire(a2)).toEqual({ granted: true, how: 'kept' });
     expect(await slots.reserved(a2.id)).toBe(false);
     expect(await slots.release(a2.id)).toBe(true);
-    expect(await slots.stats()).toEqual({ held: 0, teams: {}, waiting: {} });
+    expect(await slots.stats()).toEqual({ held: 0, teams: {}, holders: {}, waiting: {} });
   });
 
   it('takes a slot for a sandbox that runs without one, whatever the caps, only when told to', async () => {

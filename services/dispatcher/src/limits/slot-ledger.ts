@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 import {
   encodeSlotLimits,
+  readSlotSnapshot,
   slotKeys,
   slotOrderScore,
   slotScriptKeys,
   type RedisKeys,
   type SlotLimits,
+  type SlotSnapshot,
   type TaskRecord,
 } from '@agentq/shared';
 import {
@@ -15,7 +17,6 @@ import {
   reclaimSlotScript,
   releaseSlotScript,
   renewSlotsScript,
-  slotStatsScript,
 } from './slot-scripts.js';
 
 /** Why a task waits for a slot: its team, its repository or the whole pool is at its cap. */
@@ -34,15 +35,6 @@ export type SlotTask = Pick<TaskRecord, 'id' | 'team' | 'repo' | 'priority' | 'c
 export interface LapsedSlot {
   taskId: string;
   state: 'held' | 'reserved';
-}
-
-export interface SlotStats {
-  /** Slots held in the whole pool (set-aside ones included). */
-  held: number;
-  /** By team. */
-  teams: Record<string, number>;
-  /** Waiting tasks by team and reason (`predecessor` included). */
-  waiting: Record<string, Record<string, number>>;
 }
 
 export interface SlotLedgerOptions {
@@ -181,11 +173,8 @@ export class SlotLedger {
     return this.options.redis.hkeys(slotKeys.pred(this.options.keys));
   }
 
-  async stats(): Promise<SlotStats> {
-    const json = (await slotStatsScript.run(this.options.redis, this.scriptKeys, [this.options.keys.slots])) as string;
-    const parsed = JSON.parse(json) as Partial<SlotStats>;
-    // an empty Lua table is encoded as {} or []
-    const obj = <T>(v: unknown): Record<string, T> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, T>) : {});
-    return { held: parsed.held ?? 0, teams: obj<number>(parsed.teams), waiting: obj<Record<string, number>>(parsed.waiting) };
+  /** How many slots are held, and who waits for what, at one instant. */
+  stats(): Promise<SlotSnapshot> {
+    return readSlotSnapshot(this.options.redis, this.options.keys);
   }
 }

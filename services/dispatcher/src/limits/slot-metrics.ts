@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { SlotLedger, SlotStats } from './slot-ledger.js';
+import type { SlotSnapshot } from '@agentq/shared';
+import type { SlotLedger } from './slot-ledger.js';
 
 /** One read of the ledger serves the gauges of one scrape. */
 const STATS_TTL_MS = 250;
@@ -9,9 +10,9 @@ const STATS_TTL_MS = 250;
  * dispatcher (aggregate with `max`, not `sum`). When Redis cannot be read the last values stay.
  */
 export function registerSlotMetrics(registry: Registry, ledger: SlotLedger): void {
-  let last: SlotStats = { held: 0, teams: {}, waiting: {} };
-  let read: { at: number; stats: Promise<SlotStats> } | undefined;
-  const stats = async (): Promise<SlotStats> => {
+  let last: SlotSnapshot = { held: 0, teams: {}, holders: {}, waiting: {} };
+  let read: { at: number; stats: Promise<SlotSnapshot> } | undefined;
+  const stats = async (): Promise<SlotSnapshot> => {
     if (!read || Date.now() - read.at > STATS_TTL_MS) read = { at: Date.now(), stats: ledger.stats() };
     try {
       last = await read.stats;

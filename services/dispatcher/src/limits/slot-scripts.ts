@@ -123,28 +123,3 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASE, '-inf', nowMs(), 'LIMIT',
 end
 return out
 `);
-
-/**
- * ARGV: prefix. Read-only: `{held, teams: {team: held}, waiting: {team: {reason: n}}}` as JSON,
- * reasons as of now under the stored limits.
- */
-export const slotStatsScript = new LuaScript(`${SLOT_LEDGER_LUA}
-local L = storedLimits()
-local teams, waiting = {}, {}
-local counts = redis.call('HGETALL', COUNT)
-for i = 1, #counts, 2 do
-  if string.sub(counts[i], 1, 2) == 't:' then teams[string.sub(counts[i], 3)] = tonumber(counts[i + 1]) end
-end
-local function add(team, reason, n)
-  waiting[team] = waiting[team] or {}
-  waiting[team][reason] = (waiting[team][reason] or 0) + n
-end
-local prs = redis.call('HGETALL', PAIRS)
-for i = 1, #prs, 2 do
-  local u, r = splitPair(prs[i])
-  add(u, reasonOf(L, u, r) or 'global', tonumber(prs[i + 1]))
-end
-local pred = redis.call('HGETALL', S .. ':pred')
-for i = 1, #pred, 2 do add(pred[i + 1], 'predecessor', 1) end
-return cjson.encode({held = cnt('*'), teams = teams, waiting = waiting})
-`);
