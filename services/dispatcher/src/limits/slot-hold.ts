@@ -55,7 +55,7 @@ export class SlotHold {
   async release(): Promise<void> {
     this.deps.keeper.remove(this.task.id);
     this.held = false;
-    await this.deps.slots.release(this.task.id);
+    if (await this.deps.slots.release(this.task.id)) this.log.debug('slot freed');
   }
 
   /**

@@ -47,6 +47,8 @@ export class Finisher {
       log.warn({ state: followed.state }, 'task ended elsewhere');
       return { kind: 'skipped', reason: 'task ended elsewhere' };
     }
+    // first: the slot goes to the next task while this one's outcome is worked out
+    await this.release(handle, slot, log);
     const { task, startedMs } = ending;
     const { facts, status, stopped } = followed;
     const { store, github } = this.deps;
@@ -67,7 +69,6 @@ export class Finisher {
       maxCostUsd: limits.maxCostUsd,
       forgeCommit,
     });
-    await this.release(handle, slot, log);
     if (onGitHub) outcome = await new PullRequestPublisher(onGitHub, store, this.deps.redact, this.log).publish(task, outcome, facts);
     const durationMs = Date.now() - startedMs;
     const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
