@@ -19,6 +19,8 @@ export interface SlotHoldDeps {
  */
 export class SlotHold {
   private held = false;
+  /** Set when this run moved the task out of the queue: no earlier run can have created a sandbox for it. */
+  fresh = false;
 
   constructor(
     private readonly deps: SlotHoldDeps,
@@ -63,6 +65,7 @@ export class SlotHold {
    * runs (one an earlier run created, which this one could not re-attach to).
    */
   async releaseUnlessRunning(): Promise<void> {
+    if (this.fresh) return this.release();
     const running = (await this.deps.provider.list({ [TASK_TAG]: this.task.id })).some((s) => s.status.state === 'running');
     if (running) this.leave();
     else await this.release();

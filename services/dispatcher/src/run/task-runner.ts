@@ -94,6 +94,7 @@ export class TaskRunner {
       return { kind: 'not-now', end: { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` } };
     }
     // not moved by this run: another one did, and may have created its sandbox
+    slot.fresh = result.ok;
     return { kind: 'admitted', task: await store.require(this.taskId), fresh: result.ok, slot };
   }
 
