@@ -101,9 +101,11 @@ export class Finisher {
   }
 
   /**
-   * Terminates the sandbox (a no-op for one that ended; resolves once the provider confirms it is
-   * gone), then frees the task's slot, then what the sandbox held. A sandbox not known gone keeps
-   * its slot: its lease runs out, and the slot is reclaimed once the provider says it no longer runs.
+   * Terminates the sandbox and frees the task's slot once the provider verified it is gone, then
+   * what the sandbox held. Terminating one that ended is a no-op for the provider, but makes sure
+   * nothing it started runs on (a `local` program's leftover processes). A sandbox not known gone
+   * keeps its slot: its lease runs out, and the slot is reclaimed once the provider says it no
+   * longer runs.
    */
   private async release(handle: SandboxHandle, slot: SlotHold, log: Logger): Promise<void> {
     try {
