@@ -222,6 +222,8 @@ describe('slot ledger', () => {
     // a task waiting for another one is left as it is
     const predecessor = { ...record, waiting: { reason: 'predecessor' as const, on: a1.id, since: record.waiting.since } };
     expect(await withCurrentWaiting(redis, keys, predecessor)).toBe(predecessor);
+    // one canceled while it waited waits no more
+    expect((await withCurrentWaiting(redis, keys, { ...record, state: 'canceled' })).waiting).toBeUndefined();
   });
 
   it('frees a slot set aside for a task that will not start, to the next in line', async () => {
@@ -331,10 +333,12 @@ describe('slot ledger', () => {
       await slots.acquire(a);
       await slots.acquire(b);
       await slots.notePredecessorWait({ id: 'x0', team: 'a' }, true);
+      await store.update(b.id, { waiting: { reason: 'global', position: 1, since: new Date().toISOString() } });
       expect((await store.transition(b.id, 'canceled')).ok).toBe(true);
       const report = await reclaimer(slots).check(true);
       expect(report.forgotten.sort()).toEqual([b.id, 'x0'].sort());
       expect((await slots.stats()).waiting).toEqual({});
+      expect((await store.get(b.id))?.waiting).toBeUndefined();
     });
   });
 });

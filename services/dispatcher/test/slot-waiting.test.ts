@@ -109,6 +109,7 @@ describe('tasks waiting for a concurrency slot', () => {
     expect(task.state, JSON.stringify(task.error)).toBe('succeeded');
     expect((await fx.store.get(dropped))?.state).toBe('canceled');
     expect((await fx.store.get(dropped))?.sandboxId).toBeUndefined();
+    expect((await fx.store.get(dropped))?.waiting).toBeUndefined();
     // the slot was first set aside for the canceled task, whose job was gone
     expect(fx.logs.join('')).toMatch(new RegExp(`"taskId":"${dropped}"[^\n]*"msg":"slot set aside for a task whose job will not run; handed on"`));
   });

@@ -25,11 +25,17 @@ export async function slotPosition(redis: Redis, keys: RedisKeys, taskId: string
 /**
  * The task with its `waiting` as of now: the reason and position the slot ledger gives a task
  * waiting for a slot (the record keeps the ones noted when the task last looked). A task that
- * waits for another task, or waits for nothing, is returned as it is.
+ * waits for another task, or waits for nothing, is returned as it is; one that started or ended
+ * meanwhile (canceled while it waited) waits no more.
  */
 export async function withCurrentWaiting(redis: Redis, keys: RedisKeys, task: TaskRecord): Promise<TaskRecord> {
   const waiting = task.waiting;
-  if (!waiting || waiting.reason === 'predecessor') return task;
+  if (!waiting) return task;
+  if (task.state !== 'queued' && task.state !== 'starting') {
+    const { waiting: _gone, ...rest } = task;
+    return rest;
+  }
+  if (waiting.reason === 'predecessor') return task;
   const now = await slotPosition(redis, keys, task.id);
   return now ? { ...task, waiting: { ...waiting, ...now } } : task;
 }

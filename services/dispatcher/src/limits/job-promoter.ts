@@ -36,6 +36,7 @@ export class JobPromoter {
       const task = await this.store.get(taskId);
       this.log.info({ taskId, jobState: state, taskState: task?.state }, 'slot set aside for a task whose job will not run; handed on');
       await this.ledger.forget(taskId);
+      if (task?.waiting) await this.store.unset(taskId, ['waiting']);
     } catch (err) {
       // the task's job looks again by itself (its delay is the backstop); an unused slot lapses
       this.log.warn({ taskId, err: errorMessage(err) }, 'could not start the job of a task a slot was set aside for');

@@ -122,7 +122,10 @@ export class SlotReclaimer {
       if (err) return;
       if (raw === null || raw === undefined || isFinalState(JSON.parse(raw as string))) ended.push(id);
     });
-    for (const id of ended) await ledger.forget(id);
+    for (const id of ended) {
+      await ledger.forget(id);
+      await store.unset(id, ['waiting']);
+    }
     return ended;
   }
 }

@@ -76,8 +76,9 @@ export class TaskRunner {
     const { store, slots } = this.deps;
     const task = await store.get(this.taskId);
     if (!task || isFinalState(task.state)) {
-      // out of line (a slot set aside for it goes to the next task)
+      // out of line (a slot set aside for it goes to the next task); it waits no more
       await slots.forget(this.taskId);
+      if (task) await this.notes.done(task);
       return { kind: 'not-now', end: { kind: 'skipped', reason: task ? `task is ${task.state}` : 'unknown task' } };
     }
     const slot = new SlotHold(this.deps, task, this.log);
@@ -165,7 +166,10 @@ export class TaskRunner {
   /** Re-attaches to the task's sandbox, keeping its slot. */
   private async attached(task: TaskRecord, github: GitHubRun | undefined, slot: SlotHold): ReturnType<Launcher['reattach']> {
     const found = await this.launcher.reattach(task, github);
-    if (found.kind === 'started') await slot.keepFor(found.handle);
+    if (found.kind === 'started') {
+      await slot.keepFor(found.handle);
+      await this.notes.done(found.task);
+    }
     return found;
   }
 

@@ -25,9 +25,8 @@ export async function loadTask(
   principal: Principal | undefined,
 ): Promise<TaskRecord> {
   requireTaskId(id);
-  const live = await redisCall(() => store.get(id));
-  const task = live ?? (await archive.readTask(id));
+  const task = (await redisCall(() => store.get(id))) ?? (await archive.readTask(id));
   if (!task || !canSee(principal, task)) throw taskNotFound(id);
-  if (live?.waiting) return redisCall(() => withCurrentWaiting(store.redis, store.keys, live));
+  if (task.waiting) return redisCall(() => withCurrentWaiting(store.redis, store.keys, task));
   return task;
 }
