@@ -50,22 +50,24 @@ export class TaskRunner {
     const admitted = await this.admit();
     if (admitted.kind === 'not-now') return admitted.end;
     const { task, fresh, slot } = admitted;
-    const startedMs = task.startedAt ? Date.parse(task.startedAt) : this.createdMs;
-    // the run's GitHub installation tokens (used when the task's repository is on GitHub) live
-    // until the run has ended, and are forgotten before its end is recorded
-    const github = this.deps.github && new GitHubRun(this.deps.github, this.deps.secrets, task, this.log);
-    let ending: Ending | MustWait;
     try {
-      ending = await this.runSandbox(task, fresh, startedMs, github, slot);
-    } catch (err) {
-      // whether a sandbox runs is not known here: the slot stays until one is known gone
-      slot.leave();
-      throw err;
+      const startedMs = task.startedAt ? Date.parse(task.startedAt) : this.createdMs;
+      // the run's GitHub installation tokens (used when the task's repository is on GitHub) live
+      // until the run has ended, and are forgotten before its end is recorded
+      const github = this.deps.github && new GitHubRun(this.deps.github, this.deps.secrets, task, this.log);
+      let ending: Ending | MustWait;
+      try {
+        ending = await this.runSandbox(task, fresh, startedMs, github, slot);
+      } finally {
+        await github?.stop();
+      }
+      if (ending.kind === 'wait') return await this.waitFor(ending.task, ending.waiting);
+      return await this.finisher.finish(ending, slot);
     } finally {
-      await github?.stop();
+      // this run renews the slot no more: it was freed, or it stays with the task until its
+      // sandbox is known gone (an error, a hand-over) and a dispatcher takes the task over
+      slot.leave();
     }
-    if (ending.kind === 'wait') return this.waitFor(ending.task, ending.waiting);
-    return this.finisher.finish(ending, slot);
   }
 
   /**
@@ -87,16 +89,22 @@ export class TaskRunner {
     if (predecessor) return { kind: 'not-now', end: await this.waitFor(task, { reason: 'predecessor', on: predecessor }) };
     const got = await slot.acquire();
     if (!got.granted) return { kind: 'not-now', end: await this.waitFor(task, { reason: got.reason, position: got.position }) };
-    await this.notes.done(task);
-    const result = await store.transition(this.taskId, 'starting', { startedAt: new Date().toISOString() });
-    if (!result.ok && (result.current === undefined || isFinalState(result.current))) {
-      // canceled meanwhile: no sandbox was created
-      await slot.release();
-      return { kind: 'not-now', end: { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` } };
+    try {
+      await this.notes.done(task);
+      const result = await store.transition(this.taskId, 'starting', { startedAt: new Date().toISOString() });
+      if (!result.ok && (result.current === undefined || isFinalState(result.current))) {
+        // canceled meanwhile: no sandbox was created
+        await slot.release();
+        return { kind: 'not-now', end: { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` } };
+      }
+      // not moved by this run: another one did, and may have created its sandbox
+      slot.fresh = result.ok;
+      return { kind: 'admitted', task: await store.require(this.taskId), fresh: result.ok, slot };
+    } catch (err) {
+      // the slot stays with the task (its next attempt keeps it), unrenewed: it lapses if none comes
+      slot.leave();
+      throw err;
     }
-    // not moved by this run: another one did, and may have created its sandbox
-    slot.fresh = result.ok;
-    return { kind: 'admitted', task: await store.require(this.taskId), fresh: result.ok, slot };
   }
 
   private async waitFor(task: TaskRecord, waiting: WaitNow): Promise<RunEnd> {
