@@ -15,12 +15,17 @@
  * 3. crash: the dispatcher process is killed with SIGKILL in the middle of a demo task and
  *    started again; the time from the kill until the API shows the task's next event, with short
  *    queue lock timings (2 s lock, 1 s stalled check) and with the defaults (30 s + 30 s).
+ * 4. handoff: a pool of one slot (`AGENTQ_MAX_RUNNING=1`) and demo tasks queued at once: from a
+ *    task's slot being freed (its sandbox confirmed gone) to the next task's sandbox being created,
+ *    and from the sandbox's program exiting to the next sandbox; p50/p90/p99. `BENCH_HANDOFF_TASKS`
+ *    sets the number of tasks (default 41: 40 hand-offs).
  */
 import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
 import { waitFor } from '@agentq/shared/testing';
 import { startStack, type Stack } from '../test/support/stack.js';
 import { benchEnqueue } from './enqueue.js';
+import { benchHandoff } from './handoff.js';
 import { fmt, percentiles } from './stats.js';
 
 async function runDemoTask(stack: Stack): Promise<{ ms: number; task: TaskRecord }> {
@@ -114,6 +119,7 @@ const sections: Record<string, () => Promise<void>> = {
   archive: async () => (await import('./archive.js')).benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
+  handoff: () => benchHandoff({ tasks: Number(process.env.BENCH_HANDOFF_TASKS ?? 41) }),
 };
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in sections));

@@ -52,6 +52,19 @@ describe('loadConfig', () => {
     expect(loadConfig({}).harness).toBe('demo');
   });
 
+  it('reads the concurrency caps: none by default, a team list with `*` for the other teams', () => {
+    expect(loadConfig({})).toMatchObject({ limits: { team: {} }, slotLeaseMs: 30_000, slotRecheckMs: 15_000 });
+    expect(loadConfig({}).limits.global).toBeUndefined();
+    const config = loadConfig({ AGENTQ_MAX_RUNNING: '20', AGENTQ_TEAM_MAX_RUNNING: 'platform:8, *:3', AGENTQ_REPO_MAX_RUNNING: '4', AGENTQ_SLOT_LEASE_MS: '5000' });
+    expect(config.limits).toEqual({ global: 20, team: { platform: 8 }, otherTeams: 3, repo: 4 });
+    expect(config.slotLeaseMs).toBe(5000);
+    for (const bad of ['platform', 'platform:0', 'platform:-1', 'platform:2.5', 'a b:3', '**:1']) {
+      expect(() => loadConfig({ AGENTQ_TEAM_MAX_RUNNING: bad }), bad).toThrow(/AGENTQ_TEAM_MAX_RUNNING: entry 1/);
+    }
+    expect(() => loadConfig({ AGENTQ_MAX_RUNNING: '0' })).toThrow(/AGENTQ_MAX_RUNNING/);
+    expect(() => loadConfig({ AGENTQ_REPO_MAX_RUNNING: 'many' })).toThrow(/AGENTQ_REPO_MAX_RUNNING/);
+  });
+
   it('passes only the named variables into sandboxes and reports missing ones by name', () => {
     const config = loadConfig({ AGENTQ_SANDBOX_ENV: 'FOO,BAR', FOO: 'foo-value', HOME: '/root' });
     expect(config.sandboxSecrets).toEqual({ FOO: 'foo-value' });

@@ -117,6 +117,21 @@ describe('TaskStore', () => {
     expect(await store.lastWrittenLine(task.id)).toBe(7);
   });
 
+  it('removes optional fields, and creates no record for an unknown task', async () => {
+    const store = new TaskStore(client, redisKeys(uniquePrefix()));
+    const task = newTask();
+    await store.create(task);
+    await store.update(task.id, { waiting: { reason: 'global', position: 2, since: '2026-01-01T00:00:00.000Z' }, summary: 'kept' });
+    expect((await store.require(task.id)).waiting).toMatchObject({ reason: 'global', position: 2 });
+    expect(await store.unset(task.id, ['waiting'])).toBe(true);
+    const record = await store.require(task.id);
+    expect(record.waiting).toBeUndefined();
+    expect(record).toMatchObject({ state: 'queued', summary: 'kept' });
+    const unknown = newTaskId();
+    expect(await store.unset(unknown, ['waiting'])).toBe(false);
+    expect(await store.get(unknown)).toBeUndefined();
+  });
+
   it('binds an idempotency key to the first task id', async () => {
     const store = new TaskStore(client, redisKeys(uniquePrefix()));
     expect(await store.claimIdempotencyKey('default', 'k1', 'first', 60)).toBeUndefined();

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -10,6 +12,7 @@ import {
   GitHubApp,
   configSecrets,
   errorMessage,
+  openTaskQueue,
   queues,
   redisKeys,
   requireRedisUrl,
@@ -21,6 +24,11 @@ import {
 import { CancelListener } from './cancel-listener.js';
 import { createDispatcherMetrics } from './dispatcher-metrics.js';
 import type { GitHubDeps } from './github/github-run.js';
+import { JobPromoter } from './limits/job-promoter.js';
+import { SlotKeeper } from './limits/slot-keeper.js';
+import { SlotLedger } from './limits/slot-ledger.js';
+import { registerSlotMetrics } from './limits/slot-metrics.js';
+import { SlotReclaimer } from './limits/slot-reclaimer.js';
 import { createProvider, providerWarnings } from './providers/create-provider.js';
 import { RuntimeSecrets } from './runtime-secrets.js';
 import type { SandboxProvider } from './providers/sandbox-provider.js';
@@ -42,6 +50,10 @@ export interface WorkerTuning {
   cancelPollMs?: number;
   /** How long a task that waits for another task to end is put aside before it is looked at again. */
   waitRecheckMs?: number;
+  /** Longest a task waiting for a concurrency slot is put aside before it looks again (`AGENTQ_SLOT_RECHECK_MS`). */
+  slotRecheckMs?: number;
+  /** Time between two looks for slots whose lease ran out (all dispatchers together); half a lease by default. */
+  reclaimIntervalMs?: number;
   /** Time between two sandbox sweeps (all dispatchers together). */
   sweepIntervalMs?: number;
 }
@@ -132,6 +144,21 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     throw err;
   }
   const store = new TaskStore(redis, keys, { redact });
+  const slotRecheckMs = deps.worker?.slotRecheckMs ?? config.slotRecheckMs;
+  const slots = new SlotLedger({
+    redis,
+    keys,
+    limits: config.limits,
+    leaseMs: config.slotLeaseMs,
+    // kept for a waiting task at least until its job looks again by itself
+    reserveMs: config.slotLeaseMs + slotRecheckMs,
+    owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+  });
+  const promotions = await openTaskQueue(bull, keys);
+  const promoter = new JobPromoter(promotions, store, slots, logger);
+  slots.onHandOut = (taskIds) => promoter.promote(taskIds);
+  const keeper = new SlotKeeper(slots, logger);
+  registerSlotMetrics(registry, slots);
   let github: GitHubDeps | undefined;
   if (config.github) {
     const viewerSecret = resolveViewerSecret(config);
@@ -157,6 +184,8 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     logger,
     metrics,
     cancels,
+    slots,
+    keeper,
     handover: handover.signal,
     cancelPollMs: deps.worker?.cancelPollMs,
   };
@@ -168,10 +197,14 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     throw new WaitingError();
   };
 
-  // a task that must wait goes back to the queue as a delayed job: no worker slot is held, no attempt used
+  // a task that must wait goes back to the queue as a delayed job: no worker slot is held, no
+  // attempt used. One waiting for a concurrency slot is promoted when a slot is set aside for it;
+  // its delay is the backstop.
   const waitRecheckMs = deps.worker?.waitRecheckMs ?? WAIT_RECHECK_MS;
-  const putAside = async (job: Job, token: string | undefined): Promise<never> => {
-    await job.moveToDelayed(Date.now() + waitRecheckMs, token);
+  const putAside = async (job: Job, token: string | undefined, taskId: string, forSlot: boolean): Promise<never> => {
+    await job.moveToDelayed(Date.now() + (forSlot ? slotRecheckMs : waitRecheckMs), token);
+    // a slot set aside for it while it was still active here: its promotion found no delayed job
+    if (forSlot && (await slots.reserved(taskId))) await promoter.promoteOne(taskId);
     throw new DelayedError();
   };
 
@@ -185,9 +218,9 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       const end = await new TaskRunner(runnerDeps, taskId).run();
       if (end.kind === 'handover') return await handBack(job, token);
       if (end.kind === 'waiting') {
-        metrics.jobsDeferred.inc();
-        logger.debug({ taskId, after: end.on }, 'job deferred');
-        return await putAside(job, token);
+        if (end.reason === 'predecessor') metrics.jobsDeferred.inc();
+        logger.debug({ taskId, reason: end.reason, after: end.on }, 'job deferred');
+        return await putAside(job, token, taskId, end.reason !== 'predecessor');
       }
       if (end.kind === 'skipped') logger.info({ taskId, reason: end.reason }, 'job skipped');
       return end;
@@ -248,10 +281,31 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     taskTag: TASK_TAG,
     intervalMs: deps.worker?.sweepIntervalMs ?? config.sandbox.sweepIntervalSec * 1000,
     keepMs: config.sandbox.keepHours * 3600 * 1000,
+    slots,
   });
   sweeper.start();
+  keeper.start();
+  const reclaimer = new SlotReclaimer({
+    ledger: slots,
+    provider,
+    store,
+    redis,
+    keys,
+    logger,
+    taskTag: TASK_TAG,
+    intervalMs: deps.worker?.reclaimIntervalMs ?? Math.max(250, Math.floor(config.slotLeaseMs / 2)),
+  });
+  reclaimer.start();
   logger.info(
-    { queue: queues.tasks.name, concurrency: config.dispatcherConcurrency, provider: provider.name, lockDuration, stalledInterval },
+    {
+      queue: queues.tasks.name,
+      concurrency: config.dispatcherConcurrency,
+      provider: provider.name,
+      lockDuration,
+      stalledInterval,
+      limits: config.limits,
+      slotLeaseMs: config.slotLeaseMs,
+    },
     'dispatcher ready',
   );
 
@@ -271,10 +325,14 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
       closing ??= (async () => {
         await worker.pause(true).catch(() => undefined);
         await sweeper.close();
+        await reclaimer.close();
         handover.abort();
         const all = Promise.allSettled([...active]);
         await Promise.race([all, new Promise((resolve) => setTimeout(resolve, HANDOVER_DEADLINE_MS).unref())]);
+        // the slots of handed-over tasks stay; whoever takes a task over renews its lease
+        await keeper.close();
         await worker.close(true).catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'queue worker close failed'));
+        await promotions.close().catch(() => undefined);
         await cancels.close();
         await provider.close?.().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'sandbox provider close failed'));
         await redis.quit().catch(() => redis.disconnect());

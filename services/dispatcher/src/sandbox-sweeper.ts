@@ -19,6 +19,8 @@ export interface SweeperOptions {
   intervalMs: number;
   /** How long an ended sandbox of a final (or unknown) task is kept before it is removed. */
   keepMs: number;
+  /** The concurrency slots: a terminated sandbox of a final or unknown task frees its task's slot. */
+  slots?: { release(taskId: string): Promise<unknown> };
   now?: () => number;
 }
 
@@ -32,12 +34,14 @@ export interface SweepReport {
   skipped?: boolean;
 }
 
-type Verdict = { action: 'terminate' | 'remove'; reason: string } | undefined;
+/** `slot`: once the sandbox is gone, its task's slot is freed (the task is final or unknown, the sandbox was its own). */
+type Verdict = { action: 'terminate' | 'remove'; reason: string; slot?: boolean } | undefined;
 
 /**
  * Finds orphaned sandboxes and ends them: a sandbox still running although its task is final,
  * unknown (its record is gone), or recorded with another sandbox is terminated (a dispatcher died
- * between the task's end and the cleanup, or a launch was repeated). An ended sandbox of a final or
+ * between the task's end and the cleanup, or a launch was repeated); once it is gone, a final or
+ * unknown task's concurrency slot is freed. An ended sandbox of a final or
  * unknown task is removed once it is older than the retention (it was kept for follow-ups). Sandboxes
  * of live tasks belong to their jobs and are left alone. A Redis lock lets one dispatcher sweep per
  * interval.
@@ -101,6 +105,7 @@ export class SandboxSweeper {
           if (verdict.action === 'terminate') {
             const handle = await provider.attach(info.id);
             await handle?.terminate();
+            if (verdict.slot && taskId) await this.options.slots?.release(taskId);
             await handle?.release();
             report.terminated.push(info.id);
             this.swept.inc({ action: 'terminated' });
@@ -125,8 +130,8 @@ export class SandboxSweeper {
     const taskId = info.tags[this.options.taskTag];
     const task: TaskRecord | undefined = taskId ? await this.options.store.get(taskId) : undefined;
     if (info.status.state === 'running') {
-      if (!task) return { action: 'terminate', reason: 'its task is unknown' };
-      if (isFinalState(task.state)) return { action: 'terminate', reason: `its task is ${task.state}` };
+      if (!task) return { action: 'terminate', reason: 'its task is unknown', slot: true };
+      if (isFinalState(task.state)) return { action: 'terminate', reason: `its task is ${task.state}`, slot: task.sandboxId === undefined || task.sandboxId === info.id };
       if (task.sandboxId !== undefined && task.sandboxId !== info.id) {
         return { action: 'terminate', reason: `its task runs in sandbox ${task.sandboxId}` };
       }

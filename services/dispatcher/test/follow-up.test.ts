@@ -55,10 +55,11 @@ describe('follow-up runs', () => {
     expect(one.state, JSON.stringify(one.error)).toBe('succeeded');
     expect(two.state, JSON.stringify(two.error)).toBe('succeeded');
     expect(Date.parse(two.startedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(one.finishedAt ?? ''));
-    // it was put aside while the first task ran, and said what it waited for
-    const waiting = (await fx.events(followUp)).find((e) => e.kind === 'log' && e.text === `waiting for task ${first} to end`);
-    expect(waiting).toBeDefined();
-    expect(Date.parse(waiting?.ts ?? '')).toBeLessThan(Date.parse(one.finishedAt ?? ''));
+    // it was put aside while the first task ran, and said once what it waited for; it waits no more
+    const waiting = (await fx.events(followUp)).filter((e) => e.kind === 'task.waiting');
+    expect(waiting).toEqual([expect.objectContaining({ reason: 'predecessor', on: first })]);
+    expect(Date.parse(waiting[0]?.ts ?? '')).toBeLessThan(Date.parse(one.finishedAt ?? ''));
+    expect(two.waiting).toBeUndefined();
 
     // same branch, a fast-forward: the follow-up's commit sits on the first task's commit
     expect(one.branch).toBe(branchName(first, 'add a CONTRIBUTING.md'));
@@ -102,9 +103,13 @@ describe('follow-up runs', () => {
     const followUp = await fx.submit({ repo: DEMO_REPO, prompt: 'add a SECURITY.md' }, { followUpOf: parent, after: parent });
     const dropped = await fx.submit({ repo: DEMO_REPO, prompt: 'add a LICENSE.md' }, { followUpOf: parent, after: parent });
     for (const id of [followUp, dropped]) {
-      await waitFor(async () => logTexts((await fx?.events(id)) ?? []).includes(`waiting for task ${parent} to end`), {
-        what: `task ${id} to wait`,
-      });
+      const task = await waitFor(async () => {
+        const t = await fx?.store.get(id);
+        return t?.waiting ? t : undefined;
+      }, { what: `task ${id} to wait` });
+      expect(task.waiting).toMatchObject({ reason: 'predecessor', on: parent });
+      expect(task.waiting?.position).toBeUndefined();
+      expect(Date.parse(task.waiting?.since ?? '')).toBeGreaterThan(0);
     }
     // the ingress cancels a queued task directly
     expect((await fx.store.transition(dropped, 'canceled')).ok).toBe(true);

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { makeTempDir, waitFor } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
+import { isGroupAlive } from '../src/providers/local/process-group.js';
 import type { OutputLine, SandboxHandle, SandboxSpec } from '../src/providers/sandbox-provider.js';
 import { sandboxPgid, waitGroupGone } from './support/process.js';
 
@@ -36,6 +37,16 @@ describe('local sandbox provider', () => {
   });
   afterEach(async () => {
     await tmp.remove();
+  });
+
+  it('release ends what the program left running in its group when it exited', async () => {
+    const handle = await provider.create(spec('straytask', 'sleep 30 & echo started'));
+    await collect(handle);
+    expect(await handle.status()).toEqual({ state: 'exited', exitCode: 0 });
+    const pgid = await sandboxPgid(tmp.path, 'straytask');
+    expect(isGroupAlive(pgid)).toBe(true);
+    await handle.release();
+    expect(isGroupAlive(pgid)).toBe(false);
   });
 
   it('runs with a scrubbed environment: PATH, HOME, TMPDIR, LANG, the secrets and the run variables only', async () => {

@@ -338,8 +338,9 @@ describe.each([dockerTarget(), modalTarget()])('tasks end to end in $name sandbo
     expect(sandbox?.image).toBe(REPO_IMAGE);
     expect(sandbox?.running).toBe(false);
     if (target.afterRun === 'kept') {
-      // ended by itself, kept (stopped) for follow-ups
-      expect(sandbox).toMatchObject({ exitCode: 0, stopRequests: 0 });
+      // ended by itself (exit code 0: not stopped while it ran), kept for follow-ups; the dispatcher's
+      // terminate before freeing the task's slot found it stopped already
+      expect(sandbox).toMatchObject({ exitCode: 0 });
     } else {
       // released: terminated
       expect(sandbox?.stopRequests).toBeGreaterThan(0);

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AgentqError } from '../errors.js';
 import { archiveUrl, type ArchiveConfig } from '../storage/archive-location.js';
+import type { SlotLimits } from '../limits/slot-limits.js';
 import { isCallbackHostPattern } from '../tasks/callback-url.js';
 import type { HarnessName } from '../tasks/task-request.js';
 import { secretSettingValues } from './secret-values.js';
@@ -59,6 +60,12 @@ export interface Config {
   /** Daily USD cap per team (UTC days); a team not in it has none. */
   teamDailyUsd: Record<string, number>;
   dispatcherConcurrency: number;
+  /** Caps on the sandboxes alive at once across all dispatchers (the slot ledger). */
+  limits: SlotLimits;
+  /** How long a concurrency slot lasts without renewal by its dispatcher. */
+  slotLeaseMs: number;
+  /** Longest time before a task waiting for a slot looks again. */
+  slotRecheckMs: number;
   /** How long a dispatcher's lock on a running task's job lasts without renewal. */
   dispatcherLockMs: number;
   /** How often dispatchers look for jobs whose lock expired (their dispatcher died). */
@@ -222,6 +229,22 @@ function parseTeamCaps(entries: string[] | undefined, problems: string[]): Recor
   return out;
 }
 
+function parseTeamLimits(entries: string[] | undefined, problems: string[]): Pick<SlotLimits, 'team' | 'otherTeams'> {
+  const team: Record<string, number> = {};
+  let otherTeams: number | undefined;
+  (entries ?? []).forEach((entry, i) => {
+    const match = /^([A-Za-z0-9_.-]{1,64}|\*):(\d{1,6})$/.exec(entry);
+    const n = Number(match?.[2]);
+    if (!match?.[1] || !(n >= 1)) {
+      problems.push(`AGENTQ_TEAM_MAX_RUNNING: entry ${i + 1} must be "team:n" or "*:n" with n at least 1 (e.g. "default:4")`);
+      return;
+    }
+    if (match[1] === '*') otherTeams = n;
+    else team[match[1]] = n;
+  });
+  return { team, otherTeams };
+}
+
 /**
  * Reads the configuration from an environment. Every problem is reported at once; values are
  * never echoed (some are secrets).
@@ -257,6 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const apiTokens = parseTokens(v.AGENTQ_API_TOKENS, problems);
   const webhookSecrets = parseWebhookSecrets(v.AGENTQ_WEBHOOK_SECRETS, problems);
   const teamDailyUsd = parseTeamCaps(v.AGENTQ_TEAM_DAILY_USD, problems);
+  const teamLimits = parseTeamLimits(v.AGENTQ_TEAM_MAX_RUNNING, problems);
   const callbacks = callbackConfig(v, problems);
   const slack = slackConfig(v, problems);
   const github = githubConfig(v, problems);
@@ -319,6 +343,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskTimeoutSec: v.AGENTQ_TASK_TIMEOUT_SEC,
     teamDailyUsd,
     dispatcherConcurrency: v.AGENTQ_DISPATCHER_CONCURRENCY,
+    limits: { global: v.AGENTQ_MAX_RUNNING, ...teamLimits, repo: v.AGENTQ_REPO_MAX_RUNNING },
+    slotLeaseMs: v.AGENTQ_SLOT_LEASE_MS,
+    slotRecheckMs: v.AGENTQ_SLOT_RECHECK_MS,
     dispatcherLockMs: v.AGENTQ_DISPATCHER_LOCK_MS,
     dispatcherStalledIntervalMs: v.AGENTQ_DISPATCHER_STALLED_INTERVAL_MS,
     maxPromptChars: v.AGENTQ_MAX_PROMPT_CHARS,

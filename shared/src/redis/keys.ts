@@ -36,6 +36,11 @@ export interface RedisKeys {
   readonly sweepLock: string;
   /** String with a TTL: a webhook signature seen, with the `Idempotency-Key` it came with (replay guard). */
   webhookSignature(signature: string): string;
+  /**
+   * Prefix of the concurrency slot ledger's keys (`<prefix>:{slots}:*`, one hash tag: its scripts
+   * touch them together); the layout is in `limits/slot-ledger-lua.ts`.
+   */
+  readonly slots: string;
 }
 
 export function redisKeys(prefix = 'agentq'): RedisKeys {
@@ -59,5 +64,6 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     bullPrefix: `${prefix}:{q}`,
     sweepLock: `${prefix}:sandboxes:sweep-lock`,
     webhookSignature: (signature) => `${prefix}:webhook:sig:${signature}`,
+    slots: `${prefix}:{slots}`,
   };
 }

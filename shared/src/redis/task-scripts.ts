@@ -72,6 +72,14 @@ for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 `);
 
+/** KEYS: task. ARGV: updatedAt (JSON), then names of fields to remove. Returns 0 when the task does not exist. */
+export const unsetTaskFieldsScript = new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[1])
+return 1
+`);
+
 /**
  * KEYS: idempotency key. ARGV: task id, ttl (s). Binds the key to the id unless it is bound;
  * returns the id bound before, or false when this call bound it. One step, so a key that expires

@@ -9,6 +9,7 @@ import {
   claimIdempotencyScript,
   createTaskScript,
   transitionScript,
+  unsetTaskFieldsScript,
   updateTaskScript,
 } from './task-scripts.js';
 
@@ -93,7 +94,8 @@ export class TaskStore {
   private readonly now: () => Date;
 
   constructor(
-    private readonly redis: Redis,
+    /** The connection the store uses (readers of other agentq keys may share it). */
+    readonly redis: Redis,
     readonly keys: RedisKeys,
     options: TaskStoreOptions = {},
   ) {
@@ -175,6 +177,13 @@ export class TaskStore {
   async update(taskId: string, update: TaskUpdate): Promise<boolean> {
     const fields = encodeFields({ ...update, updatedAt: this.now().toISOString() }, this.redact);
     return (await updateTaskScript.run(this.redis, [this.keys.task(taskId)], fields)) === 1;
+  }
+
+  /** Removes optional fields (e.g. `waiting`) without changing state. Returns false when the task does not exist. */
+  async unset(taskId: string, fields: readonly (keyof TaskUpdate)[]): Promise<boolean> {
+    if (fields.length === 0) return (await this.redis.exists(this.keys.task(taskId))) === 1;
+    const updatedAt = JSON.stringify(this.now().toISOString());
+    return (await unsetTaskFieldsScript.run(this.redis, [this.keys.task(taskId)], [updatedAt, ...fields])) === 1;
   }
 
   /**

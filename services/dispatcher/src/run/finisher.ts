@@ -1,7 +1,9 @@
 import { addTeamCost, errorMessage, isFinalState, type Logger, type TaskError, type TaskRecord } from '@agentq/shared';
 import type { DispatchTaskError } from '../dispatch-errors.js';
 import { PullRequestPublisher } from '../github/pull-request-publisher.js';
+import type { SlotHold } from '../limits/slot-hold.js';
 import type { SandboxHandle } from '../providers/sandbox-provider.js';
+import { TASK_TAG } from '../sandbox-tags.js';
 import { decideOutcome, type FinalState, type OutcomeInput } from './outcome.js';
 import type { RunEnd } from './run-end.js';
 import { runLimits } from './run-limits.js';
@@ -18,8 +20,9 @@ export type Ending =
 export type FinisherDeps = Pick<RunnerDeps, 'config' | 'store' | 'redis' | 'keys' | 'forge' | 'redact' | 'metrics' | 'github'>;
 
 /**
- * Records how a task ended: decides the outcome of its run, releases its sandbox, publishes its
- * pull request (GitHub), moves it to its final state, and counts it (metrics, the team's spending).
+ * Records how a task ended: decides the outcome of its run, releases its sandbox and then its
+ * concurrency slot, publishes its pull request (GitHub), moves it to its final state, and counts
+ * it (metrics, the team's spending).
  */
 export class Finisher {
   constructor(
@@ -27,16 +30,25 @@ export class Finisher {
     private readonly log: Logger,
   ) {}
 
-  async finish(ending: Ending): Promise<RunEnd> {
-    if (ending.kind === 'no-sandbox') return this.withoutSandbox(ending.task, ending.startedMs, ending.state, ending.error);
+  async finish(ending: Ending, slot: SlotHold): Promise<RunEnd> {
+    if (ending.kind === 'no-sandbox') {
+      await slot.releaseUnlessRunning();
+      return this.withoutSandbox(ending.task, ending.startedMs, ending.state, ending.error);
+    }
     const { followed, handle } = ending;
-    if (followed.kind === 'handover') return { kind: 'handover' };
+    if (followed.kind === 'handover') {
+      // the sandbox runs on, and keeps its slot for the dispatcher that takes the task over
+      slot.leave();
+      return { kind: 'handover' };
+    }
     const log = this.log.child({ sandboxId: handle.id });
     if (followed.kind === 'ended-elsewhere') {
-      await this.release(handle, log);
+      await this.release(handle, slot, log);
       log.warn({ state: followed.state }, 'task ended elsewhere');
       return { kind: 'skipped', reason: 'task ended elsewhere' };
     }
+    // first: the slot goes to the next task while this one's outcome is worked out
+    await this.release(handle, slot, log);
     const { task, startedMs } = ending;
     const { facts, status, stopped } = followed;
     const { store, github } = this.deps;
@@ -57,7 +69,6 @@ export class Finisher {
       maxCostUsd: limits.maxCostUsd,
       forgeCommit,
     });
-    await this.release(handle, log);
     if (onGitHub) outcome = await new PullRequestPublisher(onGitHub, store, this.deps.redact, this.log).publish(task, outcome, facts);
     const durationMs = Date.now() - startedMs;
     const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
@@ -89,7 +100,26 @@ export class Finisher {
     }
   }
 
-  private async release(handle: SandboxHandle, log: Logger): Promise<void> {
+  /**
+   * Terminates the sandbox and frees the task's slot once the provider verified it is gone, then
+   * what the sandbox held. Terminating one that ended is a no-op for the provider, but makes sure
+   * nothing it started runs on (a `local` program's leftover processes). A sandbox not known gone
+   * keeps its slot: its lease runs out, and the slot is reclaimed once the provider says it no
+   * longer runs.
+   */
+  private async release(handle: SandboxHandle, slot: SlotHold, log: Logger): Promise<void> {
+    try {
+      await handle.terminate();
+    } catch (err) {
+      slot.leave();
+      log.warn({ err: errorMessage(err) }, 'could not make sure the sandbox stopped; its slot is kept');
+      return;
+    }
+    try {
+      await slot.release();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'could not free the concurrency slot');
+    }
     try {
       await handle.release();
     } catch (err) {
@@ -119,16 +149,25 @@ function stoppedFor(stopped: Extract<Followed, { kind: 'ended' }>['stopped'], st
 
 /**
  * Ends a task that could not be run at all (its job failed for good): terminates its sandbox if
- * there is one, and records the failure. Best effort.
+ * there is one, frees its concurrency slot once no sandbox of it runs, and records the failure.
+ * Best effort.
  */
-export async function abandonTask(deps: Pick<RunnerDeps, 'store' | 'provider' | 'redact' | 'metrics'>, taskId: string, error: DispatchTaskError): Promise<void> {
+export async function abandonTask(
+  deps: Pick<RunnerDeps, 'store' | 'provider' | 'redact' | 'metrics' | 'slots'>,
+  taskId: string,
+  error: DispatchTaskError,
+): Promise<void> {
   const task = await deps.store.get(taskId);
   if (!task || isFinalState(task.state)) return;
-  if (task.sandboxId) {
-    const handle = await deps.provider.attach(task.sandboxId).catch(() => undefined);
-    await handle?.terminate().catch(() => undefined);
+  const sandboxId = task.sandboxId ?? (await deps.provider.list({ [TASK_TAG]: taskId }).catch(() => []))[0]?.id;
+  let gone = true;
+  if (sandboxId) {
+    const handle = await deps.provider.attach(sandboxId).catch(() => undefined);
+    gone = await (handle?.terminate() ?? Promise.resolve()).then(() => true, () => false);
     await handle?.release().catch(() => undefined);
   }
+  await deps.slots.forget(taskId);
+  if (gone) await deps.slots.release(taskId);
   await deps.store.transition(taskId, 'failed', { error: { code: error.code, message: deps.redact(error.message) } });
   deps.metrics.tasksFinished.inc({ outcome: 'failed' });
 }

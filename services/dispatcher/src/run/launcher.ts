@@ -40,7 +40,9 @@ export type LaunchResult =
   | Started
   | NotStarted
   /** The task has a sandbox already (made by an attempt that ended before recording it): re-attach to it. */
-  | { kind: 'exists'; task: TaskRecord };
+  | { kind: 'exists'; task: TaskRecord }
+  /** Its concurrency slot was no longer the task's right before the sandbox would have been created: none was. */
+  | { kind: 'no-slot'; task: TaskRecord };
 
 export type ReattachResult =
   | Started
@@ -77,8 +79,9 @@ export class Launcher {
   /**
    * Creates the sandbox of a task that has none. `github` is the task's GitHub run, for a task
    * whose repository is on GitHub: it mints the token the sandbox clones and pushes with.
+   * `holdsSlot` is asked right before the sandbox is created: false, and none is.
    */
-  async launch(given: TaskRecord, github: GitHubRun | undefined): Promise<LaunchResult> {
+  async launch(given: TaskRecord, github: GitHubRun | undefined, holdsSlot: () => Promise<boolean> = async () => true): Promise<LaunchResult> {
     const { config, forge, provider, store } = this.deps;
     let task = given;
     const forgeKind = this.planner.forgeOf(task);
@@ -134,6 +137,7 @@ export class Launcher {
     plan = this.planner.session(plan, harness);
     const notes = plan.notes.map((text) => ({ kind: 'log' as const, stream: 'system' as const, text }));
     await store.append(task.id, [...notes, { kind: 'step', step: 'sandbox' }]);
+    if (!(await holdsSlot())) return { kind: 'no-slot', task };
     let handle: SandboxHandle;
     try {
       handle = await this.create({ task, harness, plan, access, settings, config, localUrl: forge.url(task.repo) }, plan);

@@ -1,3 +1,4 @@
+import type { TaskWaiting } from '@agentq/shared';
 import type { FinalState } from './outcome.js';
 
 /** How one run of a task's job ended. */
@@ -7,5 +8,8 @@ export type RunEnd =
   | { kind: 'handover' }
   /** Nothing to do: the task is unknown, final already, or was canceled before it started. */
   | { kind: 'skipped'; reason: string }
-  /** Not yet: the task must not start before this other task has ended. It stays queued. */
-  | { kind: 'waiting'; on: string };
+  /**
+   * Not yet: a concurrency cap is reached (`global`, `team`, `repo`: it starts when a slot is set
+   * aside for it), or the task must not start before task `on` has ended (`predecessor`).
+   */
+  | { kind: 'waiting'; reason: TaskWaiting['reason']; on?: string };

@@ -3,6 +3,8 @@ import type { Config, LocalForge, Logger, Redact, RedisKeys, TaskStore } from '@
 import type { CancelListener } from '../cancel-listener.js';
 import type { DispatcherMetrics } from '../dispatcher-metrics.js';
 import type { GitHubDeps } from '../github/github-run.js';
+import type { SlotKeeper } from '../limits/slot-keeper.js';
+import type { SlotLedger } from '../limits/slot-ledger.js';
 import type { SandboxProvider } from '../providers/sandbox-provider.js';
 import type { RuntimeSecrets } from '../runtime-secrets.js';
 
@@ -22,6 +24,10 @@ export interface RunnerDeps {
   logger: Logger;
   metrics: DispatcherMetrics;
   cancels: CancelListener;
+  /** The concurrency slots of the whole pool. */
+  slots: SlotLedger;
+  /** Renews the leases of the slots this dispatcher's tasks hold. */
+  keeper: SlotKeeper;
   /** Aborted when the dispatcher shuts down: running tasks are handed over, their sandboxes left running. */
   handover: AbortSignal;
   /** How often the record is checked for a cancel request. */

@@ -1,4 +1,4 @@
-import { isTaskId, type TaskRecord, type TaskStore, type TranscriptArchive } from '@agentq/shared';
+import { isTaskId, withCurrentWaiting, type TaskRecord, type TaskStore, type TranscriptArchive } from '@agentq/shared';
 import type { Principal } from '../auth/api-token-auth.js';
 import { archiveCall } from '../http/archive-call.js';
 import { ingressError, taskNotFound } from '../http/ingress-errors.js';
@@ -16,7 +16,8 @@ export function canSee(principal: Principal | undefined, task: TaskRecord): bool
 
 /**
  * The task record from Redis, or from the archive when Redis no longer holds it. A task of
- * another team is reported as not found, so ids of other teams' tasks reveal nothing.
+ * another team is reported as not found, so ids of other teams' tasks reveal nothing. A task
+ * waiting for a concurrency slot shows where it stands now (`waiting.position`).
  */
 export async function loadTask(
   store: TaskStore,
@@ -27,5 +28,6 @@ export async function loadTask(
   requireTaskId(id);
   const task = (await redisCall(() => store.get(id))) ?? (await archiveCall(() => archive.readTask(id)));
   if (!task || !canSee(principal, task)) throw taskNotFound(id);
+  if (task.waiting) return redisCall(() => withCurrentWaiting(store.redis, store.keys, task));
   return task;
 }

@@ -317,7 +317,8 @@ class LocalSandboxHandle implements SandboxHandle {
   }
 
   async release(): Promise<void> {
-    if ((await this.status()).state === 'running') await this.terminate();
+    // also what the program left running in its group when it exited
+    await this.terminate();
     await rm(join(this.dir, 'pid'), { force: true });
     const entries = await readdir(this.dir).catch(() => [] as string[]);
     for (const entry of entries) {
