@@ -24,7 +24,8 @@ interface LogLine {
  *     once the provider confirmed its sandbox gone) → the next task's sandbox is created (its
  *     `sandbox.json` written after the sandbox's process started);
  *   - end to end: the sandbox's program exited (its `exit-code` file) → the next one is created,
- *     which adds the dispatcher noticing the end (the local provider polls every 75 ms) and
+ *     which adds the dispatcher noticing the end (the local provider hears of the `exit-code` file
+ *     from inotify, or polls every 75 ms where there is none) and
  *     recording the run's outcome.
  */
 export async function benchHandoff(options: HandoffBenchOptions): Promise<void> {

@@ -39,6 +39,24 @@ describe('local sandbox provider', () => {
     await tmp.remove();
   });
 
+  it('notices the end of its program when the exit code is written, not at the next poll', async () => {
+    const slow = new LocalSandboxProvider({ dataDir: tmp.path, graceMs: 300, pollMs: 10_000 });
+    const handle = await slow.create(spec('quicktask', 'sleep 0.3; echo done'));
+    const t0 = Date.now();
+    expect(await handle.wait()).toEqual({ state: 'exited', exitCode: 0 });
+    const waited = Date.now() - t0;
+    expect(waited).toBeLessThan(5000);
+    const t1 = Date.now();
+    expect((await collect(handle)).map((l) => l.text)).toEqual(['done']);
+    expect(Date.now() - t1).toBeLessThan(5000);
+
+    // a program still running: its output ends when it does, however long the poll
+    const second = await slow.create(spec('quicktask2', 'echo first; sleep 0.3; echo second'));
+    const t2 = Date.now();
+    expect((await collect(second)).map((l) => l.text)).toEqual(['first', 'second']);
+    expect(Date.now() - t2).toBeLessThan(5000);
+  });
+
   it('release ends what the program left running in its group when it exited', async () => {
     const handle = await provider.create(spec('straytask', 'sleep 30 & echo started'));
     await collect(handle);

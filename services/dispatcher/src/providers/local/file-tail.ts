@@ -9,11 +9,12 @@ export interface FileTailOptions {
   /** True once the writer is done: after that the file is read to its end and the tail ends. */
   finished: () => boolean | Promise<boolean>;
   pollMs?: number;
+  /** Waits between two reads that found nothing new (default: `pollMs`, no sooner). */
+  pause?: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
 }
 
 const CHUNK = 256 * 1024;
-
 
 /**
  * Follows a file that another process appends to, yielding complete lines in chunks (numbered from
@@ -58,7 +59,7 @@ export async function* tailLines(path: string, options: FileTailOptions): AsyncG
         draining = true; // one more read: what was written just before the end
         continue;
       }
-      await delay(pollMs, options.signal);
+      await (options.pause ?? delay)(pollMs, options.signal);
     }
   } finally {
     await handle.close();

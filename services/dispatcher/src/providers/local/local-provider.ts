@@ -3,6 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import { cp, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { tailLines } from './file-tail.js';
+import { pauseUntilWritten } from './exit-watch.js';
 import { isGroupAlive, killGroup, processStartTime } from './process-group.js';
 import type {
   OutputLine,
@@ -240,6 +241,9 @@ class LocalSandboxHandle implements SandboxHandle {
     this.id = meta.id;
   }
 
+  /** Waits up to `ms`, less when the program's exit code is written meanwhile. */
+  private readonly pause = (ms: number, signal?: AbortSignal) => pauseUntilWritten(this.dir, 'exit-code', ms, signal);
+
   /** The process group id, once the program was started. */
   get pgid(): number | undefined {
     return this.meta.pgid;
@@ -250,6 +254,7 @@ class LocalSandboxHandle implements SandboxHandle {
       afterLine,
       signal,
       pollMs: this.pollMs,
+      pause: this.pause,
       finished: async () => (await this.status()).state !== 'running',
     });
   }
@@ -284,7 +289,7 @@ class LocalSandboxHandle implements SandboxHandle {
     for (;;) {
       const status = await this.status();
       if (status.state !== 'running' || signal?.aborted) return status;
-      await new Promise((resolve) => setTimeout(resolve, this.pollMs));
+      await this.pause(this.pollMs, signal);
     }
   }
 
