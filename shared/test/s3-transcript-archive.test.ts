@@ -75,6 +75,34 @@ describe('S3 transcript archive (s3rver through the AWS SDK)', () => {
     expect(await fresh.append(id, events(id, 1, 7))).toBe(0);
   });
 
+  it('holds the events of an ended task for writeTask and writes them once, in events.jsonl; over its memory budget it writes chunks', async () => {
+    const prefix = uniquePrefix('s3ended');
+    const archive = open(prefix);
+    const id = newTaskId();
+    // what a running relay wrote before the task ended
+    expect(await archive.append(id, events(id, 1, 4))).toBe(4);
+    // the stream replayed after the end: nothing more is written until writeTask
+    expect(await archive.append(id, events(id, 1, 6), { ended: true })).toBe(2);
+    expect(await archive.append(id, events(id, 7, 9), { ended: true })).toBe(3);
+    expect(await archive.lastSeq(id)).toBe(9);
+    expect(await keys(`${prefix}/${id}/`)).toEqual([`${prefix}/${id}/chunks/000000000001-000000000004.jsonl`]);
+    await archive.writeTask(record(id, 9));
+    expect(await keys(`${prefix}/${id}/`)).toEqual([`${prefix}/${id}/events.jsonl`, `${prefix}/${id}/task.json`]);
+    expect(await open(prefix).readEvents(id)).toEqual(events(id, 1, 9));
+
+    // a process that forgets the task (it lost it to another relay) drops what it held
+    const other = newTaskId();
+    expect(await archive.append(other, events(other, 1, 3), { ended: true })).toBe(3);
+    archive.forget?.(other);
+    expect(await archive.lastSeq(other)).toBe(0);
+
+    // no room to hold them: they are written as a chunk at once
+    const small = new S3TranscriptArchive({ client: raw, bucket: s3.bucket, prefix, writtenCacheBytes: 10 });
+    const third = newTaskId();
+    expect(await small.append(third, events(third, 1, 2), { ended: true })).toBe(2);
+    expect(await keys(`${prefix}/${third}/`)).toEqual([`${prefix}/${third}/chunks/000000000001-000000000002.jsonl`]);
+  });
+
   it('two writers at once with overlapping and repeated ranges: every event once, in seq order', async () => {
     const prefix = uniquePrefix('s3two');
     const a = open(prefix);

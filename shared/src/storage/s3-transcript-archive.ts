@@ -4,7 +4,7 @@ import { isTaskId } from '../ids.js';
 import type { TaskRecord } from '../tasks/task-record.js';
 import { eventsAfter, toJsonl } from './jsonl.js';
 import { s3Sdk, s3Storage } from './s3-sdk.js';
-import type { TranscriptArchive } from './transcript-archive.js';
+import type { AppendOptions, TranscriptArchive } from './transcript-archive.js';
 
 export interface S3TranscriptArchiveOptions {
   /** The client, or its promise (`createS3Client`). */
@@ -110,6 +110,8 @@ export class S3TranscriptArchive implements TranscriptArchive {
   private readonly known = new Map<string, number>();
   /** Bodies of the chunks this process wrote, per task (key → JSONL). */
   private readonly written = new Map<string, Map<string, string>>();
+  /** Events of ended tasks held for `writeTask` instead of written as chunks (counted in the cache bytes). */
+  private readonly held = new Map<string, { events: AgentEvent[]; bytes: number }>();
 
   constructor(options: S3TranscriptArchiveOptions) {
     this.client = Promise.resolve(options.client);
@@ -157,13 +159,18 @@ export class S3TranscriptArchive implements TranscriptArchive {
     this.dropWritten(taskId);
   }
 
-  async append(taskId: string, events: AgentEvent[]): Promise<number> {
+  async append(taskId: string, events: AgentEvent[], options: AppendOptions = {}): Promise<number> {
     const fresh = eventsAfter(events, await this.lastSeq(taskId));
     const first = fresh[0];
     const last = fresh[fresh.length - 1]?.seq;
     if (!first || last === undefined) return 0;
-    const key = this.chunkKey(taskId, first.seq, last);
     const body = toJsonl(fresh);
+    // an ended task's events are written once, in events.jsonl, rather than twice (chunks, then the whole)
+    if (options.ended && this.hold(taskId, fresh, Buffer.byteLength(body))) {
+      this.known.set(taskId, last);
+      return fresh.length;
+    }
+    const key = this.chunkKey(taskId, first.seq, last);
     const { client, sdk } = await this.connect();
     await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: JSONL }));
     this.known.set(taskId, last);
@@ -182,9 +189,12 @@ export class S3TranscriptArchive implements TranscriptArchive {
    */
   async writeTask(task: TaskRecord): Promise<void> {
     const prefix = this.taskPrefix(task.id);
-    const { events, listing } = await this.readConsistent(task.id, 0);
+    const stored = await this.readConsistent(task.id, 0);
+    const { listing } = stored;
+    const held = this.held.get(task.id)?.events ?? [];
+    const events = held.length > 0 ? mergeBySeq([stored.events, held]) : stored.events;
     const { client, sdk } = await this.connect();
-    if (listing.chunks.length > 0 || !listing.whole) {
+    if (listing.chunks.length > 0 || !listing.whole || held.length > 0) {
       const { Upload } = await s3Storage();
       const upload = new Upload({
         client,
@@ -228,13 +238,7 @@ export class S3TranscriptArchive implements TranscriptArchive {
         if (attempt < READ_ATTEMPTS) continue;
         throw new Error(`objects of task ${taskId} kept vanishing while they were read`);
       }
-      const bySeq = new Map<number, AgentEvent>();
-      for (const text of texts) {
-        for (const event of parseJsonl(text as string)) {
-          if (event.seq > afterSeq && !bySeq.has(event.seq)) bySeq.set(event.seq, event);
-        }
-      }
-      const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+      const events = mergeBySeq(texts.map((text) => parseJsonl(text as string)), afterSeq);
       return { events, listing };
     }
   }
@@ -321,10 +325,38 @@ export class S3TranscriptArchive implements TranscriptArchive {
     this.cachedBytes += bytes;
   }
 
+  /** Holds an ended task's events for `writeTask`, when the cache has room for them. */
+  private hold(taskId: string, events: AgentEvent[], bytes: number): boolean {
+    if (this.cachedBytes + bytes > this.cacheLimit) return false;
+    const held = this.held.get(taskId) ?? { events: [], bytes: 0 };
+    held.events.push(...events);
+    held.bytes += bytes;
+    this.held.set(taskId, held);
+    this.cachedBytes += bytes;
+    return true;
+  }
+
   private dropWritten(taskId: string): void {
     const chunks = this.written.get(taskId);
-    if (!chunks) return;
-    for (const body of chunks.values()) this.cachedBytes -= Buffer.byteLength(body);
-    this.written.delete(taskId);
+    if (chunks) {
+      for (const body of chunks.values()) this.cachedBytes -= Buffer.byteLength(body);
+      this.written.delete(taskId);
+    }
+    const held = this.held.get(taskId);
+    if (held) {
+      this.cachedBytes -= held.bytes;
+      this.held.delete(taskId);
+    }
   }
+}
+
+/** The events of several sources after `afterSeq`, each seq once (the first source's copy wins), seq ascending. */
+function mergeBySeq(sources: AgentEvent[][], afterSeq = 0): AgentEvent[] {
+  const bySeq = new Map<number, AgentEvent>();
+  for (const events of sources) {
+    for (const event of events) {
+      if (event.seq > afterSeq && !bySeq.has(event.seq)) bySeq.set(event.seq, event);
+    }
+  }
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }

@@ -6,7 +6,7 @@ import type { BlockingConnection } from '../redis/blocking-connection.js';
 import { RELAY_GROUP, ensureGroup } from '../redis/consumer-group.js';
 import { parseRangeReply, parseReadReply, redisErrorCode, type StreamEntry } from '../redis/stream-reply.js';
 import { ClaimStaleError, SinkPendingError, type RelayErrorCode } from '../relay-errors.js';
-import type { Sink } from '../sinks/sink.js';
+import type { Delivery, Sink } from '../sinks/sink.js';
 import { Wakeup } from '../wakeup.js';
 import { decodeEvent } from './decode-event.js';
 
@@ -297,7 +297,7 @@ export class EventPump {
       const reply = await this.options.redis.xrange(task.key, start, '+', 'COUNT', this.batchSize);
       const entries = parseRangeReply(reply);
       if (entries.length === 0) return;
-      await this.deliver(task, this.decode(task, entries).events);
+      await this.deliver(task, this.decode(task, entries).events, { ended: true });
       start = `(${entries[entries.length - 1]?.id ?? '0-0'}`;
     }
   }
@@ -317,10 +317,10 @@ export class EventPump {
     return { events, malformed };
   }
 
-  private async deliver(task: FollowedTask, events: AgentEvent[]): Promise<void> {
+  private async deliver(task: FollowedTask, events: AgentEvent[], delivery: Delivery = {}): Promise<void> {
     if (events.length === 0) return;
     this.requireFresh(task);
-    for (const sink of this.options.sinks) await sink.deliver(task.taskId, events);
+    for (const sink of this.options.sinks) await sink.deliver(task.taskId, events, delivery);
     this.options.metrics.eventsRelayed.inc(events.length);
     const last = events[events.length - 1];
     if (last) task.deliveredSeq = Math.max(task.deliveredSeq, last.seq);

@@ -6,6 +6,11 @@ export function sinkPending(sink: string, taskId: string): SinkPendingError {
   return new SinkPendingError(sink, taskId);
 }
 
+export interface Delivery {
+  /** The task has ended: its stream, kept in Redis until every sink finished, is replayed from the start. */
+  ended?: boolean;
+}
+
 /**
  * Where the relay delivers a task's events (storage now; chat threads, object stores later).
  * Every method may be called again for what was already delivered (after a crash, a restart or a
@@ -18,8 +23,11 @@ export interface Sink {
    * sink that needs what happened before (events an earlier owner delivered) reads it here.
    */
   open?(taskId: string): Promise<void>;
-  /** Events of one task in ascending seq; may repeat events delivered before. */
-  deliver(taskId: string, events: AgentEvent[]): Promise<void>;
+  /**
+   * Events of one task in ascending seq; may repeat events delivered before. With `ended`, the
+   * task has ended and its stream is being replayed whole; `finish` follows.
+   */
+  deliver(taskId: string, events: AgentEvent[], delivery?: Delivery): Promise<void>;
   /**
    * The task ended and all its events were delivered; `task` is its final record. The relay
    * acknowledges the task only once `finish` resolved for every sink; a sink whose `finish` throws

@@ -1,6 +1,6 @@
 import type { AgentEvent, TaskRecord, TranscriptArchive } from '@agentq/shared';
 import type { ArchiveHealth } from './archive-health.js';
-import type { Sink } from './sink.js';
+import type { Delivery, Sink } from './sink.js';
 
 /**
  * Writes the transcript and the final record (`task.json`) to the archive. A write that fails
@@ -14,8 +14,8 @@ export class StorageSink implements Sink {
     private readonly health?: ArchiveHealth,
   ) {}
 
-  async deliver(taskId: string, events: AgentEvent[]): Promise<void> {
-    await this.run('append', () => this.archive.append(taskId, events));
+  async deliver(taskId: string, events: AgentEvent[], delivery: Delivery = {}): Promise<void> {
+    await this.run('append', () => this.archive.append(taskId, events, { ended: delivery.ended }));
   }
 
   async finish(task: TaskRecord): Promise<void> {
