@@ -151,8 +151,14 @@ export async function expectArchived(
   const record = await store.require(id);
   expect(await archive.readTask(id)).toEqual(record);
   expect(record.lastSeq).toBe(expected.length);
-  const ttl = await redis.ttl(store.keys.events(id));
-  expect(ttl).toBeGreaterThan(0);
+  // the stream gets its TTL once task.json is written: a moment after it appears
+  const ttl = await waitFor(
+    async () => {
+      const left = await redis.ttl(store.keys.events(id));
+      return left > 0 ? left : undefined;
+    },
+    { timeoutMs: 5000, what: `a TTL on the event stream of ${id}` },
+  );
   expect(ttl).toBeLessThanOrEqual(options.ttlSec ?? 3600);
   return stored;
 }
