@@ -41,7 +41,8 @@ describe('the three services on an S3 archive (s3rver)', () => {
     const keys = redisKeys(stack.env.AGENTQ_REDIS_PREFIX as string);
     const redis = new Redis(stack.env.REDIS_URL as string);
     try {
-      expect(await redis.ttl(keys.events(id))).toBeGreaterThan(0);
+      // set once task.json is written, a moment after it appears
+      await waitFor(async () => (await redis.ttl(keys.events(id))) > 0, { timeoutMs: 5000, what: 'a TTL on the event stream' });
       await redis.del(keys.events(id), keys.task(id));
     } finally {
       redis.disconnect();
