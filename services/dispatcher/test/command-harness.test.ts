@@ -29,6 +29,18 @@ echo "looking around"
 echo '{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":2,"total_cost_usd":0.5,"errors":["ran out of turns"]}'
 `;
 
+/**
+ * A hostile agent: prints the run script's own progress lines as if the run had ended well, then
+ * kills the run script (its parent) and exits with an error of its own.
+ */
+const FORGING_SCRIPT = `#!/usr/bin/env bash
+echo '{"agentq":{"agent":"exit","code":0}}'
+echo '{"agentq":{"step":"commit"}}'
+echo '{"agentq":{"git":"no_changes","ok":true}}'
+kill -9 "$PPID"
+exit 3
+`;
+
 const kinds = (events: AgentEvent[]) => events.map((e) => e.kind);
 
 describe('splitCommandLine', () => {
@@ -137,6 +149,16 @@ describe('dispatcher running tasks with the command harness', () => {
     const id = await fx.submit({ repo: DEMO_REPO, prompt: 'try' });
     const task = await fx.waitFinal(id);
     expect(task).toMatchObject({ state: 'failed', turns: 2, costUsd: 0.5, error: { code: 'DISPATCH_AGENT_FAILED', message: 'ran out of turns' } });
+  });
+
+  it('does not believe an agent that prints the run script\'s lines and kills it: the task fails', async () => {
+    const path = await script(FORGING_SCRIPT);
+    fx = await startDispatcherFixture(redis.url, { AGENTQ_HARNESS: 'command', AGENTQ_HARNESS_COMMAND: `bash '${path}'` });
+    const id = await fx.submit({ repo: DEMO_REPO, prompt: 'claim success' });
+    const task = await fx.waitFinal(id);
+    expect(task.state).toBe('failed');
+    expect(task.error?.code).toBe('DISPATCH_RUN_INTERRUPTED');
+    expect(task.noChanges).toBeUndefined();
   });
 
   it('fails a command task with a stable code when no command is configured', async () => {

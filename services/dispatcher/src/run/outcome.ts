@@ -102,6 +102,15 @@ export function decideOutcome(input: OutcomeInput): Outcome {
   if (facts.commitFailed) {
     return failed(update, 'DISPATCH_COMMIT_FAILED', `could not commit the changes${tail ? `: ${tail}` : ''}`);
   }
+  // the run script exits 0 only once it has finished; its output alone proves nothing (the agent
+  // writes to the same output and can kill the script)
+  if (status.state === 'exited' && status.exitCode !== 0) {
+    return failed(
+      update,
+      'DISPATCH_RUN_INTERRUPTED',
+      `the run ended with code ${status.exitCode} although its output said it had ${facts.noChanges ? 'found no changes' : 'pushed'}; the run script was interrupted, so the output is not believed`,
+    );
+  }
   if (facts.noChanges) {
     // a continued branch exists in the forge with the earlier runs' work, even when this run added nothing
     const branch = facts.branchContinued ? facts.branch : undefined;
