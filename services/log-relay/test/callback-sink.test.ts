@@ -81,7 +81,7 @@ interface RelayOptions {
   registry?: Registry;
   logger?: Logger;
   callback?: RelayDeps['callback'];
-  /** `AGENTQ_CALLBACK_HOSTS` (default 127.0.0.1). */
+  /** `AGENTQ_CALLBACK_HOSTS` (default 127.0.0.1:*, any port). */
   hosts?: string;
 }
 
@@ -139,7 +139,7 @@ async function setup(): Promise<Setup> {
       const config = loadConfig({
         ...relayEnv({ redisUrl: db.url, prefix, dataDir: dir.path, consumer: options.consumer ?? 'relay-1' }),
         AGENTQ_CALLBACK_SECRET: CALLBACK_SECRET,
-        AGENTQ_CALLBACK_HOSTS: options.hosts ?? '127.0.0.1',
+        AGENTQ_CALLBACK_HOSTS: options.hosts ?? '127.0.0.1:*',
       });
       const relay = startRelay({ config, logger: options.logger ?? testLogger(), registry: options.registry, callback: options.callback ?? FAST });
       cleanups.push(() => relay.close());

@@ -40,6 +40,8 @@ export function parseCallbackHostEntry(entry: string): CallbackHostEntry | undef
     const withPort = /^(.+):(\d{1,5}|\*)$/.exec(text);
     if (withPort) {
       host = withPort[1] ?? '';
+      // an IPv6 address takes its port in brackets only
+      if (host.includes(':')) return undefined;
       port = withPort[2] === '*' ? '*' : Number(withPort[2]);
     }
   }
