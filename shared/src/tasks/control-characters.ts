@@ -3,6 +3,7 @@
  * line feed and carriage return; DEL; and C1 (U+0080–U+009F: invisible, and some terminals read
  * U+009B as the start of an escape sequence). NUL in particular cannot reach a process argument.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/u;
 
 /** The first refused control character of `text` as `U+XXXX`, or undefined when there is none. */
