@@ -6,7 +6,7 @@ import { auth, queueSnapshot, startIngress, taskBody, type IngressFixture } from
 const CALLBACK_SECRET = 'callback-secret-for-tests-0123456789abcdef';
 const CALLBACKS_ON = {
   AGENTQ_CALLBACK_SECRET: CALLBACK_SECRET,
-  AGENTQ_CALLBACK_HOSTS: 'hooks.example.com, hooks.example.com:8443, *.ci.example.org,127.0.0.1:9,localhost:*,[::1]:8080,127.0.0.1',
+  AGENTQ_CALLBACK_HOSTS: 'hooks.example.com, hooks.example.com:8443, *.ci.example.org,127.0.0.1:9,localhost:*,[::1]:8080,127.0.0.1,10.0.0.5,127.0.0.2,[fe80::1]',
 };
 
 let redis: TestRedis;
@@ -83,6 +83,9 @@ describe('callbackUrl with callbacks on', () => {
     { url: 'https://build.ci.example.org:8443/done', reason: 'port', host: 'build.ci.example.org' },
     { url: 'http://127.0.0.1:6379/done', reason: 'port', host: '127.0.0.1' },
     { url: 'http://[::1]:9/done', reason: 'port', host: '::1' },
+    { url: 'https://10.0.0.5/done', reason: 'address', host: '10.0.0.5' },
+    { url: 'https://127.0.0.2/done', reason: 'address', host: '127.0.0.2' },
+    { url: 'https://[fe80::1]/done', reason: 'address', host: 'fe80::1' },
   ];
   for (const c of refused) {
     it(`refuses ${c.url} (${c.reason}) with 422 INGRESS_CALLBACK_NOT_ALLOWED; nothing is written`, async () => {
@@ -116,7 +119,7 @@ describe('callback settings', () => {
     const config = loadConfig({ ...base, ...CALLBACKS_ON });
     expect(config.callbacks).toEqual({
       secret: CALLBACK_SECRET,
-      hosts: ['hooks.example.com', 'hooks.example.com:8443', '*.ci.example.org', '127.0.0.1:9', 'localhost:*', '[::1]:8080', '127.0.0.1'],
+      hosts: ['hooks.example.com', 'hooks.example.com:8443', '*.ci.example.org', '127.0.0.1:9', 'localhost:*', '[::1]:8080', '127.0.0.1', '10.0.0.5', '127.0.0.2', '[fe80::1]'],
     });
     expect(configSecrets(config)).toContain(CALLBACK_SECRET);
   });

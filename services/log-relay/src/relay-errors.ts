@@ -34,7 +34,7 @@ export const RELAY_ERRORS = defineErrors({
   RELAY_SLACK_CLOSE_TIMEOUT: { meaning: 'Slack calls were still in flight at shutdown; the next owner of the task continues' },
   RELAY_CALLBACK_RETRY: { meaning: 'a completion callback attempt got no answer, a 408, a 429 or a 5xx; its job is retried with backoff (5 s doubling to 5 min, or the receiver\'s `Retry-After` up to 5 min)' },
   RELAY_CALLBACK_FAILED: { meaning: 'a completion callback failed for good: refused (a 3xx, or a 4xx other than 408 and 429), or every attempt failed; the last status is logged' },
-  RELAY_CALLBACK_NOT_ALLOWED: { meaning: 'a completion callback was not sent: its URL is no longer allowed by `AGENTQ_CALLBACK_HOSTS`; it fails without a retry' },
+  RELAY_CALLBACK_NOT_ALLOWED: { meaning: 'a completion callback was not sent: its URL is not allowed (any more) by `AGENTQ_CALLBACK_HOSTS` (host or port), or its host is a private, link-local or loopback IP address; `reason` is logged; it fails without a retry' },
   RELAY_CALLBACK_ADDRESS_REFUSED: { meaning: 'a completion callback was not sent: the address its host resolved to when connecting (or its IP address) is private (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10), link-local (169.254/16, fe80::/10), unspecified, multicast or reserved, or loopback while the URL\'s host is not `localhost`, `127.0.0.1` or `::1`; `reason` and `address` are logged; it fails without a retry' },
   RELAY_CALLBACK_JOB_INVALID: { meaning: 'a job of the `callbacks` queue whose data is not `{taskId}`; it fails without a retry' },
   RELAY_CALLBACK_QUEUE_ERROR: { meaning: 'the `callbacks` queue or its worker reported an error (Redis); BullMQ retries by itself' },

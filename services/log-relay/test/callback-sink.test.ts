@@ -476,7 +476,7 @@ describe('completion callback addresses', () => {
     expect(['loopback', 'private']).toContain(refused[0]?.reason);
   });
 
-  it('refuses a URL whose host is a private or loopback IP address other than 127.0.0.1 and ::1', async () => {
+  it('refuses a URL whose host is a loopback IP address other than 127.0.0.1 and ::1 before connecting, even when the host is allowed', async () => {
     const s = await setup();
     const port = new URL(s.receiver.url).port;
     const { logger, lines } = captureLogger();
@@ -485,6 +485,6 @@ describe('completion callback addresses', () => {
     await s.run(id);
     expect(await s.jobIn(id, 'failed')).toMatchObject({ attempts: 1 });
     expect(s.receiver.connections).toBe(0);
-    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_ADDRESS_REFUSED')).toEqual([expect.objectContaining({ taskId: id, reason: 'loopback', address: '127.0.0.2' })]);
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_NOT_ALLOWED')).toEqual([expect.objectContaining({ taskId: id, reason: 'address' })]);
   });
 });

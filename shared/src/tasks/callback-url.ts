@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { callbackAddressProblem } from './callback-address.js';
 
 /** Hosts a callback may reach over plain `http` (the same machine: tests, sidecars). */
 export const LOOPBACK_CALLBACK_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
@@ -82,7 +83,7 @@ export function callbackPortAllowed(host: string, port: number, protocol: string
   });
 }
 
-export type CallbackUrlProblemReason = 'invalid' | 'credentials' | 'insecure' | 'host_not_allowed' | 'port';
+export type CallbackUrlProblemReason = 'invalid' | 'credentials' | 'insecure' | 'host_not_allowed' | 'port' | 'address';
 
 export interface CallbackUrlProblem {
   reason: CallbackUrlProblemReason;
@@ -95,7 +96,8 @@ export interface CallbackUrlProblem {
 /**
  * What keeps agentq from sending a completion callback to `url`, or undefined when it may: an
  * `https` URL (or `http` to a loopback host) without credentials, whose host is allowed, on the
- * scheme's default port (443, 80) or one `AGENTQ_CALLBACK_HOSTS` names for that host.
+ * scheme's default port (443, 80) or one `AGENTQ_CALLBACK_HOSTS` names for that host. An IP
+ * address as the host must not be private, link-local or loopback (but `127.0.0.1` and `::1`).
  */
 export function callbackUrlProblem(url: string, allowedHosts: readonly string[]): CallbackUrlProblem | undefined {
   let parsed: URL;
@@ -116,6 +118,10 @@ export function callbackUrlProblem(url: string, allowedHosts: readonly string[])
   }
   if (!callbackHostAllowed(host, allowedHosts)) {
     return { reason: 'host_not_allowed', message: `callbacks may not go to ${host}: it is not in AGENTQ_CALLBACK_HOSTS`, host };
+  }
+  const addressProblem = isIP(host) === 0 ? undefined : callbackAddressProblem(host, LOOPBACK_CALLBACK_HOSTS.includes(host));
+  if (addressProblem) {
+    return { reason: 'address', message: `callbacks may not go to ${host}: it is a ${addressProblem} address`, host };
   }
   const port = parsed.port === '' ? defaultPort(parsed.protocol) : Number(parsed.port);
   if (!callbackPortAllowed(host, port, parsed.protocol, allowedHosts)) {

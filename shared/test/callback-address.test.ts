@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callbackAddressProblem } from '../src/sinks/callback/callback-address.js';
+import { LOOPBACK_CALLBACK_HOSTS, callbackAddressProblem, normalizeCallbackHost } from '../src/index.js';
 
 describe('callbackAddressProblem', () => {
   const cases: [host: string, address: string, problem: 'private' | 'loopback' | undefined][] = [
@@ -32,7 +32,7 @@ describe('callbackAddressProblem', () => {
   ];
   for (const [host, address, problem] of cases) {
     it(`${host} at ${address}: ${problem ?? 'allowed'}`, () => {
-      expect(callbackAddressProblem(host, address)).toBe(problem);
+      expect(callbackAddressProblem(address, LOOPBACK_CALLBACK_HOSTS.includes(normalizeCallbackHost(host)))).toBe(problem);
     });
   }
 });
