@@ -5,6 +5,8 @@ export * from './tasks/task-state.js';
 export * from './tasks/task-request.js';
 export * from './tasks/task-record.js';
 export * from './tasks/callback-url.js';
+export * from './tasks/callback-address.js';
+export * from './tasks/control-characters.js';
 export * from './tasks/waiting-text.js';
 export * from './events/agent-event.js';
 export * from './queues/catalog.js';

@@ -6,7 +6,7 @@ import { auth, queueSnapshot, startIngress, taskBody, type IngressFixture } from
 const CALLBACK_SECRET = 'callback-secret-for-tests-0123456789abcdef';
 const CALLBACKS_ON = {
   AGENTQ_CALLBACK_SECRET: CALLBACK_SECRET,
-  AGENTQ_CALLBACK_HOSTS: 'hooks.example.com, *.ci.example.org,127.0.0.1,localhost,::1',
+  AGENTQ_CALLBACK_HOSTS: 'hooks.example.com, hooks.example.com:8443, *.ci.example.org,127.0.0.1:9,localhost:*,[::1]:8080,127.0.0.1,10.0.0.5,127.0.0.2,[fe80::1]',
 };
 
 let redis: TestRedis;
@@ -56,6 +56,8 @@ describe('callbackUrl with callbacks on', () => {
     'http://localhost:8080/done',
     'http://[::1]:8080/done',
     'https://127.0.0.1/done',
+    'https://127.0.0.1:443/done',
+    'http://127.0.0.1/done',
   ];
   for (const url of accepted) {
     it(`accepts ${url} and keeps it on the record`, async () => {
@@ -76,6 +78,14 @@ describe('callbackUrl with callbacks on', () => {
     { url: 'http://build.ci.example.org/agentq', reason: 'insecure', host: 'build.ci.example.org' },
     { url: 'https://hooks.example.com@evil.net/agentq', reason: 'credentials', host: 'evil.net' },
     { url: 'https://user:s3cr3t-pass@hooks.example.com/agentq', reason: 'credentials', host: 'hooks.example.com' },
+    { url: 'https://hooks.example.com:6379/agentq', reason: 'port', host: 'hooks.example.com' },
+    { url: 'https://hooks.example.com:80/agentq', reason: 'port', host: 'hooks.example.com' },
+    { url: 'https://build.ci.example.org:8443/done', reason: 'port', host: 'build.ci.example.org' },
+    { url: 'http://127.0.0.1:6379/done', reason: 'port', host: '127.0.0.1' },
+    { url: 'http://[::1]:9/done', reason: 'port', host: '::1' },
+    { url: 'https://10.0.0.5/done', reason: 'address', host: '10.0.0.5' },
+    { url: 'https://127.0.0.2/done', reason: 'address', host: '127.0.0.2' },
+    { url: 'https://[fe80::1]/done', reason: 'address', host: 'fe80::1' },
   ];
   for (const c of refused) {
     it(`refuses ${c.url} (${c.reason}) with 422 INGRESS_CALLBACK_NOT_ALLOWED; nothing is written`, async () => {
@@ -109,7 +119,7 @@ describe('callback settings', () => {
     const config = loadConfig({ ...base, ...CALLBACKS_ON });
     expect(config.callbacks).toEqual({
       secret: CALLBACK_SECRET,
-      hosts: ['hooks.example.com', '*.ci.example.org', '127.0.0.1', 'localhost', '::1'],
+      hosts: ['hooks.example.com', 'hooks.example.com:8443', '*.ci.example.org', '127.0.0.1:9', 'localhost:*', '[::1]:8080', '127.0.0.1', '10.0.0.5', '127.0.0.2', '[fe80::1]'],
     });
     expect(configSecrets(config)).toContain(CALLBACK_SECRET);
   });
@@ -120,6 +130,8 @@ describe('callback settings', () => {
     { name: 'a short secret', env: { ...CALLBACKS_ON, AGENTQ_CALLBACK_SECRET: 'short-secret-0123456789' }, problem: 'AGENTQ_CALLBACK_SECRET' },
     { name: 'a host that is not one', env: { ...CALLBACKS_ON, AGENTQ_CALLBACK_HOSTS: 'hooks.example.com,https://x.example.com/' }, problem: '"https://x.example.com/" is not a host name' },
     { name: 'a bare wildcard', env: { ...CALLBACKS_ON, AGENTQ_CALLBACK_HOSTS: '*' }, problem: '"*" is not a host name' },
+    { name: 'a port out of range', env: { ...CALLBACKS_ON, AGENTQ_CALLBACK_HOSTS: 'hooks.example.com:70000' }, problem: '"hooks.example.com:70000" is not a host name' },
+    { name: 'an IPv6 address with a port outside brackets', env: { ...CALLBACKS_ON, AGENTQ_CALLBACK_HOSTS: 'hooks.example.com,::1:*' }, problem: '"::1:*" is not a host name' },
   ];
   for (const c of invalid) {
     it(`refuse ${c.name}, without echoing the secret`, () => {

@@ -69,7 +69,8 @@ export interface SendOptions {
   secret?: string;
 }
 
-async function send(fx: IngressFixture, body: string, contentType: string, options: SendOptions = {}): Promise<LightMyRequestResponse> {
+/** A request to `POST /slack/events` signed as Slack signs it. */
+export async function send(fx: IngressFixture, body: string, contentType: string, options: SendOptions = {}): Promise<LightMyRequestResponse> {
   const headers: Record<string, string> = {
     'content-type': contentType,
     ...slackSignatureHeaders(options.secret ?? SIGNING_SECRET, body, options.timestamp),

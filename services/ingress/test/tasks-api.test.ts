@@ -1,4 +1,4 @@
-import { createLogger, newTaskId, queues, viewerKey, waitingPositions } from '@agentq/shared';
+import { createLogger, newTaskId, queues, taskRequestSchema, viewerKey, waitingPositions } from '@agentq/shared';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startTestRedis, type TestRedis } from '@agentq/shared/testing';
@@ -242,6 +242,29 @@ describe('bad requests change nothing', () => {
     { name: 'not JSON', status: 415, code: 'INGRESS_UNSUPPORTED_MEDIA_TYPE', send: () => fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: { ...auth(), 'content-type': 'text/plain' }, payload: 'hello' }) },
     { name: 'unknown repo', status: 422, code: 'INGRESS_UNKNOWN_REPO', send: () => create(taskBody({ repo: 'nobody/nothing' })) },
     { name: 'prompt over the limit', status: 422, code: 'INGRESS_PROMPT_TOO_LONG', send: () => create(taskBody({ prompt: 'p'.repeat(201) })) },
+    ...['\u0000', '\u0007', '\u001b', '\u007f', '\u0085', '\u009b'].map((character) => ({
+      name: `a prompt with U+${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+      status: 422,
+      code: 'INGRESS_PROMPT_INVALID',
+      send: () => create(taskBody({ prompt: `fix${character}it` })),
+    })),
+    { name: 'a baseRef with a control character', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ baseRef: 'main\u0000' })) },
+    { name: 'a metadata value with a control character', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ metadata: { ticket: 'A-1\u001b[2J' } })) },
+    { name: 'a metadata key with a control character', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ metadata: { 'a\u0000b': 'x' } })) },
+    { name: 'a metadata key constructor', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ metadata: { constructor: 'x' } })) },
+    { name: 'a metadata key prototype', status: 400, code: 'INGRESS_INVALID_REQUEST', send: () => create(taskBody({ metadata: { prototype: 'x' } })) },
+    {
+      name: 'a metadata key __proto__',
+      status: 400,
+      code: 'INGRESS_MALFORMED_JSON',
+      send: () => fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"repo":"demo/hello","prompt":"x","metadata":{"__proto__":{"polluted":"yes"}}}' }),
+    },
+    {
+      name: 'a nested constructor.prototype in metadata',
+      status: 400,
+      code: 'INGRESS_MALFORMED_JSON',
+      send: () => fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"repo":"demo/hello","prompt":"x","metadata":{"constructor":{"prototype":{"polluted":"yes"}}}}' }),
+    },
     { name: 'a completion callback', status: 422, code: 'INGRESS_NOT_SUPPORTED', send: () => create(taskBody({ callbackUrl: 'http://127.0.0.1:9/done' })) },
     { name: 'bad token', status: 401, code: 'INGRESS_UNAUTHORIZED', send: () => create(taskBody(), auth('aq_not_a_valid_token_000000000')) },
     { name: 'missing token', status: 401, code: 'INGRESS_UNAUTHORIZED', send: () => create(taskBody(), {}) },
@@ -266,6 +289,30 @@ describe('bad requests change nothing', () => {
     const fields = (res.json().error.details.fields as { path: string }[]).map((f) => f.path).sort();
     expect(fields).toEqual(['extra', 'limits.maxTurns', 'prompt', 'repo']);
     expect(res.json().error.message).toContain('extra: unknown field');
+  });
+
+  it('names the control character of a refused prompt, and takes tab, line feed and carriage return', async () => {
+    const refused = await create(taskBody({ prompt: 'fix\u0000it' }));
+    expect(refused.json().error.details).toEqual({ character: 'U+0000' });
+    const res = await create(taskBody({ prompt: 'fix\tthe\r\nparser — café', metadata: { ticket: 'A-1', 'note\u00e9': 'ünïcode' } }));
+    expect(res.statusCode).toBe(202);
+    expect((await fx.store.require(res.json().id)).prompt).toBe('fix\tthe\r\nparser — café');
+  });
+
+  it('pollutes nothing with prototype keys in metadata, whichever way they come', async () => {
+    for (const body of [
+      '{"repo":"demo/hello","prompt":"x","metadata":{"__proto__":{"polluted":"yes"}}}',
+      '{"repo":"demo/hello","prompt":"x","metadata":{"constructor":{"prototype":{"polluted":"yes"}}}}',
+      '{"repo":"demo/hello","prompt":"x","metadata":{"prototype":"yes","polluted":"yes"}}',
+    ]) {
+      await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: { ...auth(), 'content-type': 'application/json' }, payload: body });
+      // the schema refuses them too, not only the JSON parser
+      const parsed = taskRequestSchema.safeParse(JSON.parse(body));
+      expect(parsed.success, body).toBe(false);
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
+    expect(await queueSnapshot(fx)).toEqual({ jobs: 0, indexed: 0, relay: 0 });
   });
 
   it('counts the prompt limit in characters, not UTF-16 units', async () => {

@@ -1,6 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { lookup } from 'node:dns/promises';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { FsTranscriptArchive, TaskStore, loadConfig, newTaskId, queues, redisKeys, type CallbackJob, type Logger, type RedisKeys, type TaskRecord } from '@agentq/shared';
 import { makeTempDir, uniquePrefix, waitFor } from '@agentq/shared/testing';
 import { Queue, type JobState } from 'bullmq';
@@ -29,6 +31,8 @@ interface Answer {
 /** A callback receiver on 127.0.0.1: records every request, answers from a script (then 200). */
 class Receiver {
   readonly requests: Received[] = [];
+  /** TCP connections accepted, requests or not. */
+  connections = 0;
   private readonly script: Answer[] = [];
   private readonly server: Server;
   url = '';
@@ -49,6 +53,9 @@ class Receiver {
   }
 
   async start(): Promise<this> {
+    this.server.on('connection', () => {
+      this.connections += 1;
+    });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
@@ -81,7 +88,7 @@ interface RelayOptions {
   registry?: Registry;
   logger?: Logger;
   callback?: RelayDeps['callback'];
-  /** `AGENTQ_CALLBACK_HOSTS` (default 127.0.0.1). */
+  /** `AGENTQ_CALLBACK_HOSTS` (default 127.0.0.1:*, any port). */
   hosts?: string;
 }
 
@@ -139,7 +146,7 @@ async function setup(): Promise<Setup> {
       const config = loadConfig({
         ...relayEnv({ redisUrl: db.url, prefix, dataDir: dir.path, consumer: options.consumer ?? 'relay-1' }),
         AGENTQ_CALLBACK_SECRET: CALLBACK_SECRET,
-        AGENTQ_CALLBACK_HOSTS: options.hosts ?? '127.0.0.1',
+        AGENTQ_CALLBACK_HOSTS: options.hosts ?? '127.0.0.1:*',
       });
       const relay = startRelay({ config, logger: options.logger ?? testLogger(), registry: options.registry, callback: options.callback ?? FAST });
       cleanups.push(() => relay.close());
@@ -426,5 +433,58 @@ describe('completion callbacks', () => {
     s.relay({ consumer: 'relay-b', callback: timings });
     expect(await s.jobIn(id, 'completed')).toMatchObject({ attempts: 1 });
     expect(s.receiver.requests.map((r) => r.headers['x-agentq-delivery'])).toEqual([id, id]);
+  });
+});
+
+/** The machine's own name when it resolves to a loopback or private address (it does on most machines: /etc/hosts), else undefined. */
+async function localName(): Promise<string | undefined> {
+  const name = hostname();
+  if (!/^[a-z0-9.-]+$/i.test(name) || name.toLowerCase() === 'localhost') return undefined;
+  const found = await lookup(name).catch(() => undefined);
+  return found && /^(127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|::1$|f[cd])/.test(found.address) ? name : undefined;
+}
+
+describe('completion callback addresses', () => {
+  it('connects to localhost, a loopback host, through the checked lookup', async () => {
+    const s = await setup();
+    const port = new URL(s.receiver.url).port;
+    s.relay({ hosts: `localhost:${port}` });
+    const id = await s.submit(`http://localhost:${port}/hooks/agentq`);
+    await s.run(id);
+    expect(await s.jobIn(id, 'completed')).toMatchObject({ attempts: 1 });
+    expect(s.receiver.requests.map((r) => r.headers['x-agentq-delivery'])).toEqual([id]);
+  });
+
+  it('refuses at connect time a host that resolves to a loopback or private address: no connection, no retry, RELAY_CALLBACK_ADDRESS_REFUSED', async (context) => {
+    const name = await localName();
+    if (name === undefined) {
+      context.skip('this machine\'s host name does not resolve to a loopback or private address');
+      return;
+    }
+    const s = await setup();
+    const port = new URL(s.receiver.url).port;
+    const { logger, lines } = captureLogger();
+    // allowed by AGENTQ_CALLBACK_HOSTS, so only the address it resolves to when connecting stops it
+    s.relay({ hosts: `${name}:${port}`, logger });
+    const id = await s.submit(`https://${name}:${port}/hooks/agentq`);
+    await s.run(id);
+    expect(await s.jobIn(id, 'failed')).toMatchObject({ attempts: 1 });
+    expect(s.receiver.connections).toBe(0);
+    expect(s.receiver.requests).toHaveLength(0);
+    const refused = lines().filter((l) => l.code === 'RELAY_CALLBACK_ADDRESS_REFUSED');
+    expect(refused).toEqual([expect.objectContaining({ taskId: id, attempts: 1 })]);
+    expect(['loopback', 'private']).toContain(refused[0]?.reason);
+  });
+
+  it('refuses a URL whose host is a loopback IP address other than 127.0.0.1 and ::1 before connecting, even when the host is allowed', async () => {
+    const s = await setup();
+    const port = new URL(s.receiver.url).port;
+    const { logger, lines } = captureLogger();
+    s.relay({ hosts: `127.0.0.2:${port}`, logger });
+    const id = await s.submit(`https://127.0.0.2:${port}/hooks/agentq`);
+    await s.run(id);
+    expect(await s.jobIn(id, 'failed')).toMatchObject({ attempts: 1 });
+    expect(s.receiver.connections).toBe(0);
+    expect(lines().filter((l) => l.code === 'RELAY_CALLBACK_NOT_ALLOWED')).toEqual([expect.objectContaining({ taskId: id, reason: 'address' })]);
   });
 });

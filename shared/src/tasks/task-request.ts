@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { controlCharacterIn, PROTOTYPE_KEYS } from './control-characters.js';
 
 export const REPO_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})\/[A-Za-z0-9._-]{1,100}$/;
 
@@ -26,6 +27,28 @@ export const TASK_PRIORITIES = ['low', 'normal', 'high'] as const;
 export const taskPrioritySchema = z.enum(TASK_PRIORITIES);
 export type TaskPriority = z.infer<typeof taskPrioritySchema>;
 
+const metadataRecord = z.record(
+  z
+    .string()
+    .max(100)
+    .refine((k) => !PROTOTYPE_KEYS.has(k), 'must not be __proto__, constructor or prototype')
+    .refine((k) => controlCharacterIn(k) === undefined, 'must not contain control characters'),
+  z
+    .string()
+    .max(1000)
+    .refine((v) => controlCharacterIn(v) === undefined, 'must not contain control characters'),
+);
+
+/** A task's `metadata`: a record the parser would silently drop `__proto__` from is refused instead. */
+const metadataSchema = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (value !== null && typeof value === 'object' && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'must not be __proto__, constructor or prototype' });
+    }
+  })
+  .pipe(metadataRecord);
+
 /** The body of `POST /v1/tasks`. */
 
 export const taskRequestSchema = z
@@ -41,7 +64,8 @@ export const taskRequestSchema = z
     model: z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/).optional(),
     limits: taskLimitsSchema.optional(),
     callbackUrl: z.url({ protocol: /^https?$/ }).optional(),
-    metadata: z.record(z.string().max(100), z.string().max(1000)).optional(),
+    /** Keys `__proto__`, `constructor` and `prototype` are refused; no control characters in keys or values. */
+    metadata: metadataSchema.optional(),
     /** `normal` when absent. */
     priority: taskPrioritySchema.optional(),
   })

@@ -32,7 +32,9 @@ function payloadOf(rawBody: string, contentType: string | undefined): Record<str
  * `POST /github/webhooks`: the GitHub App's webhook. The signature (`X-Hub-Signature-256`) over
  * the raw body is verified with `@octokit/webhooks` before anything else; `X-GitHub-Delivery`
  * names the delivery (a redelivery finds the task the first one queued). Answers 202 `{taskId}`
- * when a task was queued, 200 `{taskId}` for a redelivery, 200 `{ignored}` otherwise.
+ * when a task was queued, 200 `{taskId}` for a redelivery, 200 `{ignored}` otherwise; a handled
+ * event whose payload lacks the fields agentq reads (or has them of the wrong type) is a 400
+ * `INGRESS_GITHUB_MALFORMED`, logged, and queues nothing.
  * Register it as its own plugin: it reads bodies raw.
  */
 export async function githubRoutes(app: FastifyInstance, deps: GitHubRoutesDeps): Promise<void> {
@@ -65,6 +67,13 @@ export async function githubRoutes(app: FastifyInstance, deps: GitHubRoutesDeps)
       throw ingressError('INGRESS_MALFORMED_JSON', 'the delivery payload is not valid JSON');
     }
     const found = triggerOf(event, payload, { triggerLabel: deps.github.triggerLabel });
+    if ('malformed' in found) {
+      request.log.warn({ delivery: deliveryId, event, code: 'INGRESS_GITHUB_MALFORMED', fields: found.malformed.slice(0, 10) }, 'github delivery refused: payload of the wrong shape');
+      const list = found.malformed.slice(0, 10).map((p) => `${p.path}: ${p.message}`).join('; ');
+      throw ingressError('INGRESS_GITHUB_MALFORMED', `the ${event} delivery lacks fields agentq reads or has them of the wrong type: ${list}`, {
+        details: { fields: found.malformed.slice(0, 10) },
+      });
+    }
     if ('ignored' in found) {
       request.log.debug({ delivery: deliveryId, event, reason: found.ignored }, 'github delivery ignored');
       return reply.code(200).send({ ignored: found.ignored });

@@ -1,9 +1,8 @@
 import type { ReactionSubject } from '@agentq/shared';
-import type { EmitterWebhookEvent } from '@octokit/webhooks';
-
-type IssueCommentCreated = EmitterWebhookEvent<'issue_comment.created'>['payload'];
-type IssuesLabeled = EmitterWebhookEvent<'issues.labeled'>['payload'];
-type ReviewCommentCreated = EmitterWebhookEvent<'pull_request_review_comment.created'>['payload'];
+import type { z } from 'zod';
+import type { FieldProblem } from '../http/ingress-errors.js';
+import { fieldProblems } from '../http/field-problems.js';
+import { issueCommentCreatedSchema, issuesLabeledSchema, reviewCommentCreatedSchema } from './webhook-payloads.js';
 
 /** A webhook delivery that asks agentq for work. */
 export interface Trigger {
@@ -23,7 +22,8 @@ export interface Trigger {
   event: string;
 }
 
-export type TriggerResult = { trigger: Trigger } | { ignored: string };
+/** A trigger, a delivery that asks for nothing, or one of a handled event whose payload lacks what agentq reads. */
+export type TriggerResult = { trigger: Trigger } | { ignored: string } | { malformed: FieldProblem[] };
 
 /** A line starting with `/agent ` asks for work: the rest of the comment from there is the prompt. */
 const COMMAND = /^[ \t]*\/agent[ \t]+(\S[^\n]*)$/m;
@@ -59,11 +59,13 @@ export function triggerOf(event: string, payload: Record<string, unknown>, optio
   const name = action ? `${event}.${action}` : event;
   switch (name) {
     case 'issue_comment.created': {
-      const p = payload as unknown as IssueCommentCreated;
+      const parsed = issueCommentCreatedSchema.safeParse(payload);
+      if (!parsed.success) return malformed(parsed.error);
+      const p = parsed.data;
       const prompt = commandPrompt(p.comment.body);
       if (prompt === undefined) return { ignored: 'no /agent command' };
-      if (isBot(p.comment.user, p.comment.performed_via_github_app)) return { ignored: 'comment by a bot' };
-      const user = p.comment.user as Author;
+      const user = p.comment.user;
+      if (!user || isBot(user, p.comment.performed_via_github_app)) return { ignored: 'comment by a bot' };
       const isPullRequest = p.issue.pull_request !== undefined && p.issue.pull_request !== null;
       return {
         trigger: {
@@ -81,9 +83,11 @@ export function triggerOf(event: string, payload: Record<string, unknown>, optio
       };
     }
     case 'issues.labeled': {
-      const p = payload as unknown as IssuesLabeled;
+      const parsed = issuesLabeledSchema.safeParse(payload);
+      if (!parsed.success) return malformed(parsed.error);
+      const p = parsed.data;
       if (p.label?.name !== options.triggerLabel) return { ignored: 'not the trigger label' };
-      if (isBot(p.sender as Author, undefined)) return { ignored: 'labeled by a bot' };
+      if (isBot(p.sender, undefined)) return { ignored: 'labeled by a bot' };
       const body = (p.issue.body ?? '').trim();
       const prompt = body.length > 0 ? `${p.issue.title}\n\n${body}` : p.issue.title;
       return {
@@ -101,11 +105,13 @@ export function triggerOf(event: string, payload: Record<string, unknown>, optio
       };
     }
     case 'pull_request_review_comment.created': {
-      const p = payload as unknown as ReviewCommentCreated;
+      const parsed = reviewCommentCreatedSchema.safeParse(payload);
+      if (!parsed.success) return malformed(parsed.error);
+      const p = parsed.data;
       const prompt = commandPrompt(p.comment.body);
       if (prompt === undefined) return { ignored: 'no /agent command' };
-      if (isBot(p.comment.user as Author, (p.comment as { performed_via_github_app?: unknown }).performed_via_github_app)) return { ignored: 'comment by a bot' };
-      const user = p.comment.user as Author;
+      const user = p.comment.user;
+      if (!user || isBot(user, p.comment.performed_via_github_app)) return { ignored: 'comment by a bot' };
       return {
         trigger: {
           repo: p.repository.full_name,
@@ -123,4 +129,8 @@ export function triggerOf(event: string, payload: Record<string, unknown>, optio
     default:
       return { ignored: `event ${name} is not handled` };
   }
+}
+
+function malformed(error: z.ZodError): TriggerResult {
+  return { malformed: fieldProblems(error, 'payload') };
 }

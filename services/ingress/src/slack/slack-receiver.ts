@@ -1,5 +1,8 @@
 import type { Logger } from '@agentq/shared';
 import { ReceiverMultipleAckError, verifySlackRequest, type App, type Receiver, type ReceiverEvent } from '@slack/bolt';
+import { slackBodyProblem, type SLACK_LOG_CODES } from './slack-request-shape.js';
+
+const MALFORMED: keyof typeof SLACK_LOG_CODES = 'SLACK_REQUEST_MALFORMED';
 
 /** Slack's limit on the age of a request: older (or that far in the future) is refused. */
 export const SIGNATURE_WINDOW_SEC = 5 * 60;
@@ -52,7 +55,8 @@ export function parseSlackBody(rawBody: string, contentType: string | undefined)
 /**
  * A Bolt receiver fed by the ingress HTTP server (`POST /slack/events`): it checks each request's
  * signature with Bolt's `verifySlackRequest`, answers Slack's `ssl_check` and `url_verification`
- * itself, and hands everything else to the Bolt app.
+ * itself, acknowledges (200, logged as `SLACK_REQUEST_MALFORMED`) a body that is not a command,
+ * interaction or event callback of the expected shape, and hands everything else to the Bolt app.
  *
  * The acknowledgement is the HTTP response. Slash commands and interactions are answered as
  * soon as the listener acknowledges (it may go on working afterwards). Events API callbacks,
@@ -116,13 +120,16 @@ export class SlackReceiver implements Receiver {
       };
     }
     if (body === undefined) {
-      return {
-        status: 400,
-        body: JSON.stringify({ error: { code: 'INGRESS_MALFORMED_JSON', message: 'the Slack request body could not be read' } }),
-        contentType: 'application/json; charset=utf-8',
-      };
+      logger.warn({ code: MALFORMED, reason: 'body is not JSON or a form' }, 'slack request not understood; acknowledged, nothing done');
+      return { status: 200, body: '' };
     }
-    if (body.type === 'url_verification') return asResponse({ challenge: body.challenge });
+    if (body.type === 'url_verification') return asResponse({ challenge: typeof body.challenge === 'string' ? body.challenge : '' });
+    // a signed request of the wrong shape will never succeed: acknowledged (else Slack sends it again and again), never handed to Bolt
+    const problem = slackBodyProblem(body);
+    if (problem !== undefined) {
+      logger.warn({ code: MALFORMED, reason: problem }, 'slack request not understood; acknowledged, nothing done');
+      return { status: 200, body: '' };
+    }
     if (!this.bolt) throw new Error('the Slack receiver is not attached to a Bolt app');
 
     let acked: { answer: unknown } | undefined;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { callbackUrlProblem, secondsUntilUtcMidnight, teamCostOfDay, type Config, type GitHubApp, type LocalForge, type RedisKeys, type TaskRecord, type TaskRequest } from '@agentq/shared';
+import { callbackUrlProblem, controlCharacterIn, secondsUntilUtcMidnight, teamCostOfDay, type Config, type GitHubApp, type LocalForge, type RedisKeys, type TaskRecord, type TaskRequest } from '@agentq/shared';
 import { ingressError } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 
@@ -54,9 +54,15 @@ export async function admitTaskRequest(request: TaskRequest, deps: AdmissionDeps
   );
 }
 
-/** The checks that do not depend on where the repository lives: the completion callback, the prompt limit. */
+/** The checks that do not depend on where the repository lives: the completion callback, the prompt's characters and limit. */
 export function checkTaskRequest(request: TaskRequest, config: Config): void {
   if (request.callbackUrl !== undefined) checkCallbackUrl(request.callbackUrl, config);
+  const character = controlCharacterIn(request.prompt);
+  if (character !== undefined) {
+    throw ingressError('INGRESS_PROMPT_INVALID', `the prompt holds the control character ${character}; only tab, line feed and carriage return are allowed`, {
+      details: { character },
+    });
+  }
   const promptChars = [...request.prompt].length;
   const limit = config.maxPromptChars;
   if (promptChars > limit) {

@@ -74,6 +74,14 @@ export async function sendCallbackJob(deps: CallbackJobDeps, job: Job, token: st
     await job.moveToWait(token);
     throw new WaitingError();
   }
+  if (result.kind === 'blocked') {
+    deps.callbacks.inc({ outcome: 'failed' });
+    log.warn(
+      { attempts: attempt, reason: result.reason, address: result.address, code: 'RELAY_CALLBACK_ADDRESS_REFUSED' satisfies RelayErrorCode },
+      'completion callback not sent: its host resolved to an address callbacks may not reach; not retried',
+    );
+    throw new UnrecoverableError(`completion callback address not allowed (${result.reason})`);
+  }
   if (result.kind === 'delivered') {
     deps.callbacks.inc({ outcome: 'delivered' });
     log.info({ attempts: attempt, status: result.status }, 'completion callback delivered');

@@ -1,4 +1,12 @@
 import { errorMessage, signatureHeader, type TaskRecord } from '@agentq/shared';
+import { Agent, fetch } from 'undici';
+import { CallbackAddressRefused, guardedLookup, literalAddressProblem } from './callback-address.js';
+
+/**
+ * The HTTP client of completion callbacks: every connection it opens checks the address its
+ * host resolved to (`guardedLookup`), at connect time.
+ */
+const callbackAgent = new Agent({ connect: { lookup: guardedLookup } });
 
 export const CALLBACK_EVENT = 'task.finished';
 export const CALLBACK_USER_AGENT = 'agentq';
@@ -13,13 +21,15 @@ export interface CallbackPayload {
 /**
  * What one request came to: delivered (2xx), refused for good (any other answer: 3xx, 4xx but 408
  * and 429), worth another attempt (no answer, 408, 429, 5xx; after `retryAfterMs` when the
- * receiver said so), or cut off by `signal` (the relay is closing).
+ * receiver said so), cut off by `signal` (the relay is closing), or not connected at all because
+ * the host resolved to an address callbacks may not reach (private, loopback, link-local, ...).
  */
 export type CallbackAttempt =
   | { kind: 'delivered'; status: string }
   | { kind: 'refused'; status: string }
   | { kind: 'retry'; status: string; retryAfterMs?: number; /** What failed when there was no answer. */ error?: string }
-  | { kind: 'aborted' };
+  | { kind: 'aborted' }
+  | { kind: 'blocked'; status: 'address_not_allowed'; /** `private` or `loopback`. */ reason: string; address: string };
 
 export interface CallbackRequest {
   url: string;
@@ -54,8 +64,11 @@ function retryable(status: number): boolean {
 export async function sendCallback(request: CallbackRequest): Promise<CallbackAttempt> {
   const timeout = AbortSignal.timeout(request.timeoutMs);
   const signal = request.signal ? AbortSignal.any([timeout, request.signal]) : timeout;
+  const literal = literalAddressProblem(new URL(request.url).hostname);
+  if (literal) return blocked(literal);
   try {
     const response = await fetch(request.url, {
+      dispatcher: callbackAgent,
       method: 'POST',
       redirect: 'manual',
       signal,
@@ -74,6 +87,22 @@ export async function sendCallback(request: CallbackRequest): Promise<CallbackAt
     return { kind: 'refused', status };
   } catch (err) {
     if (request.signal?.aborted) return { kind: 'aborted' };
+    const refused = addressRefusal(err);
+    if (refused) return blocked(refused);
     return { kind: 'retry', status: timeout.aborted ? 'timeout' : 'network_error', error: errorMessage(err) };
   }
+}
+
+function blocked(refused: CallbackAddressRefused): CallbackAttempt {
+  return { kind: 'blocked', status: 'address_not_allowed', reason: refused.reason, address: refused.address };
+}
+
+/** The address refusal a failed request carries (undici wraps the connect error in `cause`). */
+function addressRefusal(err: unknown): CallbackAddressRefused | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof CallbackAddressRefused) return current;
+    current = current.cause;
+  }
+  return undefined;
 }
