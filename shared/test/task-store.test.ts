@@ -102,7 +102,7 @@ describe('TaskStore', () => {
       const type = await client.type(key);
       if (type === 'hash') dump += JSON.stringify(await client.hgetall(key));
       else if (type === 'stream') dump += JSON.stringify(await client.xrange(key, '-', '+'));
-      else if (type === 'zset') dump += JSON.stringify(await client.zrange(key, 0, -1));
+      else if (type === 'zset') dump += JSON.stringify(await client.zrange(key, '0', '-1'));
     }
     expect(dump).toContain('[REDACTED]');
     const leaks = [secret.slice(0, 10), secret.slice(10), hex.slice(0, 8), hex.toUpperCase().slice(0, 8), b64(secret).slice(0, 8), b64(`me:${secret}`).slice(4, 12), b64(`x${secret}`).slice(4, 12)];
