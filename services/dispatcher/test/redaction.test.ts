@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { DEMO_REPO, REDACTED } from '@agentq/shared';
 import { makeTempDir, startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
+import { OutputReader } from '../src/run/output-reader.js';
+import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { dumpRedis } from './support/redis-dump.js';
 
@@ -97,5 +100,34 @@ describe('redaction of what a sandbox prints', () => {
 
     const stored = `${await dumpRedis(fx.redis)}\n${fx.logs.join('')}`;
     for (const leak of LEAKS) expect(stored, leak).not.toContain(leak);
+  });
+});
+
+describe('OutputReader and a secret cut over two lines', () => {
+  const texts = (events: { kind: string; text?: string; line?: number }[]) => events.map((e) => `${e.line}:${e.text ?? e.kind}`);
+
+  it('holds only a line whose end may start a secret, and gives its events with its own line number', () => {
+    const secrets = new RuntimeSecrets([SECRET]);
+    const reader = new OutputReader(new StreamJsonParser(), secrets, 'test');
+    expect(texts(reader.read({ line: 1, text: 'ordinary' }))).toEqual(['1:ordinary']);
+    expect(reader.read({ line: 2, text: `key ${SECRET.slice(0, 6)}` })).toEqual([]);
+    expect(texts(reader.read({ line: 3, text: `${SECRET.slice(6)} rest` }))).toEqual([`2:key ${REDACTED}`, `3:${REDACTED} rest`]);
+    // a held line that nothing completes comes out unchanged, at the next line or at the end
+    expect(reader.read({ line: 4, text: `key ${SECRET.slice(0, 6)}` })).toEqual([]);
+    expect(texts(reader.read({ line: 5, text: 'something else' }))).toEqual([`4:key ${SECRET.slice(0, 6)}`, '5:something else']);
+    expect(reader.read({ line: 6, text: `key ${SECRET.slice(0, 6)}` })).toEqual([]);
+    expect(texts(reader.finish())).toEqual([`6:key ${SECRET.slice(0, 6)}`]);
+    expect(reader.finish()).toEqual([]);
+  });
+
+  it('redacts a token added while the run goes on, cut over lines too', () => {
+    const secrets = new RuntimeSecrets([]);
+    const token = 'ghs_16C7e42F292c6912E7710c838347Ae178B4a';
+    secrets.add(token);
+    const reader = new OutputReader(new StreamJsonParser(), secrets, 'test');
+    reader.read({ line: 1, text: `https://x-access-token:${token.slice(0, 20)}` });
+    expect(texts(reader.read({ line: 2, text: `${token.slice(20)}@github.com` }))).toEqual([`1:https://x-access-token:${REDACTED}`, `2:${REDACTED}@github.com`]);
+    secrets.remove(token);
+    expect(texts(reader.read({ line: 3, text: token }))).toEqual([`3:${token}`]);
   });
 });

@@ -10,6 +10,9 @@ export const REDACTED = '[REDACTED]';
  */
 export const MIN_PIECE_LENGTH = 4;
 
+/** Forms longer than this are not looked for cut in two (a PEM key is, line by line). */
+export const MAX_CUT_FORM_LENGTH = 512;
+
 export type Redact = (text: string) => string;
 
 /** A way to cut a form in two: `head` ends one line, `rest` starts the next. */
@@ -22,9 +25,9 @@ interface Cut {
 const LINE_BREAK = /\r?\n|\\r\\n|\\n/g;
 
 /**
- * The forms go into regular expressions of at most this many characters each: V8 stops compiling
- * larger ones to machine code, and an interpreted alternation of hundreds of forms is ~30 times
- * slower. Forms are applied longest first across the expressions too.
+ * The forms go into regular expressions of at most this many characters each: V8 leaves out its
+ * search optimizations for larger ones, and an alternation of hundreds of forms then runs many
+ * times slower (`npm run bench -- redact`). Forms are applied longest first across them too.
  */
 const MAX_PATTERN_CHARS = 8_000;
 
@@ -32,13 +35,16 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** A secret of several lines (a PEM key) is also found line by line: its lines but the armor. */
+/**
+ * A secret of several lines (a PEM key, also written with `\n` escapes) is found line by line: its
+ * lines of at least this length, but the armor, in every form; the whole of it only as written.
+ */
 export const MIN_SECRET_LINE_LENGTH = 16;
 
 function secretLines(secret: string): string[] {
-  if (!secret.includes('\n')) return [];
+  if (!secret.includes('\n') && !secret.includes('\\n')) return [];
   return secret
-    .split(/\r?\n/)
+    .split(/\r?\n|\\n/)
     .map((line) => line.trim())
     .filter((line) => line.length >= MIN_SECRET_LINE_LENGTH && !line.startsWith('-----'));
 }
@@ -59,8 +65,11 @@ export class SecretMatcher {
     const forms = new Set<string>();
     for (const secret of secrets) {
       if (!secret) continue;
-      for (const form of secretForms(secret)) forms.add(form);
-      for (const line of secretLines(secret)) for (const form of secretForms(line)) forms.add(form);
+      const lines = secretLines(secret);
+      // the encodings of a secret of several lines contain those of its lines
+      if (lines.length > 0) forms.add(secret);
+      else for (const form of secretForms(secret)) forms.add(form);
+      for (const line of lines) for (const form of secretForms(line)) forms.add(form);
     }
     if (forms.size === 0) return;
     // longest first: a form that contains another is replaced whole
@@ -78,7 +87,7 @@ export class SecretMatcher {
     }
     this.patterns.push(new RegExp(group.join('|'), 'g'));
     for (const form of sorted) {
-      if (form.length < 2 * MIN_PIECE_LENGTH) continue;
+      if (form.length < 2 * MIN_PIECE_LENGTH || form.length > MAX_CUT_FORM_LENGTH) continue;
       for (let at = MIN_PIECE_LENGTH; at <= form.length - MIN_PIECE_LENGTH; at++) {
         const key = form.slice(at - MIN_PIECE_LENGTH, at);
         const list = this.cuts.get(key) ?? [];
