@@ -19,6 +19,7 @@
  *    task's slot being freed (its sandbox confirmed gone) to the next task's sandbox being created,
  *    and from the sandbox's program exiting to the next sandbox; p50/p90/p99. `BENCH_HANDOFF_TASKS`
  *    sets the number of tasks (default 41: 40 hand-offs).
+ * 5. redact: the redactor's MB/s on agent-like output with 50 secrets (see bench/redact.ts).
  */
 import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
@@ -117,6 +118,7 @@ const sections: Record<string, () => Promise<void>> = {
       cpuProfDir: process.env.BENCH_CPU_PROF,
     }),
   archive: async () => (await import('./archive.js')).benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
+  redact: async () => (await import('./redact.js')).benchRedact({ megabytes: Number(process.env.BENCH_REDACT_MB ?? 8), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
   handoff: () => benchHandoff({ tasks: Number(process.env.BENCH_HANDOFF_TASKS ?? 41) }),

@@ -1,5 +1,17 @@
-import { describe, expect, it } from 'vitest';
-import { ConfigError, SETTINGS, configSecrets, loadConfig, type SecretEnv } from '../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  REDACTED,
+  SETTINGS,
+  configSecrets,
+  createRedactor,
+  loadConfig,
+  resolveApiTokens,
+  resolveViewerSecret,
+  serviceSecrets,
+  type SecretEnv,
+} from '../src/index.js';
+import { makeTempDir } from '../src/testing/index.js';
 
 describe('loadConfig', () => {
   it('applies defaults', () => {
@@ -179,6 +191,30 @@ describe('secrets for redaction', () => {
       const secrets = configSecrets(loadConfig(sample.env));
       for (const secret of sample.secrets) expect(secrets, env).toContain(secret);
     }
+  });
+
+  const dirs: { remove: () => Promise<void> }[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await dir.remove();
+  });
+
+  it('all reach the redactor each service builds from serviceSecrets, with the viewer secret and generated API token', async () => {
+    const dir = await makeTempDir('agentq-service-secrets-');
+    dirs.push(dir);
+    for (const [env, sample] of Object.entries(samples)) {
+      const redact = createRedactor(serviceSecrets(loadConfig({ ...sample.env, AGENTQ_DATA_DIR: dir.path })));
+      for (const secret of sample.secrets) expect(redact(`a ${secret} b`), env).toBe(`a ${REDACTED} b`);
+    }
+    // nothing set: the viewer secret and the API token are generated into the data dir
+    const generated = await makeTempDir('agentq-generated-secrets-');
+    dirs.push(generated);
+    const config = loadConfig({ AGENTQ_DATA_DIR: generated.path });
+    const token = resolveApiTokens(config).tokens[0]?.token as string;
+    const viewer = resolveViewerSecret(config);
+    const redact = createRedactor(serviceSecrets(config));
+    expect(redact(`token ${token} viewer ${viewer}`)).toBe(`token ${REDACTED} viewer ${REDACTED}`);
+    // configured tokens replace the generated one
+    expect(serviceSecrets(loadConfig({ AGENTQ_DATA_DIR: generated.path, AGENTQ_API_TOKENS: 'configured-token-1' }))).not.toContain(token);
   });
 
   it('include the password of REDIS_URL but not the rest of it', () => {

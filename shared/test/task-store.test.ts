@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskStore, newTaskId, redisKeys, type NewTask } from '../src/index.js';
+import { TaskStore, createRedactor, newTaskId, redisKeys, type NewTask } from '../src/index.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from '../src/testing/index.js';
 
 let redis: TestRedis;
@@ -81,6 +81,32 @@ describe('TaskStore', () => {
     const dump = JSON.stringify(await client.xrange(store.keys.events(task.id), '-', '+')) + JSON.stringify(await client.hgetall(store.keys.task(task.id)));
     expect(dump).not.toContain('s3cr3t-value');
     expect(dump).toContain('[REDACTED]');
+  });
+
+  it('with the services\' redactor, no form of a secret reaches Redis', async () => {
+    const secret = 'sk-live-Q2x9+Rt/7vWm4Kp0';
+    const keys = redisKeys(uniquePrefix());
+    const store = new TaskStore(client, keys, { redact: createRedactor([secret]) });
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+    const hex = Buffer.from(secret).toString('hex');
+    const task = { ...newTask(), prompt: `use ${secret} and Basic ${b64(`me:${secret}`)}` };
+    await store.create(task);
+    await store.append(task.id, [
+      { kind: 'agent.message', text: `hex ${hex} HEX ${hex.toUpperCase()}` },
+      { kind: 'log', stream: 'output', text: `x ${b64(`x${secret}`)} xy ${Buffer.from(`xy${secret}`).toString('base64url')}` },
+      { kind: 'log', stream: 'output', text: `cut ${secret.slice(0, 10)}\n${secret.slice(10)}` },
+    ]);
+    await store.update(task.id, { summary: `printed ${encodeURIComponent(secret)}`, error: { code: 'X', message: JSON.stringify({ secret }) } });
+    let dump = '';
+    for (const key of await client.keys(`${keys.prefix}*`)) {
+      const type = await client.type(key);
+      if (type === 'hash') dump += JSON.stringify(await client.hgetall(key));
+      else if (type === 'stream') dump += JSON.stringify(await client.xrange(key, '-', '+'));
+      else if (type === 'zset') dump += JSON.stringify(await client.zrange(key, '0', '-1'));
+    }
+    expect(dump).toContain('[REDACTED]');
+    const leaks = [secret.slice(0, 10), secret.slice(10), hex.slice(0, 8), hex.toUpperCase().slice(0, 8), b64(secret).slice(0, 8), b64(`me:${secret}`).slice(4, 12), b64(`x${secret}`).slice(4, 12)];
+    for (const leak of leaks) expect(dump, leak).not.toContain(leak);
   });
 
   it('lists newest first with filters', async () => {

@@ -10,13 +10,13 @@ import {
   connectRedis,
   createMetricsRegistry,
   GitHubApp,
-  configSecrets,
   errorMessage,
   openTaskQueue,
   queues,
   redisKeys,
   requireRedisUrl,
   resolveViewerSecret,
+  serviceSecrets,
   viewerUrl,
   type Config,
   type Logger,
@@ -119,7 +119,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
     : deps.config;
   const url = requireRedisUrl(config);
   const keys = redisKeys(config.redisPrefix);
-  const secrets = deps.secrets ?? new RuntimeSecrets(configSecrets(config));
+  const secrets = deps.secrets ?? new RuntimeSecrets(serviceSecrets(config));
   const redact = secrets.redact;
   const registry = deps.registry ?? createMetricsRegistry('dispatcher');
   const metrics = createDispatcherMetrics(registry);

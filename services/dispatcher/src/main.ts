@@ -5,9 +5,9 @@ import {
   ShutdownManager,
   createLogger,
   createMetricsRegistry,
-  configSecrets,
   errorMessage,
   loadConfig,
+  serviceSecrets,
   startOpsServer,
 } from '@agentq/shared';
 import { startDispatcher } from './dispatcher.js';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   // one redactor for the logs and the task store, which also hides the tokens of running tasks
-  const secrets = new RuntimeSecrets(configSecrets(config));
+  const secrets = new RuntimeSecrets(serviceSecrets(config));
   const logger = createLogger({ service: 'dispatcher', level: config.logLevel, redact: secrets.redact, pretty: config.logPretty });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   shutdown.installSignalHandlers(supervisor);

@@ -1,4 +1,4 @@
-import { createRedactor, type Redact } from '@agentq/shared';
+import { SecretMatcher, type Redact } from '@agentq/shared';
 
 /**
  * The dispatcher's redaction: the configured secrets, plus secrets that exist only while a task
@@ -7,16 +7,26 @@ import { createRedactor, type Redact } from '@agentq/shared';
  * from the moment it is added.
  */
 export class RuntimeSecrets {
-  private readonly base: Redact;
+  private readonly base: SecretMatcher;
   /** Secret → how many holders registered it. */
   private readonly extra = new Map<string, number>();
-  private extraRedact: Redact = (text) => text;
+  private extraMatcher = new SecretMatcher([]);
 
   constructor(secrets: Iterable<string | undefined>) {
-    this.base = createRedactor(secrets);
+    this.base = new SecretMatcher(secrets);
   }
 
-  readonly redact: Redact = (text) => this.extraRedact(this.base(text));
+  readonly redact: Redact = (text) => this.extraMatcher.redact(this.base.redact(text));
+
+  /** Whether the end of a (redacted) line could be the first piece of a secret the next line completes. */
+  continues(line: string): boolean {
+    return this.base.continues(line) || this.extraMatcher.continues(line);
+  }
+
+  /** Two consecutive (redacted) lines, with the pieces of a secret cut between them replaced. */
+  across(first: string, second: string): [string, string] {
+    return this.extraMatcher.across(...this.base.across(first, second));
+  }
 
   add(secret: string): void {
     this.extra.set(secret, (this.extra.get(secret) ?? 0) + 1);
@@ -36,6 +46,6 @@ export class RuntimeSecrets {
   }
 
   private rebuild(): void {
-    this.extraRedact = createRedactor(this.extra.keys());
+    this.extraMatcher = new SecretMatcher(this.extra.keys());
   }
 }

@@ -6,6 +6,7 @@ import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { demoHarness } from '../src/harnesses/demo.js';
 import { OutputReader } from '../src/run/output-reader.js';
+import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { groupSignalable, sandboxPgid } from './support/process.js';
 
@@ -80,7 +81,7 @@ class DispatcherProcess {
 /** The events the task's output yields, read again from the sandbox's output file: the reference for "nothing lost, nothing twice". */
 async function eventsOfOutput(dataDir: string, sandboxId: string): Promise<{ line: number; kind: string }[]> {
   const text = await readFile(join(dataDir, 'sandboxes', sandboxId, 'output.log'), 'utf8');
-  const reader = new OutputReader(demoHarness.createParser(), (s) => s, demoHarness.name);
+  const reader = new OutputReader(demoHarness.createParser(), new RuntimeSecrets([]), demoHarness.name);
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   return lines.flatMap((line, i) => reader.read({ line: i + 1, text: line }).map((e) => ({ line: i + 1, kind: e.kind })));

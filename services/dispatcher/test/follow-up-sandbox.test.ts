@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AgentqError, LocalForge, createRedactor, git } from '@agentq/shared';
+import { AgentqError, LocalForge, git } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
@@ -9,13 +9,14 @@ import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import type { SandboxHandle, SandboxSpec, SandboxStatus } from '../src/providers/sandbox-provider.js';
 import { decideOutcome } from '../src/run/outcome.js';
 import { OutputReader, type RunFacts } from '../src/run/output-reader.js';
+import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { RUN_EXIT, runCommand, runEnvironment } from '../src/run/run-script.js';
 
 const REPO = 'acme/widgets';
 const BRANCH = 'agentq/abcd1234-first-run';
 
 async function drain(handle: SandboxHandle): Promise<{ facts: RunFacts; status: SandboxStatus; texts: string[] }> {
-  const reader = new OutputReader(new StreamJsonParser(), createRedactor([]), 'test');
+  const reader = new OutputReader(new StreamJsonParser(), new RuntimeSecrets([]), 'test');
   const texts: string[] = [];
   for await (const chunk of handle.output(0)) {
     for (const line of chunk) {

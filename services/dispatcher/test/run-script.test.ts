@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { LocalForge, createRedactor, git } from '@agentq/shared';
+import { LocalForge, git } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
@@ -11,6 +11,7 @@ import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import type { SandboxStatus } from '../src/providers/sandbox-provider.js';
 import { parseMarker } from '../src/run/markers.js';
 import { OutputReader, type RunFacts } from '../src/run/output-reader.js';
+import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { RUN_EXIT, runCommand, runEnvironment } from '../src/run/run-script.js';
 
 const RUN_SH = join(import.meta.dirname, '../src/run/run.sh');
@@ -57,7 +58,7 @@ describe('run script', () => {
       secrets: {},
       tags: {},
     });
-    const reader = new OutputReader(new StreamJsonParser(), createRedactor([]), 'test');
+    const reader = new OutputReader(new StreamJsonParser(), new RuntimeSecrets([]), 'test');
     const texts: string[] = [];
     for await (const chunk of handle.output(0)) {
       for (const line of chunk) {

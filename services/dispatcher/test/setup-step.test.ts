@@ -1,4 +1,4 @@
-import { LocalForge, createRedactor } from '@agentq/shared';
+import { LocalForge } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
@@ -7,6 +7,7 @@ import type { SandboxStatus } from '../src/providers/sandbox-provider.js';
 import { parseMarker } from '../src/run/markers.js';
 import { decideOutcome } from '../src/run/outcome.js';
 import { OutputReader, type RunFacts } from '../src/run/output-reader.js';
+import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { RUN_EXIT, runCommand, runEnvironment } from '../src/run/run-script.js';
 
 const REPO = 'acme/setup-step';
@@ -60,7 +61,7 @@ describe('the run script\'s setup step', () => {
       secrets: {},
       tags: {},
     });
-    const reader = new OutputReader(new StreamJsonParser(), createRedactor([]), 'test');
+    const reader = new OutputReader(new StreamJsonParser(), new RuntimeSecrets([]), 'test');
     const texts: string[] = [];
     const phases: string[] = [];
     for await (const chunk of handle.output(0)) {

@@ -7,7 +7,6 @@ import {
   LocalForge,
   ShutdownManager,
   TaskStore,
-  configSecrets,
   connectRedis,
   createLogger,
   createMetricsRegistry,
@@ -20,6 +19,7 @@ import {
   requireRedisUrl,
   resolveApiTokens,
   resolveViewerSecret,
+  serviceSecrets,
 } from '@agentq/shared';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const { tokens, generated } = resolveApiTokens(config);
   const viewerSecret = resolveViewerSecret(config);
-  const redact = createRedactor([...configSecrets(config), ...tokens.map((t) => t.token), viewerSecret]);
+  const redact = createRedactor([...serviceSecrets(config), ...tokens.map((t) => t.token)]);
   const logger = createLogger({ service: 'ingress', level: config.logLevel, pretty: config.logPretty, redact });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   shutdown.installSignalHandlers(supervisor);

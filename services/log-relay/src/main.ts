@@ -2,13 +2,13 @@
 import { supervisor } from '@agentq/shared/supervisor';
 import {
   ShutdownManager,
-  configSecrets,
   createLogger,
   createMetricsRegistry,
   createRedactor,
   errorMessage,
   loadConfig,
   requireRedisUrl,
+  serviceSecrets,
   startOpsServer,
 } from '@agentq/shared';
 import { startRelay } from './relay.js';
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     service: 'log-relay',
     level: config.logLevel,
     pretty: config.logPretty,
-    redact: createRedactor(configSecrets(config)),
+    redact: createRedactor(serviceSecrets(config)),
   });
   const shutdown = new ShutdownManager(logger, config.shutdownTimeoutMs);
   shutdown.installSignalHandlers(supervisor);

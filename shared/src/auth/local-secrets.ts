@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_TEAM, type ApiToken, type Config } from '../config/load-config.js';
+import { DEFAULT_TEAM, configSecrets, type ApiToken, type Config } from '../config/load-config.js';
 
 /**
  * Reads a secret stored in the data dir, creating it (mode 0600) on first use. Concurrent
@@ -30,4 +30,16 @@ export function resolveApiTokens(config: Config): { tokens: ApiToken[]; generate
 
 export function resolveViewerSecret(config: Config): string {
   return config.viewerSecret ?? readOrCreateSecret(config.dataDir, VIEWER_SECRET_FILE, () => randomBytes(32).toString('base64url'));
+}
+
+/**
+ * Every secret a service must redact: those of the configuration (`configSecrets`), the viewer
+ * secret (generated and stored in the data dir when not set) and the generated API token when the
+ * data dir holds one (the ingress or `npm start` creates it; other services only read it).
+ */
+export function serviceSecrets(config: Config): string[] {
+  const generatedToken = join(config.dataDir, API_TOKEN_FILE);
+  const local = [resolveViewerSecret(config)];
+  if (!config.apiTokens?.length && existsSync(generatedToken)) local.push(readFileSync(generatedToken, 'utf8').trim());
+  return [...new Set([...configSecrets(config), ...local])];
 }

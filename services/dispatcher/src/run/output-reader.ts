@@ -1,6 +1,7 @@
-import type { AgentEventInput, DiffStat, Redact } from '@agentq/shared';
+import type { AgentEventInput, DiffStat } from '@agentq/shared';
 import type { OutputParser } from '../harnesses/harness.js';
 import type { OutputLine } from '../providers/sandbox-provider.js';
+import type { RuntimeSecrets } from '../runtime-secrets.js';
 import { parseMarker, type CloneFailure, type RunMarker, type RunStep } from './markers.js';
 
 export interface AgentResultFacts {
@@ -79,23 +80,47 @@ function markerEvents(marker: RunMarker): AgentEventInput[] {
 /**
  * Turns the sandbox output, line by line, into events: run-script markers become `step`/`git`
  * events, everything else goes to the harness's parser. Every line is redacted before it is looked
- * at, and every event carries the number of the line it came from. Deterministic: reading the same
- * lines again gives the same events and facts (which is how a re-attached dispatcher catches up).
+ * at, and every event carries the number of the line it came from. A line whose end could be the
+ * first piece of a secret is held until the next line shows whether it is (both pieces are then
+ * redacted), so `read` may return the events of the line before too; `finish` gives those of a line
+ * still held when the output ends. Deterministic: reading the same lines again gives the same
+ * events and facts (which is how a re-attached dispatcher catches up).
  */
 export class OutputReader {
   readonly facts: RunFacts = { textTail: [] };
+  private held: OutputLine | undefined;
 
   constructor(
     private readonly parser: OutputParser,
-    private readonly redact: Redact,
+    private readonly secrets: Pick<RuntimeSecrets, 'redact' | 'continues' | 'across'>,
     private readonly harness: string,
   ) {}
 
   read(output: OutputLine): AgentEventInput[] {
-    const text = this.redact(output.text);
+    let text = this.secrets.redact(output.text);
+    const events: AgentEventInput[] = [];
+    if (this.held) {
+      const [before, after] = this.secrets.across(this.held.text, text);
+      events.push(...this.readRedacted({ line: this.held.line, text: before }));
+      this.held = undefined;
+      text = after;
+    }
+    if (this.secrets.continues(text)) this.held = { line: output.line, text };
+    else events.push(...this.readRedacted({ line: output.line, text }));
+    return events;
+  }
+
+  /** The events of a line still held when the output ended. */
+  finish(): AgentEventInput[] {
+    const held = this.held;
+    this.held = undefined;
+    return held ? this.readRedacted(held) : [];
+  }
+
+  private readRedacted({ line, text }: OutputLine): AgentEventInput[] {
     const marker = parseMarker(text);
     const events = marker ? this.onMarker(marker) : this.onHarnessLine(text);
-    return events.map((e) => ({ ...e, line: output.line }));
+    return events.map((e) => ({ ...e, line }));
   }
 
   /** The state the task should be in given what the output said. */

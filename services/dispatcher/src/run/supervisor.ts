@@ -30,7 +30,7 @@ export type Followed =
   /** The sandbox no longer runs: it ended by itself, or was stopped for `stopped`. */
   | { kind: 'ended'; facts: RunFacts; status: SandboxStatus; stopped: Exclude<StopReason, 'final'> | undefined };
 
-export type SupervisorDeps = Pick<RunnerDeps, 'config' | 'store' | 'redact' | 'cancels' | 'handover' | 'cancelPollMs' | 'metrics'>;
+export type SupervisorDeps = Pick<RunnerDeps, 'config' | 'store' | 'secrets' | 'cancels' | 'handover' | 'cancelPollMs' | 'metrics'>;
 
 /**
  * Follows a task's sandbox: turns its output into the task's events and phases, and stops it when
@@ -50,7 +50,7 @@ export class RunSupervisor {
     const { store, handover } = this.deps;
     const { task, handle, harness } = run;
     const log = this.log.child({ sandboxId: handle.id });
-    const reader = new OutputReader(harness.createParser(), this.deps.redact, harness.name);
+    const reader = new OutputReader(harness.createParser(), this.deps.secrets, harness.name);
     const sink = new EventSink(store, task.id, task.state);
     const limits = runLimits(task, this.deps.config);
     const stops = StopController.watch({
@@ -73,8 +73,7 @@ export class RunSupervisor {
     try {
       for await (const chunk of handle.output(0, handover)) {
         for (const line of chunk) {
-          const events = reader.read(line);
-          if (line.line > run.afterLine) sink.add(events);
+          sink.add(reader.read(line).filter((e) => (e.line ?? 0) > run.afterLine));
           stops.cost(reader.facts.costUsd);
           if (sink.size >= BATCH_EVENTS && !(await sink.flush())) stops.stop('final');
           if (!(await sink.advance(reader.phase()))) stops.stop('final');
@@ -87,6 +86,7 @@ export class RunSupervisor {
         log.info('task handed over');
         return { kind: 'handover' };
       }
+      sink.add(reader.finish().filter((e) => (e.line ?? 0) > run.afterLine));
     } finally {
       stops.close();
     }

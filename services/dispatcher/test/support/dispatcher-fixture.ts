@@ -10,7 +10,7 @@ import {
   TaskStore,
   connectRedis,
   createLogger,
-  configSecrets,
+  serviceSecrets,
   isFinalState,
   loadConfig,
   redisKeys,
@@ -95,7 +95,7 @@ export async function startDispatcherFixture(
     },
   });
   // as in main.ts: the logger shares the dispatcher's redactor (which learns the tokens of running tasks)
-  const secrets = new RuntimeSecrets(configSecrets(config));
+  const secrets = new RuntimeSecrets(serviceSecrets(config));
   const redact = secrets.redact;
   const logger = createLogger({ service: 'dispatcher', level: 'debug', redact, destination });
   const redis = connectRedis(redisUrl);
