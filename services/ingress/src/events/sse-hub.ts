@@ -118,7 +118,7 @@ export class SseHub {
   }
 
   private feed(taskId: string): TaskFeed {
-    let feed = this.feeds.get(taskId);
+    const feed = this.feeds.get(taskId);
     if (feed) return feed;
     const created: TaskFeed = { taskId, position: 0, ready: Promise.resolve(), subscribers: new Set(), joining: 0, lastActivity: Date.now(), checking: false };
     created.ready = (async () => {
