@@ -20,7 +20,7 @@ export class SseStream {
 
   constructor(
     private readonly res: ServerResponse,
-    heartbeatMs: number,
+    private readonly heartbeatMs: number,
     private readonly maxQueued: number,
   ) {
     res.writeHead(200, {
@@ -60,11 +60,12 @@ export class SseStream {
     }
   }
 
-  /** Ends the response after what is queued has been written. */
+  /** Ends the response after what is queued has been written (at most a heartbeat interval later). */
   end(): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
     this.ending = true;
-    if (!this.waitingForDrain) this.close();
+    if (!this.waitingForDrain) return this.close();
+    setTimeout(() => this.close(), this.heartbeatMs).unref();
   }
 
   /** Ends the response now. */
