@@ -19,6 +19,10 @@
  *    task's slot being freed (its sandbox confirmed gone) to the next task's sandbox being created,
  *    and from the sandbox's program exiting to the next sandbox; p50/p90/p99. `BENCH_HANDOFF_TASKS`
  *    sets the number of tasks (default 41: 40 hand-offs).
+ * 5. streams: an ingress under N open live streams (`BENCH_STREAMS`, default 0,1000,5000,10000)
+ *    of a few tasks (`BENCH_STREAMS_TASKS`, default 4), the clients in a process of their own:
+ *    p50/p99 of `/readyz` and `POST /v1/tasks` (`BENCH_STREAMS_SAMPLES` each, default 50), the
+ *    time for a new event to reach every stream, memory, and Redis client connections.
  */
 import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
@@ -119,6 +123,12 @@ const sections: Record<string, () => Promise<void>> = {
   archive: async () => (await import('./archive.js')).benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
+  streams: async () =>
+    (await import('./streams.js')).benchStreams({
+      levels: (process.env.BENCH_STREAMS ?? '0,1000,5000,10000').split(',').map(Number),
+      tasks: Number(process.env.BENCH_STREAMS_TASKS ?? 4),
+      samples: Number(process.env.BENCH_STREAMS_SAMPLES ?? 50),
+    }),
   handoff: () => benchHandoff({ tasks: Number(process.env.BENCH_HANDOFF_TASKS ?? 41) }),
 };
 const wanted = process.argv.slice(2);
