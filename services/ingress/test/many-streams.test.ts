@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { SseCrowd, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
-import { SseCrowd } from './sse-crowd-client.js';
 
 // 10,000 open streams on one ingress: the server side needs 10,000 file descriptors (the
 // crowd of clients runs in a process of its own); `ulimit -n` is 20,000 on the machines this

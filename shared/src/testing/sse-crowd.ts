@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 export interface CrowdOptions {
   /** `http://127.0.0.1:<port>` */
@@ -11,7 +11,7 @@ export interface CrowdOptions {
   from?: string[];
 }
 
-/** SSE clients held open by a child process (`sse-crowd.ts`), so that their sockets do not count against this process's file limit. */
+/** SSE clients held open by a child process (`sse-crowd-main.ts`), so that their sockets do not count against this process's file limit. */
 export class SseCrowd {
   private readonly lines: AsyncIterator<string>;
 
@@ -22,7 +22,7 @@ export class SseCrowd {
   static async open(options: CrowdOptions): Promise<{ crowd: SseCrowd; opened: number; refused: number }> {
     const url = new URL(options.base);
     const spec = { host: url.hostname, port: Number(url.port), paths: options.paths, count: options.count, headers: options.headers, from: options.from ?? ['127.0.0.1'] };
-    const script = fileURLToPath(new URL('./sse-crowd.ts', import.meta.url));
+    const script = join(import.meta.dirname, 'sse-crowd-main.ts');
     const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     const crowd = new SseCrowd(child);
