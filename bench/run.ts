@@ -20,6 +20,13 @@
  *    and from the sandbox's program exiting to the next sandbox; p50/p90/p99. `BENCH_HANDOFF_TASKS`
  *    sets the number of tasks (default 41: 40 hand-offs).
  * 5. redact: the redactor's MB/s on agent-like output with 50 secrets (see bench/redact.ts).
+ * 6. archive: the log relay archiving finished tasks into an S3-compatible server against a raw
+ *    `PutObject` loop of the same bytes, and the archive's path for a running task (see
+ *    bench/archive.ts; `BENCH_ARCHIVE_TASKS`, `BENCH_ARCHIVE_EVENTS`).
+ * 7. streams: an ingress under N open live streams (`BENCH_STREAMS`, default 0,1000,5000,10000)
+ *    of a few tasks (`BENCH_STREAMS_TASKS`, default 4), the clients in a process of their own:
+ *    p50/p99 of `/readyz` and `POST /v1/tasks` (`BENCH_STREAMS_SAMPLES` each, default 50), the
+ *    time for a new event to reach every stream, memory, and Redis client connections.
  */
 import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
@@ -121,6 +128,12 @@ const sections: Record<string, () => Promise<void>> = {
   redact: async () => (await import('./redact.js')).benchRedact({ megabytes: Number(process.env.BENCH_REDACT_MB ?? 8), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
+  streams: async () =>
+    (await import('./streams.js')).benchStreams({
+      levels: (process.env.BENCH_STREAMS ?? '0,1000,5000,10000').split(',').map(Number),
+      tasks: Number(process.env.BENCH_STREAMS_TASKS ?? 4),
+      samples: Number(process.env.BENCH_STREAMS_SAMPLES ?? 50),
+    }),
   handoff: () => benchHandoff({ tasks: Number(process.env.BENCH_HANDOFF_TASKS ?? 41) }),
 };
 const wanted = process.argv.slice(2);

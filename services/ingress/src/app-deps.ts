@@ -19,13 +19,13 @@ export interface AppDeps {
   metrics: Registry;
   apiTokens: readonly ApiToken[];
   viewerSecret: string;
-  /** Opens a new connection for one SSE stream's blocking reads; the stream disconnects it when done. */
+  /** Opens a connection for the shared blocking reads of live streams (at most `AGENTQ_SSE_REDIS_CONNECTIONS` of them; closed with the app). */
   openBlockingRedis: () => Redis;
   isShuttingDown: () => boolean;
   /** The Slack policy; by default read from `config.slack.policyFile` when the app starts (open without one). */
   slackPolicy?: SlackPolicy;
   /** Interval of SSE heartbeat comments (default 15 s). */
   sseHeartbeatMs?: number;
-  /** How long one blocking read waits before the stream checks on the task again (default 5 s). */
+  /** How long one shared blocking read waits; a task quiet that long is checked on (default 5 s). */
   sseBlockMs?: number;
 }

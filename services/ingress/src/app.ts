@@ -5,12 +5,13 @@ import { authenticateRequest, isSignedRequest, verifySignature } from './auth/re
 import { WebhookSignatureAuth } from './auth/webhook-signature.js';
 import { registerEventsRoute } from './events/events-route.js';
 import { SseHub } from './events/sse-hub.js';
+import { StreamLimits } from './events/stream-limits.js';
 import { TranscriptReader } from './events/transcript-reader.js';
 import { githubRoutes } from './github/github-routes.js';
 import { GitHubWebhooks } from './github/github-webhooks.js';
 import { installErrorHandlers, sendError } from './http/error-handler.js';
 import { unavailable } from './http/ingress-errors.js';
-import { installIngressMetrics } from './ops/ingress-metrics.js';
+import { installIngressMetrics, installStreamMetrics } from './ops/ingress-metrics.js';
 import { registerOpsRoutes } from './ops/ops-routes.js';
 import { registerRepoRoutes } from './repos/repo-routes.js';
 import { slackRoutes } from './slack/slack-routes.js';
@@ -69,7 +70,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
   }
 
-  const hub = new SseHub();
+  const transcripts = new TranscriptReader(store, archive);
+  const hub = new SseHub({
+    store,
+    keys: store.keys,
+    reader: transcripts,
+    redis: deps.redis,
+    openBlockingRedis: deps.openBlockingRedis,
+    connections: config.sse.redisConnections,
+    blockMs: deps.sseBlockMs ?? 5_000,
+    logger,
+  });
+  const streamMetrics = installStreamMetrics(deps.metrics, { open: () => hub.size, followed: () => hub.followed });
+  const limits = new StreamLimits(config.sse, (cap) => streamMetrics.refused.inc({ cap }));
   app.addHook('preClose', async () => hub.closeAll());
 
   registerOpsRoutes(app, { redis: deps.redis, registry: deps.metrics, isShuttingDown: deps.isShuttingDown });
@@ -120,15 +133,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const signatures = new WebhookSignatureAuth(config.webhookSecrets);
   registerEventsRoute(app, {
     store,
-    reader: new TranscriptReader(store, archive),
+    reader: transcripts,
     archive,
     auth,
     viewerSecret: deps.viewerSecret,
     hub,
+    limits,
     logger,
-    openBlockingRedis: deps.openBlockingRedis,
     heartbeatMs: deps.sseHeartbeatMs ?? 15_000,
-    blockMs: deps.sseBlockMs ?? 5_000,
+    clientBuffer: config.sse.clientBuffer,
+    onTooSlow: () => streamMetrics.tooSlow.inc(),
   });
 
   void app.register(async (api) => {

@@ -46,6 +46,13 @@ const work: AgentEventInput[] = [
   { kind: 'agent.tool_result', id: 't1', ok: true, output: 'README.md\nhello.js' },
 ];
 
+/** The gauges of open streams and of tasks read live, from `/metrics`. */
+async function streamGauges(f: IngressFixture): Promise<{ open: number; followed: number }> {
+  const body = (await f.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const read = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(body)?.[1] ?? NaN);
+  return { open: read('agentq_sse_streams_open'), followed: read('agentq_sse_tasks_followed') };
+}
+
 async function finishedTask(f: IngressFixture): Promise<string> {
   const id = await runningTask(f);
   await f.store.append(id, work);
@@ -92,7 +99,7 @@ describe('GET /v1/tasks/:id/events (SSE)', () => {
     expect(client.events).toEqual([]);
   });
 
-  it('follows live events until the final state, then closes its Redis connection', async () => {
+  it('follows live events until the final state, then stops reading the task', async () => {
     const { fx: f, base } = await setup();
     const id = await runningTask(f);
     const client = await open(`${base}/v1/tasks/${id}/events`);
@@ -106,15 +113,19 @@ describe('GET /v1/tasks/:id/events (SSE)', () => {
     expect(client.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(client.events[7]).toMatchObject({ kind: 'task.state', state: 'succeeded' });
     expect(f.blockingClients).toHaveLength(1);
-    await waitFor(() => f.blockingClients[0]?.status === 'end', { what: 'the blocking connection to close' });
+    await waitFor(async () => (await streamGauges(f)).followed === 0, { what: 'the task to be no longer read' });
   });
 
-  it('closes the blocking connection when the client goes away', async () => {
+  it('stops reading the task when its last client goes away, and closes the shared connection with the app', async () => {
     const { fx: f, base } = await setup();
     const id = await runningTask(f);
     const client = await open(`${base}/v1/tasks/${id}/events`);
     await waitFor(() => client.events.length === 3 && f.blockingClients.length === 1, { what: 'the stream to follow' });
+    expect(await streamGauges(f)).toEqual({ open: 1, followed: 1 });
     client.close();
+    await waitFor(async () => (await streamGauges(f)).open === 0, { what: 'the stream to close' });
+    expect(await streamGauges(f)).toEqual({ open: 0, followed: 0 });
+    await f.app.close();
     await waitFor(() => f.blockingClients[0]?.status === 'end', { what: 'the blocking connection to close' });
   });
 

@@ -74,6 +74,15 @@ export interface Config {
   bodyLimitBytes: number;
   idempotencyTtlSec: number;
   eventsTtlSec: number;
+  /** Caps and sizing of live event streams (SSE). */
+  sse: {
+    maxStreams: number;
+    maxPerAddress: number;
+    maxPerTeam: number;
+    maxPerViewerKey: number;
+    redisConnections: number;
+    clientBuffer: number;
+  };
   gitAuthorName: string;
   gitAuthorEmail: string;
   relayConsumer: string;
@@ -352,6 +361,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: v.AGENTQ_BODY_LIMIT_BYTES,
     idempotencyTtlSec: v.AGENTQ_IDEMPOTENCY_TTL_SEC,
     eventsTtlSec: v.AGENTQ_EVENTS_TTL_SEC,
+    sse: {
+      maxStreams: v.AGENTQ_SSE_MAX_STREAMS,
+      maxPerAddress: v.AGENTQ_SSE_MAX_STREAMS_PER_ADDRESS,
+      maxPerTeam: v.AGENTQ_SSE_MAX_STREAMS_PER_TEAM,
+      maxPerViewerKey: v.AGENTQ_SSE_MAX_STREAMS_PER_VIEWER_KEY,
+      redisConnections: v.AGENTQ_SSE_REDIS_CONNECTIONS,
+      clientBuffer: v.AGENTQ_SSE_CLIENT_BUFFER,
+    },
     gitAuthorName: v.AGENTQ_GIT_AUTHOR_NAME,
     gitAuthorEmail: v.AGENTQ_GIT_AUTHOR_EMAIL,
     relayConsumer: v.AGENTQ_RELAY_CONSUMER,

@@ -27,6 +27,7 @@ export const INGRESS_ERRORS = defineErrors({
   INGRESS_IDEMPOTENCY_CONFLICT: { status: 422, meaning: 'the `Idempotency-Key` was used before for another body' },
   INGRESS_REPO_IMPORT_FAILED: { status: 422, meaning: 'the repository to import could not be cloned from its `source`' },
   INGRESS_BUDGET_EXHAUSTED: { status: 429, meaning: 'the tasks of the caller\'s team that ended today (UTC) cost at least its cap in `AGENTQ_TEAM_DAILY_USD`; nothing is queued; `Retry-After` gives the seconds until 00:00 UTC, when the count starts again' },
+  INGRESS_TOO_MANY_STREAMS: { status: 429, meaning: 'a live event stream over one of the caps: the ingress\'s total (`AGENTQ_SSE_MAX_STREAMS`), the client address\'s, the team\'s or the viewer link\'s; `details.cap` is `total`, `address`, `team` or `viewer_key`, `details.limit` the cap; nothing was opened; retry after `Retry-After`, or close another stream' },
   INGRESS_INTERNAL: { status: 500, meaning: 'an unexpected error; nothing was queued' },
   INGRESS_UNAVAILABLE: { status: 503, meaning: 'Redis unreachable (or the ingress is shutting down); nothing was queued; retry after `Retry-After`' },
   INGRESS_ARCHIVE_UNAVAILABLE: { status: 503, meaning: 'the transcript archive (`AGENTQ_ARCHIVE_URL`) could not be read: the task\'s stream has left Redis and the store is unreachable or refused the request; retry after `Retry-After`' },

@@ -64,3 +64,30 @@ export function installIngressMetrics(app: FastifyInstance, registry: Registry, 
   });
   return { tasksCreated };
 }
+
+export interface StreamMetrics {
+  refused: Counter<'cap'>;
+  tooSlow: Counter;
+}
+
+function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+  if (registry.getSingleMetric(name)) return;
+  const g: Gauge = new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      g.set(read());
+    },
+  });
+}
+
+/** Live event streams: open, tasks followed, refused by cap, cut off for reading too slowly. */
+export function installStreamMetrics(registry: Registry, read: { open: () => number; followed: () => number }): StreamMetrics {
+  gauge(registry, 'agentq_sse_streams_open', 'Live event streams (SSE) open', read.open);
+  gauge(registry, 'agentq_sse_tasks_followed', 'Tasks whose event stream is read live for the open streams', read.followed);
+  return {
+    refused: counter(registry, 'agentq_sse_streams_refused_total', 'Live event streams refused with 429, by the cap reached', ['cap']),
+    tooSlow: counter(registry, 'agentq_sse_streams_too_slow_total', 'Live event streams disconnected because their client fell too far behind', []),
+  };
+}
