@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { LocalForge } from '@agentq/shared';
@@ -128,6 +128,10 @@ describe('npm start', () => {
     expect(out).toContain('SIGINT: stopping agentq');
     expect(out).toContain('stopped 1 sandbox still running');
     expect(out.trimEnd().endsWith('stopped')).toBe(true);
+    // the private Redis's password was never shown (not in the banner, not in any service's lines)
+    const password = /^requirepass (\S+)$/m.exec(await readFile(join(dataDir.path, 'redis', 'redis.conf'), 'utf8'))?.[1];
+    expect(password).toMatch(/^[0-9a-f]{48}$/);
+    expect(out).not.toContain(password);
     for (const [name, pid] of Object.entries({ ...pids, relay: newRelay })) {
       expect(await isRunning(pid ?? 0), `${name} (${pid}) still running`).toBe(false);
     }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, makeTempDir, waitFor } from '@agentq/shared/testing';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -44,11 +44,17 @@ describe('the private redis-server', () => {
     const log = collector();
     const redis = await startLocalRedis({ dataDir, pidFiles, ...log });
     cleanups.push(() => redis.process.kill());
-    expect(redis.url).toBe(`redis://127.0.0.1:${redis.port}`);
+    expect(redis.password).toMatch(/^[0-9a-f]{48}$/);
+    expect(redis.url).toBe(`redis://:${redis.password}@127.0.0.1:${redis.port}`);
+    expect(redis.shownUrl).toBe(`redis://127.0.0.1:${redis.port}`);
+    // without the password the port gives nothing; the password is on no command line
+    expect(await redisCommand(redis.port, 'GET agentq:probe')).toMatch(/^-NOAUTH/);
+    expect(await readFile(`/proc/${redis.process.pid ?? 0}/cmdline`, 'utf8')).not.toContain(redis.password);
+    expect((await stat(join(dataDir, 'redis', 'redis.conf'))).mode & 0o077).toBe(0);
     const pid = redis.process.pid ?? 0;
     expect(pidFiles.read('redis')).toBe(pid);
     expect(existsSync(join(dataDir, 'redis', 'appendonlydir'))).toBe(true);
-    expect(await redisCommand(redis.port, 'SET agentq:probe kept')).toBe('+OK');
+    expect(await redisCommand(redis.port, 'SET agentq:probe kept', redis.password)).toBe('+OK');
     // start-up chatter is held back when all goes well
     expect(log.lines.join('\n')).not.toContain('Redis is starting');
 
@@ -58,7 +64,8 @@ describe('the private redis-server', () => {
 
     const again = await startLocalRedis({ dataDir, pidFiles, ...log });
     cleanups.push(() => again.process.kill());
-    expect(await redisCommand(again.port, 'GET agentq:probe')).toBe('kept');
+    expect(again.password).not.toBe(redis.password);
+    expect(await redisCommand(again.port, 'GET agentq:probe', again.password)).toBe('kept');
     await again.stop();
   });
 

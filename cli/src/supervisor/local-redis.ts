@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { freePort } from '@agentq/shared';
 import { join } from 'node:path';
@@ -22,7 +23,12 @@ export interface LocalRedisOptions {
 }
 
 export interface LocalRedis {
+  /** With the password: what the services are given. */
   url: string;
+  /** Without the password: what may be shown. */
+  shownUrl: string;
+  /** Asked of every client (`AUTH`), new at each start; never on a command line. */
+  password: string;
   port: number;
   dir: string;
   process: ManagedProcess;
@@ -50,9 +56,11 @@ export function redisVersion(binary = 'redis-server'): Promise<string> {
 }
 
 /**
- * Runs a private `redis-server` for `npm start`: loopback only, data (append-only file) in
- * `<dataDir>/redis`, a pid file so a server left by a crashed run is stopped first, and
- * restarted on the same port if it dies.
+ * Runs a private `redis-server` for `npm start`: loopback only, a password generated at each start
+ * (in `<dataDir>/redis/redis.conf`, readable by this user only, so it is on no command line), data
+ * (append-only file) in `<dataDir>/redis`, a pid file so a server left by a crashed run is stopped
+ * first, and restarted on the same port if it dies. Reaching its port gives nothing without the
+ * password.
  */
 export async function startLocalRedis(options: LocalRedisOptions): Promise<LocalRedis> {
   const binary = options.binary ?? 'redis-server';
@@ -60,7 +68,11 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
   const stale = await options.pidFiles.killStale('redis', 'redis-server');
   if (stale !== undefined) options.notice(`stopped redis-server ${stale} left running by an earlier run`);
   const dir = join(options.dataDir, 'redis');
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const password = randomBytes(24).toString('hex');
+  const conf = join(dir, 'redis.conf');
+  await writeFile(`${conf}.tmp`, `requirepass ${password}\n`, { mode: 0o600 });
+  await rename(`${conf}.tmp`, conf);
 
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
@@ -71,7 +83,7 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
     const proc = new ManagedProcess({
       name: 'redis',
       command: binary,
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
+      args: [conf, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
       cwd: dir,
       env: process.env,
       output: (line, stream) => {
@@ -87,13 +99,15 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
       exited = true;
     });
     proc.start();
-    const up = await pollUntil(async () => exited || (await ping(port)), 15_000);
+    const up = await pollUntil(async () => exited || (await ping(port, password)), 15_000);
     off();
     if (up && !exited) {
       started = true;
       proc.restartOnExit = true;
       return {
-        url: `redis://127.0.0.1:${port}`,
+        url: `redis://:${password}@127.0.0.1:${port}`,
+        shownUrl: `redis://127.0.0.1:${port}`,
+        password,
         port,
         dir,
         process: proc,
@@ -115,8 +129,8 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
   }
 }
 
-/** True when a Redis answers PING on 127.0.0.1:port. */
-export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
+/** True when a Redis answers PING on 127.0.0.1:port (after `AUTH`, given a password). */
+export function ping(port: number, password?: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     let data = '';
@@ -126,10 +140,12 @@ export function ping(port: number, timeoutMs = 1000): Promise<boolean> {
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    const replies = password === undefined ? 1 : 2;
+    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${password}\r\n`}PING\r\n`));
     socket.on('data', (chunk) => {
       data += chunk.toString('utf8');
-      if (data.includes('\r\n')) done(data.startsWith('+PONG'));
+      const lines = data.split('\r\n');
+      if (lines.length > replies) done(lines[replies - 1] === '+PONG');
     });
   });
 }

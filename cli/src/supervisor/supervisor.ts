@@ -160,7 +160,7 @@ export class Supervisor {
           env: this.options.env,
           generatedToken: prepared.generatedToken ? prepared.tokens[0]?.token : undefined,
           tokenFile: join(config.dataDir, API_TOKEN_FILE),
-          redis: this.redis ? { url: this.redis.url, private: true, dir: this.redis.dir } : { url: redisUrl, private: false },
+          redis: this.redis ? { url: this.redis.shownUrl, private: true, dir: this.redis.dir } : { url: redisUrl, private: false },
           cwd: this.options.cwd,
           defaultDataDir: resolve(this.options.cwd, '.data'),
           ops: { dispatcher: `http://${host}:${config.dispatcherPort}`, relay: `http://${host}:${config.relayPort}` },

@@ -42,7 +42,7 @@ export const ANTHROPIC_CREDENTIAL_VARS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_T
 export const DEFAULT_SANDBOX_VARS = [...ANTHROPIC_CREDENTIAL_VARS, 'ANTHROPIC_BASE_URL'];
 
 export const SETTINGS = [
-  { env: 'REDIS_URL', schema: z.url({ protocol: /^rediss?$/ }).optional(), shown: '—', secret: true, doc: 'Redis to use, e.g. `redis://localhost:6379/0`. `npm start` runs a private `redis-server` when unset; the services started on their own require it.' },
+  { env: 'REDIS_URL', schema: z.url({ protocol: /^rediss?$/ }).optional(), shown: '—', secret: true, doc: 'Redis to use, e.g. `redis://localhost:6379/0`. `npm start` runs a private `redis-server` when unset (on 127.0.0.1, with a password generated at each start); the services started on their own require it.' },
   { env: 'AGENTQ_REDIS_PREFIX', schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).default('agentq'), shown: '`agentq`', doc: 'Prefix of every Redis key, BullMQ queues included.' },
   { env: 'AGENTQ_DATA_DIR', schema: z.string().min(1).default('./.data'), shown: '`./.data`', doc: 'Local state: the local git forge (`repos/`), sandboxes, transcripts, generated API token, `npm start`\'s Redis.' },
   { env: 'AGENTQ_HOST', schema: z.string().min(1).default('127.0.0.1'), shown: '`127.0.0.1`', doc: 'Address the HTTP servers listen on (`0.0.0.0` in containers).' },
