@@ -20,11 +20,11 @@ describe('GitHub end to end, three services as processes', () => {
 
   beforeAll(async () => {
     const keys = generateAppKeyPair();
-    fake = await new FakeGitHub({ appId: APP_ID, publicKey: keys.publicKey, installations: { [REPO]: 55 } }).start();
-    fake.setPermission(REPO, WRITER, 'write');
     // github.com's side of git: a bare repository served over HTTP, which takes only the fake's tokens for it
     remote = await makeTempDir('agentq-github-remote-');
     await new LocalForge(remote.path).seed(REPO, { 'README.md': '# widgets\n' });
+    fake = await new FakeGitHub({ appId: APP_ID, publicKey: keys.publicKey, installations: { [REPO]: 55 }, repositories: join(remote.path, 'repos') }).start();
+    fake.setPermission(REPO, WRITER, 'write');
     gitServer = await new GitHttpServer({ root: join(remote.path, 'repos'), authorize: (_user, password, repo) => fake.isValidToken(password, repo) }).start();
     stack = await startStack({
       GITHUB_APP_ID: String(APP_ID),

@@ -21,7 +21,7 @@ export const DISPATCH_ERRORS = defineErrors({
   DISPATCH_REPO_CONFIG_UNREADABLE: { meaning: 'the repository\'s `.agentq.yml` could not be read from the local forge (on GitHub that is `DISPATCH_GITHUB_API_ERROR`)' },
   DISPATCH_GITHUB_NOT_INSTALLED: { meaning: 'the GitHub App is not installed on the repository (or has no access to it)' },
   DISPATCH_GITHUB_TOKEN_FAILED: { meaning: 'an installation token for the repository could not be minted' },
-  DISPATCH_GITHUB_API_ERROR: { meaning: 'GitHub\'s API failed while the run was prepared (looking up the App\'s installation or bot identity, or reading `.agentq.yml`)' },
+  DISPATCH_GITHUB_API_ERROR: { meaning: 'GitHub\'s API failed while the run was prepared (looking up the App\'s installation or bot identity, or reading `.agentq.yml`), or when the pushed branch was looked up there afterwards (a push counts only once GitHub shows the branch at the commit)' },
   DISPATCH_GITHUB_PR_FAILED: { meaning: 'the branch was pushed but the pull request could not be opened (the pushed branch and commit stay on the record)' },
   DISPATCH_TIMEOUT: { meaning: 'the task ran past its time limit (`timed_out`)' },
   DISPATCH_BUDGET_EXCEEDED: { meaning: 'the cost the agent reported went over the task\'s `limits.maxCostUsd`: the sandbox was stopped; the message names the limit and the cost' },

@@ -2,6 +2,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { GitHubApp, loadConfig } from '@agentq/shared';
+import { remoteBranchCommit } from '../src/github/pull-request.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { git } from './support/git.js';
 import { dumpRedis } from './support/redis-dump.js';
@@ -20,11 +22,12 @@ describe('dispatcher with a GitHub App', () => {
   let root: Awaited<ReturnType<typeof makeTempDir>>;
   let fx: DispatcherFixture;
   let bare: string;
+  let privateKey: string;
 
   beforeAll(async () => {
     redis = await startTestRedis();
     const keyPair = generateAppKeyPair();
-    fake = await new FakeGitHub({ appId: 4242, publicKey: keyPair.publicKey, installations: { [REPO]: INSTALLATION } }).start();
+    privateKey = keyPair.privateKey;
     root = await makeTempDir('agentq-gh-');
     const work = join(root.path, 'work');
     await mkdir(work);
@@ -37,6 +40,8 @@ describe('dispatcher with a GitHub App', () => {
     await mkdir(join(served, 'octo'), { recursive: true });
     bare = join(served, 'octo', 'widgets.git');
     git(['clone', '--quiet', '--bare', work, bare], root.path);
+    // GitHub's API answers about the same repositories its git side serves
+    fake = await new FakeGitHub({ appId: 4242, publicKey: keyPair.publicKey, installations: { [REPO]: INSTALLATION }, repositories: served }).start();
     gitServer = await new GitHttpServer({ root: served, authorize: (_user, password, repo) => fake.isValidToken(password, repo) }).start();
     fx = await startDispatcherFixture(
       redis.url,
@@ -61,6 +66,15 @@ describe('dispatcher with a GitHub App', () => {
   });
 
   const tokens = () => fake.tokenRequests.map((r) => r.token);
+
+  it('believes a push only when GitHub shows the branch at the commit', async () => {
+    const config = loadConfig({ GITHUB_APP_ID: '4242', GITHUB_APP_PRIVATE_KEY: privateKey, GITHUB_API_URL: fake.url, GITHUB_GIT_URL: gitServer.url });
+    const octokit = await new GitHubApp(config.github as NonNullable<typeof config.github>).repoOctokit(REPO);
+    const main = git(['rev-parse', 'refs/heads/main'], bare).trim();
+    expect(await remoteBranchCommit(octokit, REPO, 'main')).toBe(main);
+    expect(await remoteBranchCommit(octokit, REPO, 'feature/existing')).toBe(main);
+    expect(await remoteBranchCommit(octokit, REPO, 'agentq/never-pushed')).toBeUndefined();
+  });
 
   it('runs an issue task on GitHub: bot commit with co-author, draft PR, issue comment and rocket, and the token nowhere', async () => {
     const firstRequest = fake.tokenRequests.length;

@@ -1,6 +1,7 @@
 import { createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { git } from '../forge/git.js';
 import { readRepoFile } from '../forge/local-forge.js';
 import { closeServer, listenOnLoopback } from './loopback-server.js';
 
@@ -334,6 +335,10 @@ export class FakeGitHub {
       this.requireIssueWrite(token, repo, number);
       return this.react(body, { repo: fullName, subject: 'issue', id: number });
     }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/git\/ref\/heads\/(.+)$/)) {
+      this.requirePermission(token, 'contents', 'read');
+      return [200, await this.branchRef(fullName, decodeURIComponent(at(1)))];
+    }
     if (is('GET', /^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/)) {
       this.requirePermission(token, 'contents', 'read');
       return [200, await this.contents(fullName, at(1), query.get('ref') ?? undefined)];
@@ -409,13 +414,28 @@ export class FakeGitHub {
   }
 
   /** A regular file of a served repository at a ref (the default branch when none), in the JSON form. */
-  private async contents(repo: string, path: string, ref: string | undefined): Promise<unknown> {
+  /** The bare repository of `owner/name` under `repositories`; a 404 when there is none to serve. */
+  private repoDir(repo: string): string {
     const root = this.options.repositories;
     const [owner = '', name = ''] = repo.split('/');
     if (!root || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(owner) || !/^[A-Za-z0-9._-]+$/.test(name) || name === '..') throw new HttpError(404, 'Not Found');
+    return join(root, owner, `${name}.git`);
+  }
+
+  /** `GET /repos/{o}/{r}/git/ref/heads/{branch}`, read from the served bare repository. */
+  private async branchRef(repo: string, branch: string): Promise<unknown> {
+    const dir = this.repoDir(repo);
+    const found = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], { cwd: dir }).catch(() => undefined);
+    const sha = found?.stdout.trim();
+    if (!sha || !/^[0-9a-f]{40}$/.test(sha)) throw new HttpError(404, 'Not Found');
+    return { ref: `refs/heads/${branch}`, url: `${this.url}/repos/${repo}/git/refs/heads/${branch}`, object: { type: 'commit', sha, url: `${this.url}/repos/${repo}/git/commits/${sha}` } };
+  }
+
+  private async contents(repo: string, path: string, ref: string | undefined): Promise<unknown> {
+    const dir = this.repoDir(repo);
     let file;
     try {
-      file = await readRepoFile(join(root, owner, `${name}.git`), ref, path, CONTENTS_MAX_BYTES);
+      file = await readRepoFile(dir, ref, path, CONTENTS_MAX_BYTES);
     } catch {
       file = undefined;
     }

@@ -95,6 +95,21 @@ export async function defaultBranch(octokit: Octokit, repo: string): Promise<str
   return res.data.default_branch;
 }
 
+/**
+ * Where a branch of the repository points on GitHub, as its API says (undefined: no such branch).
+ * A run's push is believed only once the branch is seen there at the pushed commit.
+ */
+export async function remoteBranchCommit(octokit: Octokit, repo: string, branch: string): Promise<string | undefined> {
+  const { owner, name } = parseRepoName(repo);
+  try {
+    const res = await octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', { owner, repo: name, ref: `heads/${branch}` });
+    return res.data.object.type === 'commit' ? res.data.object.sha : undefined;
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return undefined;
+    throw err;
+  }
+}
+
 /** Tells the issue a task came from that its pull request is open, and puts a 🚀 on what asked. */
 export async function announceOnIssue(octokit: Octokit, task: TaskRecord, pull: OpenedPull): Promise<void> {
   const issueNumber = task.github?.issueNumber;

@@ -1,5 +1,6 @@
 import { addTeamCost, errorMessage, isFinalState, type Logger, type TaskError, type TaskRecord } from '@agentq/shared';
-import type { DispatchTaskError } from '../dispatch-errors.js';
+import { taskError, type DispatchTaskError } from '../dispatch-errors.js';
+import { answersOnIssue, remoteBranchCommit } from '../github/pull-request.js';
 import { PullRequestPublisher } from '../github/pull-request-publisher.js';
 import type { SlotHold } from '../limits/slot-hold.js';
 import type { SandboxHandle } from '../providers/sandbox-provider.js';
@@ -54,11 +55,19 @@ export class Finisher {
     const { store, github } = this.deps;
     const onGitHub = task.forge === 'github' ? github : undefined;
     const limits = runLimits(task, this.deps.config);
-    const forgeCommit = !(facts.push?.ok && facts.branch)
-      ? undefined
-      : onGitHub
-        ? facts.push.commit // GitHub accepted the push: the branch is at the pushed commit
-        : await this.deps.forge.branchCommit(task.repo, facts.branch);
+    // the run's own word for its push is not enough (the agent shares its output): the branch is
+    // looked up in the forge, or on GitHub
+    let forgeCommit: string | undefined;
+    let unverified: TaskError | undefined;
+    if (facts.push?.ok && facts.branch) {
+      try {
+        forgeCommit = onGitHub
+          ? await remoteBranchCommit(await onGitHub.app.repoOctokit(task.repo, { issues: answersOnIssue(task) }), task.repo, facts.branch)
+          : await this.deps.forge.branchCommit(task.repo, facts.branch);
+      } catch (err) {
+        unverified = taskError('DISPATCH_GITHUB_API_ERROR', `the push of ${facts.branch} could not be checked on GitHub: ${this.deps.redact(errorMessage(err))}`);
+      }
+    }
     let outcome = decideOutcome({
       facts,
       status,
@@ -69,6 +78,8 @@ export class Finisher {
       maxCostUsd: limits.maxCostUsd,
       forgeCommit,
     });
+    // a push that could not be checked fails for that reason, not as a push that did not happen
+    if (unverified && outcome.update.error?.code === 'DISPATCH_PUSH_FAILED') outcome = { state: 'failed', update: { ...outcome.update, error: unverified } };
     if (onGitHub) outcome = await new PullRequestPublisher(onGitHub, store, this.deps.redact, this.log).publish(task, outcome, facts);
     const durationMs = Date.now() - startedMs;
     const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
