@@ -1,43 +1,10 @@
 import { viewerKey, type AgentEventInput } from '@agentq/shared';
-import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ALPHA_TOKEN, BETA_TOKEN, VIEWER_SECRET, auth, startIngress, taskBody, type FixtureOptions, type IngressFixture } from './ingress-fixture.js';
-import { SseClient } from './sse-client.js';
+import { waitFor } from '@agentq/shared/testing';
+import { describe, expect, it } from 'vitest';
+import { ALPHA_TOKEN, BETA_TOKEN, VIEWER_SECRET, auth, type IngressFixture } from './ingress-fixture.js';
+import { sseHarness } from './sse-harness.js';
 
-let redis: TestRedis;
-let fx: IngressFixture | undefined;
-const clients: SseClient[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  await fx?.close();
-  fx = undefined;
-});
-
-async function setup(options: FixtureOptions = {}): Promise<{ fx: IngressFixture; base: string }> {
-  fx = await startIngress(redis.url, options);
-  return { fx, base: await fx.listen() };
-}
-
-async function open(url: string, headers: Record<string, string> = auth()): Promise<SseClient> {
-  const client = await SseClient.open(url, headers);
-  clients.push(client);
-  return client;
-}
-
-async function runningTask(f: IngressFixture, token?: string): Promise<string> {
-  const res = await f.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: taskBody() });
-  const id = res.json().id as string;
-  await f.store.transition(id, 'starting');
-  await f.store.transition(id, 'running');
-  return id;
-}
+const { setup, open, runningTask } = sseHarness();
 
 const work: AgentEventInput[] = [
   { kind: 'step', step: 'agent' },

@@ -1,44 +1,12 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { viewerKey, type AgentEventInput } from '@agentq/shared';
-import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ALPHA_TOKEN, VIEWER_SECRET, auth, startIngress, taskBody, type FixtureOptions, type IngressFixture } from './ingress-fixture.js';
-import { SseClient } from './sse-client.js';
+import { waitFor } from '@agentq/shared/testing';
+import { describe, expect, it } from 'vitest';
+import { ALPHA_TOKEN, VIEWER_SECRET, auth, type IngressFixture } from './ingress-fixture.js';
+import type { SseClient } from './sse-client.js';
+import { sseHarness } from './sse-harness.js';
 
-let redis: TestRedis;
-let fx: IngressFixture | undefined;
-const clients: SseClient[] = [];
-
-beforeAll(async () => {
-  redis = await startTestRedis();
-});
-afterAll(async () => {
-  await redis.stop();
-});
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  await fx?.close();
-  fx = undefined;
-});
-
-async function setup(options: FixtureOptions = {}): Promise<{ fx: IngressFixture; base: string }> {
-  fx = await startIngress(redis.url, options);
-  return { fx, base: await fx.listen() };
-}
-
-async function open(url: string, headers: Record<string, string> = auth()): Promise<SseClient> {
-  const client = await SseClient.open(url, headers);
-  clients.push(client);
-  return client;
-}
-
-async function runningTask(f: IngressFixture, token?: string): Promise<string> {
-  const res = await f.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: taskBody() });
-  const id = res.json().id as string;
-  await f.store.transition(id, 'starting');
-  await f.store.transition(id, 'running');
-  return id;
-}
+const { setup, stop, open, runningTask } = sseHarness();
 
 const message = (i: number): AgentEventInput => ({ kind: 'agent.message', text: `message ${i}` });
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -169,8 +137,7 @@ describe('caps on open streams', () => {
   async function expectFreed(f: IngressFixture, url: string, headers: Record<string, string>, held: SseClient): Promise<void> {
     held.close();
     await waitFor(async () => {
-      const client = await SseClient.open(url, headers);
-      clients.push(client);
+      const client = await open(url, headers);
       if (client.status !== 200) client.close();
       return client.status === 200;
     }, { what: 'the count to be freed' });
@@ -208,10 +175,9 @@ describe('caps on open streams', () => {
     expect(held.map((c) => c.status)).toEqual([200, 200]);
     await expectRefused(url, auth(), 'address');
     await expectFreed(f, url, auth(), held[0] as SseClient);
-    await fx?.close();
+    await stop(f);
 
     const total = await setup({ env: { AGENTQ_SSE_MAX_STREAMS: '1' } });
-    fx = total.fx;
     const task = await runningTask(total.fx);
     const totalUrl = `${total.base}/v1/tasks/${task}/events`;
     const one = await open(totalUrl);
