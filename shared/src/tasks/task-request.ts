@@ -50,7 +50,6 @@ const metadataSchema = z
   .pipe(metadataRecord);
 
 /** The body of `POST /v1/tasks`. */
-
 export const taskRequestSchema = z
   .object({
     repo: repoNameSchema,

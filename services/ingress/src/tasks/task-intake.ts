@@ -64,8 +64,6 @@ interface Attempt {
   scope: string;
   key?: string;
   created: boolean;
-  /** The task's priority (its job's BullMQ priority follows from it). */
-  priority: TaskPriority | undefined;
 }
 
 /**
@@ -91,7 +89,7 @@ export class TaskIntake {
     const key = input.idempotencyKey;
     if (key === undefined) {
       // no key, no repeat to compare with: the request is not hashed
-      const attempt: Attempt = { id: newTaskId(), scope: input.team, created: false, priority: input.request.priority };
+      const attempt: Attempt = { id: newTaskId(), scope: input.team, created: false };
       await this.write(attempt, input, undefined);
       return { id: attempt.id, state: 'queued', replayed: false };
     }
@@ -102,7 +100,7 @@ export class TaskIntake {
       const id = newTaskId();
       const bound = await redisCall(() => store.claimIdempotencyKey(scope, key, id, idempotencyTtlSec));
       if (bound === undefined) {
-        await this.write({ id, scope, key, created: false, priority: input.request.priority }, input, hash);
+        await this.write({ id, scope, key, created: false }, input, hash);
         return { id, state: 'queued', replayed: false };
       }
       const result = await this.resume(bound, input, hash, key);
@@ -118,7 +116,7 @@ export class TaskIntake {
   private async resume(id: string, input: IntakeRequest, hash: string, key: string): Promise<IntakeResult | undefined> {
     const { store, redis, queue, logger } = this.options;
     const scope = input.idempotencyScope ?? input.team;
-    const attempt: Attempt = { id, scope, key, created: false, priority: input.request.priority };
+    const attempt: Attempt = { id, scope, key, created: false };
     let record: TaskRecord | undefined = await redisCall(() => store.get(id));
     if (!record) {
       const ttlMs = await redisCall(() => redis.pttl(store.keys.idempotency(scope, key)));
@@ -143,7 +141,7 @@ export class TaskIntake {
       if (!job) {
         if (this.now() - Date.parse(record.createdAt) < this.inProgressMs) throw this.inProgress();
         logger.warn({ taskId: id }, 'completing a half-written task');
-        await this.complete({ ...attempt, created: true });
+        await this.complete({ ...attempt, created: true }, record.priority);
         return { id, state: 'queued', replayed: false };
       }
     }
@@ -195,17 +193,17 @@ export class TaskIntake {
       throw ingressError('INGRESS_INTERNAL', 'task id collision');
     }
     attempt.created = true;
-    await this.addJob(attempt, relayEntry);
+    await this.addJob(attempt, relayEntry, request.priority);
     return true;
   }
 
   /** Adds the task's job; when that fails, removes what the attempt wrote (`relayEntry` too). */
-  private async addJob(attempt: Attempt, relayEntry: string | undefined): Promise<void> {
+  private async addJob(attempt: Attempt, relayEntry: string | undefined, priority: TaskPriority | undefined): Promise<void> {
     try {
       await this.options.queue.add(
         queues.tasks.name,
         { taskId: attempt.id },
-        { ...queues.tasks.jobOptions, jobId: attempt.id, priority: jobPriority(attempt.priority) },
+        { ...queues.tasks.jobOptions, jobId: attempt.id, priority: jobPriority(priority) },
       );
     } catch (err) {
       await this.discard(attempt, relayEntry);
@@ -217,7 +215,7 @@ export class TaskIntake {
    * Completes a task whose record was written but whose job was not: announces it to the log
    * relay again (a second entry for a task is harmless) and adds the job.
    */
-  private async complete(attempt: Attempt): Promise<void> {
+  private async complete(attempt: Attempt, priority: TaskPriority | undefined): Promise<void> {
     const { store, redis } = this.options;
     let relayEntry: string | undefined;
     try {
@@ -226,7 +224,7 @@ export class TaskIntake {
       await this.discard(attempt, undefined);
       throw unavailable(err);
     }
-    await this.addJob(attempt, relayEntry);
+    await this.addJob(attempt, relayEntry, priority);
   }
 
   /** Best-effort removal of what an attempt wrote, so a task that was not accepted leaves nothing behind. */
