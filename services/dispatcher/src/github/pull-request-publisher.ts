@@ -3,7 +3,7 @@ import { taskError } from '../dispatch-errors.js';
 import type { Outcome } from '../run/outcome.js';
 import type { RunFacts } from '../run/output-reader.js';
 import type { GitHubDeps } from './github-run.js';
-import { announceOnIssue, answersOnIssue, defaultBranch, openPullRequest } from './pull-request.js';
+import { announceOnIssue, answersOnIssue, defaultBranch, openPullRequest, type Octokit } from './pull-request.js';
 
 /**
  * What a run on a GitHub repository publishes once its branch is pushed: the pull request (with a
@@ -20,9 +20,10 @@ export class PullRequestPublisher {
   /**
    * After a successful run: opens the pull request of a new branch (not for a run on an existing
    * pull request's branch), and answers on the issue the task came from. Says so when nothing
-   * changed. Returns the outcome to record.
+   * changed. Returns the outcome to record. `octokit`: a client with the run's repo-scoped token
+   * minted already (one is minted when absent).
    */
-  async publish(task: TaskRecord, outcome: Outcome, facts: RunFacts): Promise<Outcome> {
+  async publish(task: TaskRecord, outcome: Outcome, facts: RunFacts, octokit?: Octokit): Promise<Outcome> {
     const { store } = this;
     if (outcome.state !== 'succeeded') return outcome;
     if (outcome.update.noChanges) {
@@ -42,9 +43,9 @@ export class PullRequestPublisher {
     const issues = answersOnIssue(task);
     let pull;
     try {
-      const octokit = await app.repoOctokit(task.repo, { issues });
-      const base = task.baseRef ?? facts.defaultBranch ?? (await defaultBranch(octokit, task.repo));
-      pull = await openPullRequest(octokit, {
+      const client = octokit ?? (await app.repoOctokit(task.repo, { issues }));
+      const base = task.baseRef ?? facts.defaultBranch ?? (await defaultBranch(client, task.repo));
+      pull = await openPullRequest(client, {
         task,
         branch,
         base,
@@ -62,7 +63,7 @@ export class PullRequestPublisher {
       this.log.info({ prNumber: pull.number, prUrl: pull.url }, 'pull request opened');
       if (issues) {
         try {
-          await announceOnIssue(octokit, task, pull);
+          await announceOnIssue(client, task, pull);
         } catch (err) {
           const reason = this.redact(errorMessage(err));
           this.log.warn({ err: reason }, 'could not answer on the issue');

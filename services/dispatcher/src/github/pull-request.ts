@@ -2,7 +2,7 @@ import { addReaction, parseRepoName, type DiffStat, type GitHubApp, type TaskRec
 import { promptTitle } from '../run/run-script.js';
 
 /** A client authenticated with a repository-scoped installation token. */
-type Octokit = Awaited<ReturnType<GitHubApp['repoOctokit']>>;
+export type Octokit = Awaited<ReturnType<GitHubApp['repoOctokit']>>;
 
 export interface PullRequestContent {
   task: TaskRecord;

@@ -1,6 +1,6 @@
 import { addTeamCost, errorMessage, isFinalState, type Logger, type TaskError, type TaskRecord } from '@agentq/shared';
 import { taskError, type DispatchTaskError } from '../dispatch-errors.js';
-import { answersOnIssue, remoteBranchCommit } from '../github/pull-request.js';
+import { answersOnIssue, remoteBranchCommit, type Octokit } from '../github/pull-request.js';
 import { PullRequestPublisher } from '../github/pull-request-publisher.js';
 import type { SlotHold } from '../limits/slot-hold.js';
 import type { SandboxHandle } from '../providers/sandbox-provider.js';
@@ -59,13 +59,18 @@ export class Finisher {
     // looked up in the forge, or on GitHub
     let forgeCommit: string | undefined;
     let unverified: TaskError | undefined;
+    // on GitHub, the token that looks the branch up also opens the pull request
+    let octokit: Octokit | undefined;
     if (facts.push?.ok && facts.branch) {
-      try {
-        forgeCommit = onGitHub
-          ? await remoteBranchCommit(await onGitHub.app.repoOctokit(task.repo, { issues: answersOnIssue(task) }), task.repo, facts.branch)
-          : await this.deps.forge.branchCommit(task.repo, facts.branch);
-      } catch (err) {
-        unverified = taskError('DISPATCH_GITHUB_API_ERROR', `the push of ${facts.branch} could not be checked on GitHub: ${this.deps.redact(errorMessage(err))}`);
+      if (!onGitHub) {
+        forgeCommit = await this.deps.forge.branchCommit(task.repo, facts.branch);
+      } else {
+        try {
+          octokit = await onGitHub.app.repoOctokit(task.repo, { issues: answersOnIssue(task) });
+          forgeCommit = await remoteBranchCommit(octokit, task.repo, facts.branch);
+        } catch (err) {
+          unverified = taskError('DISPATCH_GITHUB_API_ERROR', `the push of ${facts.branch} could not be checked on GitHub: ${this.deps.redact(errorMessage(err))}`);
+        }
       }
     }
     let outcome = decideOutcome({
@@ -80,7 +85,7 @@ export class Finisher {
     });
     // a push that could not be checked fails for that reason, not as a push that did not happen
     if (unverified && outcome.update.error?.code === 'DISPATCH_PUSH_FAILED') outcome = { state: 'failed', update: { ...outcome.update, error: unverified } };
-    if (onGitHub) outcome = await new PullRequestPublisher(onGitHub, store, this.deps.redact, this.log).publish(task, outcome, facts);
+    if (onGitHub) outcome = await new PullRequestPublisher(onGitHub, store, this.deps.redact, this.log).publish(task, outcome, facts, octokit);
     const durationMs = Date.now() - startedMs;
     const result = await store.transition(task.id, outcome.state, { ...outcome.update, durationMs });
     if (!result.ok) {
