@@ -83,6 +83,9 @@ describe('npm start', () => {
     expect(banner).toMatch(/API token\s+aq_\S+/);
     expect(banner).toContain('demo: no Anthropic credentials configured');
     expect(banner).toContain(`data dir   ${dataDir.path}`);
+    // bubblewrap is installed wherever this runs (CI installs it): agents are isolated by default
+    expect(banner).toMatch(/sandboxes\s+local, agents isolated with bubblewrap/);
+    expect(banner).not.toContain('UNISOLATED');
     expect(banner).toContain(`/tasks/<id>?key=`);
     expect(banner).toContain(`AGENTQ_PORT=${port} AGENTQ_DATA_DIR=${dataDir.path} npx agentq submit demo/hello "add a CONTRIBUTING.md" --follow`);
     expect(banner).toMatch(/^ingress {3}│ /m);

@@ -4,6 +4,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, makeTempDir, waitFor } from '@agentq/shared/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sandboxRow } from '../src/supervisor/banner.js';
 import { CliError } from '../src/api/cli-error.js';
 import { startLocalRedis } from '../src/supervisor/local-redis.js';
 import { ManagedProcess } from '../src/supervisor/managed-process.js';
@@ -229,5 +230,17 @@ describe('cleanup of local sandboxes', () => {
 
   it('does nothing without a sandboxes directory', async () => {
     expect(await killSandboxes(await tempDir())).toEqual([]);
+  });
+});
+
+describe('the banner of npm start', () => {
+  it('says loudly, with the reason and the fix, when agents run unisolated', () => {
+    const row = sandboxRow({ provider: 'local', isolation: { mode: 'none', note: 'bwrap is not installed' } });
+    expect(row.text).toBe('local, agents NOT isolated');
+    expect(row.warning).toContain('AGENTS RUN UNISOLATED');
+    expect(row.warning).toContain('bwrap is not installed');
+    expect(row.warning).toContain('apt-get install bubblewrap');
+    expect(sandboxRow({ provider: 'local', isolation: { mode: 'bwrap' } })).toEqual({ text: 'local, agents isolated with bubblewrap' });
+    expect(sandboxRow({ provider: 'modal' })).toEqual({ text: 'modal' });
   });
 });

@@ -13,6 +13,28 @@ export interface BannerInfo {
   defaultDataDir: string;
   /** Base URLs of the dispatcher's and relay's /healthz, /readyz, /metrics. */
   ops: { dispatcher: string; relay: string };
+  /** What the dispatcher's `/healthz` says of its sandboxes, when it said. */
+  sandbox?: SandboxInfo;
+}
+
+/** The `sandbox` part of the dispatcher's `/healthz`. */
+export interface SandboxInfo {
+  provider: string;
+  isolation?: { mode: string; note?: string };
+}
+
+/** The banner's sandbox row, and a warning when agents run unisolated. */
+export function sandboxRow(sandbox: SandboxInfo | undefined): { text: string; warning?: string } {
+  if (!sandbox) return { text: 'unknown (the dispatcher did not say)' };
+  const mode = sandbox.isolation?.mode;
+  if (mode === 'bwrap') return { text: `${sandbox.provider}, agents isolated with bubblewrap` };
+  if (mode === 'none') {
+    return {
+      text: `${sandbox.provider}, agents NOT isolated`,
+      warning: `AGENTS RUN UNISOLATED: they can read and write everything this user can, agentq's data dir included (${sandbox.isolation?.note ?? 'no reason given'}). Install bubblewrap (apt-get install bubblewrap) and restart.`,
+    };
+  }
+  return { text: sandbox.provider };
 }
 
 /** Why the default harness is what it is. */
@@ -47,6 +69,7 @@ export function formatBanner(info: BannerInfo, style: Style): string {
         : 'configured in AGENTQ_API_TOKENS (give it to the CLI with AGENTQ_TOKEN)',
     ],
     ['harness', harnessReason(config, info.env)],
+    ['sandboxes', sandboxRow(info.sandbox).text],
     ['data dir', config.dataDir],
     ['redis', info.redis.private ? `${info.redis.url}  (private, data in ${info.redis.dir ?? ''})` : 'REDIS_URL'],
     ['ops', `dispatcher ${info.ops.dispatcher}, relay ${info.ops.relay} (/healthz /readyz /metrics)`],
@@ -57,6 +80,8 @@ export function formatBanner(info: BannerInfo, style: Style): string {
     style.bold(style.green('agentq is running')),
     ...rows.map(([label, value]) => `  ${style.dim(label.padEnd(width))}  ${value}`),
   ];
+  const isolationWarning = sandboxRow(info.sandbox).warning;
+  if (isolationWarning) lines.push(style.bold(style.yellow(`  warning: ${isolationWarning}`)));
   if (config.missingSandboxVars.length > 0) {
     lines.push(style.yellow(`  warning: AGENTQ_SANDBOX_ENV names unset variables: ${config.missingSandboxVars.join(', ')}`));
   }

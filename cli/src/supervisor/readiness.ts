@@ -1,3 +1,4 @@
+import type { SandboxInfo } from './banner.js';
 import { sleep } from './process-info.js';
 
 /** True when `GET url` answers 2xx within a second. */
@@ -32,5 +33,17 @@ export async function waitUntilReady(
       options.slow?.(pending);
     }
     await sleep(options.intervalMs ?? 200);
+  }
+}
+
+/** The `sandbox` part of a dispatcher's `/healthz` (provider, isolation), or undefined when it does not answer with one. */
+export async function sandboxInfo(url: string): Promise<SandboxInfo | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { sandbox?: unknown };
+    const s = body.sandbox as SandboxInfo | undefined;
+    return s && typeof s.provider === 'string' ? s : undefined;
+  } catch {
+    return undefined;
   }
 }

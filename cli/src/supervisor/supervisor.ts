@@ -10,7 +10,7 @@ import type { SupervisorOutput } from './output.js';
 import { PidFiles } from './pid-files.js';
 import { prepareDataDir } from './prepare-data-dir.js';
 import { localAddress, portIsFree } from './ports.js';
-import { waitUntilReady } from './readiness.js';
+import { sandboxInfo, waitUntilReady } from './readiness.js';
 import { killSandboxes, killSandboxesNow } from './sandbox-cleanup.js';
 
 export interface ServiceSpec {
@@ -164,6 +164,7 @@ export class Supervisor {
           cwd: this.options.cwd,
           defaultDataDir: resolve(this.options.cwd, '.data'),
           ops: { dispatcher: `http://${host}:${config.dispatcherPort}`, relay: `http://${host}:${config.relayPort}` },
+          sandbox: await sandboxInfo(`http://${host}:${config.dispatcherPort}/healthz`),
         },
         this.options.style,
       ),

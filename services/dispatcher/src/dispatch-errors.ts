@@ -35,6 +35,7 @@ export const DISPATCH_ERRORS = defineErrors({
   DISPATCH_SANDBOX_EXISTS: { meaning: 'the task has a sandbox already (internal: the dispatcher then re-attaches to it)' },
   DISPATCH_INHERIT_UNAVAILABLE: { meaning: 'the earlier sandbox whose agent session a follow-up resumes is gone (internal: the follow-up then starts a new session, and says so)' },
   DISPATCH_TERMINATE_FAILED: { meaning: 'a sandbox could not be verified to have stopped (internal: logged; the task\'s end is recorded anyway, and the sweeper terminates a sandbox it finds running for a finished task)' },
+  DISPATCH_ISOLATION_UNAVAILABLE: { meaning: '`AGENTQ_LOCAL_ISOLATION=bwrap` and bubblewrap is not installed or does not work on this machine (internal: the dispatcher does not start; the message gives bwrap\'s own error)' },
   DISPATCH_INTERNAL: { meaning: 'an unexpected error that persisted through the job\'s retries (one with a code outside this table gives that code at the start of the message), or a state that should not occur (a branch name that cannot be derived)' },
 });
 

@@ -84,6 +84,8 @@ export interface Dispatcher {
   /** Redis reachable and not shutting down. */
   ready(): Promise<boolean>;
   readonly registry: Registry;
+  /** The sandbox provider and how it isolates agents (for `/healthz`). */
+  readonly sandbox: { provider: string; isolation?: { mode: string; note?: string } };
 }
 
 /** Longest wait for Redis to answer a readiness check. */
@@ -312,6 +314,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   let closing: Promise<void> | undefined;
   return {
     registry,
+    sandbox: { provider: provider.name, ...(provider.isolation ? { isolation: provider.isolation } : {}) },
     ready: async () => {
       if (closing) return false;
       const timeout = new Promise<string>((resolvePing) => setTimeout(() => resolvePing('timeout'), READY_TIMEOUT_MS).unref());

@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     port: config.dispatcherPort,
     registry,
     ready: () => (shutdown.isShuttingDown ? Promise.resolve(false) : dispatcher.ready()),
+    info: () => ({ sandbox: dispatcher.sandbox }),
   });
   shutdown.register('ops server', () => ops.close());
   shutdown.register('dispatcher', () => dispatcher.close());

@@ -43,6 +43,7 @@ export interface Config {
   sandboxProvider: SandboxProviderName;
   /** What `docker` and `modal` sandboxes get, and how ended sandboxes are swept. */
   sandbox: SandboxConfig;
+  local: LocalConfig;
   docker: DockerConfig;
   modal: ModalConfig;
   harness: HarnessName;
@@ -120,6 +121,15 @@ export interface SandboxConfig {
   allowedDomains: string[] | undefined;
   keepHours: number;
   sweepIntervalSec: number;
+}
+
+export interface LocalConfig {
+  /** Undefined: bubblewrap where it works, else none. */
+  isolation: 'bwrap' | 'none' | undefined;
+  /** Paths an isolated agent may read besides the system directories. */
+  readPaths: string[];
+  /** Secret files the configuration names (the GitHub App key file): hidden from an isolated agent. */
+  hide: string[];
 }
 
 export interface DockerConfig {
@@ -331,6 +341,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowedDomains: v.AGENTQ_SANDBOX_ALLOWED_DOMAINS,
       keepHours: v.AGENTQ_SANDBOX_KEEP_HOURS,
       sweepIntervalSec: v.AGENTQ_SWEEP_INTERVAL_SEC,
+    },
+    local: {
+      isolation: v.AGENTQ_LOCAL_ISOLATION,
+      readPaths: v.AGENTQ_LOCAL_READ_PATHS ?? [],
+      hide: v.GITHUB_APP_PRIVATE_KEY_PATH ? [resolve(v.GITHUB_APP_PRIVATE_KEY_PATH)] : [],
     },
     docker: { host: v.AGENTQ_DOCKER_HOST, network: v.AGENTQ_DOCKER_NETWORK },
     modal: {

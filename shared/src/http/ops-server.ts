@@ -8,6 +8,8 @@ export interface OpsServerOptions {
   registry: Registry;
   /** Resolves true when the service can do its work (Redis reachable, not shutting down). */
   ready: () => Promise<boolean>;
+  /** More facts `/healthz` answers with, besides `ok` (nothing secret). */
+  info?: () => Record<string, unknown>;
 }
 
 export interface OpsServer {
@@ -24,7 +26,7 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
       res.end(body);
     };
     if (req.method !== 'GET') return send(405, JSON.stringify({ error: { code: 'METHOD_NOT_ALLOWED', message: 'GET only' } }));
-    if (path === '/healthz') return send(200, JSON.stringify({ ok: true }));
+    if (path === '/healthz') return send(200, JSON.stringify({ ok: true, ...options.info?.() }));
     if (path === '/readyz') {
       options.ready().then(
         (ok) => send(ok ? 200 : 503, JSON.stringify({ ok })),

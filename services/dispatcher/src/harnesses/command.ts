@@ -65,7 +65,8 @@ export function commandHarnessCommand(ctx: HarnessContext): HarnessCommand {
   const env: Record<string, string> = { AGENTQ_PROMPT: ctx.prompt, AGENTQ_MAX_TURNS: String(ctx.maxTurns) };
   if (ctx.model) env.AGENTQ_MODEL = ctx.model;
   if (ctx.resumeSessionId) env.AGENTQ_RESUME_SESSION_ID = ctx.resumeSessionId;
-  return { argv: [...words, ctx.prompt], env };
+  // the configured program's own files (a script it runs), never the prompt
+  return { argv: [...words, ctx.prompt], env, readPaths: words.slice(1).filter((w) => w.startsWith('/')) };
 }
 
 /**

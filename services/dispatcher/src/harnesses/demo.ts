@@ -13,10 +13,14 @@ export const IMAGE_DEMO_AGENT_PATH = '/usr/local/lib/agentq/demo-agent.mjs';
  */
 export const demoHarness: Harness = {
   name: 'demo',
-  command: (ctx) => ({
-    argv: ['node', ctx.config.sandboxProvider === 'local' ? DEMO_AGENT_PATH : IMAGE_DEMO_AGENT_PATH, ...(ctx.resumeSessionId ? [`--resume=${ctx.resumeSessionId}`] : []), '--', ctx.prompt],
-    env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs) },
-  }),
+  command: (ctx) => {
+    const script = ctx.config.sandboxProvider === 'local' ? DEMO_AGENT_PATH : IMAGE_DEMO_AGENT_PATH;
+    return {
+      argv: ['node', script, ...(ctx.resumeSessionId ? [`--resume=${ctx.resumeSessionId}`] : []), '--', ctx.prompt],
+      env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs) },
+      readPaths: [script],
+    };
+  },
   createParser: () => new StreamJsonParser(),
   /** The demo agent's sessions: `~/.agentq-demo/sessions/<session id>.json`. */
   sessionFiles: ['.agentq-demo'],

@@ -18,6 +18,11 @@ export interface HarnessCommand {
   argv: string[];
   /** Extra environment for the agent (not secrets: those come from the sandbox secrets). */
   env: Record<string, string>;
+  /**
+   * Files the program reads besides `argv[0]` (a script it runs), from configuration only: an
+   * isolated `local` sandbox shows them read-only (see `SandboxSpec.readPaths`).
+   */
+  readPaths?: string[];
 }
 
 /** Turns the agent's output, one line at a time, into normalized events. Never throws. */

@@ -8,8 +8,22 @@ import type { SandboxProvider } from './sandbox-provider.js';
  */
 export async function createProvider(config: Config, logger: Logger): Promise<SandboxProvider> {
   switch (config.sandboxProvider) {
-    case 'local':
-      return new LocalSandboxProvider({ dataDir: config.dataDir });
+    case 'local': {
+      const choice = await LocalSandboxProvider.resolveIsolation(config.local.isolation, { dataDir: config.dataDir });
+      if (choice.isolation === 'none') {
+        logger.warn(
+          { provider: 'local', isolation: 'none', reason: choice.reason },
+          `AGENTS RUN UNISOLATED: local sandboxes can read and write everything this machine's user can (${choice.reason})`,
+        );
+      } else logger.info({ provider: 'local', isolation: 'bwrap' }, 'local sandboxes run agents under bubblewrap');
+      return new LocalSandboxProvider({
+        dataDir: config.dataDir,
+        isolation: choice.isolation,
+        isolationNote: choice.reason,
+        readPaths: config.local.readPaths,
+        hide: config.local.hide,
+      });
+    }
     case 'docker': {
       const { createDockerProvider } = await import('./docker/docker-provider.js');
       return createDockerProvider(config, logger.child({ provider: 'docker' }));

@@ -22,6 +22,12 @@ export interface SandboxSpec {
    * Names are plain file names.
    */
   files?: Record<string, string>;
+  /**
+   * Files and directories of the dispatcher's machine the agent's program is read from (its CLI,
+   * a configured script). A `local` sandbox that isolates the agent makes them visible read-only;
+   * container providers ignore them. Built from configuration only, never from the prompt.
+   */
+  readPaths?: string[];
   /** Container image (`docker`, `modal`); the provider's default when absent. `local` has none. */
   image?: string;
   /**
@@ -106,6 +112,8 @@ export interface SandboxInfo {
  */
 export interface SandboxProvider {
   readonly name: string;
+  /** How the agent is kept from the rest of the machine, where the provider can choose (`local`: `bwrap` or `none`, and why). */
+  readonly isolation?: { mode: string; note?: string };
   create(spec: SandboxSpec): Promise<SandboxHandle>;
   /** Re-attaches to a sandbox created earlier (after a dispatcher restart); undefined when it is unknown. */
   attach(sandboxId: string): Promise<SandboxHandle | undefined>;

@@ -59,6 +59,7 @@ export function launchSpec(input: LaunchInput, session: LaunchSession): SandboxS
   return {
     taskId: task.id,
     command: runCommand(command.argv),
+    readPaths: [...(command.argv[0] ? [command.argv[0]] : []), ...(command.readPaths ?? [])],
     env: { ...command.env, ...runEnv, ...access?.env },
     secrets: config.sandboxSecrets,
     tags: sandboxTags(task.id, config.redisPrefix),

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { cp, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { cp, lstat, mkdir, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { tailLines } from './file-tail.js';
 import { pauseUntilWritten } from './exit-watch.js';
 import { isGroupAlive, killGroup, processStartTime } from './process-group.js';
+import { JAIL_FILE, PRIVATE_GIT_DIR, checkBwrap, findProgram, writeJail, type LocalIsolation } from './jail.js';
 import type {
   OutputLine,
   SandboxHandle,
@@ -23,6 +24,27 @@ export interface LocalProviderOptions {
   graceMs?: number;
   /** How often the output file is polled. */
   pollMs?: number;
+  /**
+   * How the untrusted part of a run is isolated (see `jail.ts`): with `bwrap`, every sandbox gets
+   * a jail script, named in `AGENTQ_JAIL`, that the run script runs setup commands and the agent
+   * through. Default `none`; `createProvider` resolves the configured choice with `resolveIsolation`.
+   */
+  isolation?: LocalIsolation;
+  /** The bubblewrap binary (default: `bwrap` on `PATH`). */
+  bwrap?: string;
+  /** Paths of this machine the agent may read besides the system directories (`AGENTQ_LOCAL_READ_PATHS`). */
+  readPaths?: readonly string[];
+  /** Files hidden from the agent even inside a visible directory (secret files named by the configuration). */
+  hide?: readonly string[];
+  /** Why the isolation is `none`, when it is (shown by `/healthz`). */
+  isolationNote?: string;
+}
+
+/** The isolation in effect, and why when it is not the one asked for. */
+export interface IsolationChoice {
+  isolation: LocalIsolation;
+  /** Why agents run unisolated, when they do. */
+  reason?: string;
 }
 
 /** What `sandbox.json` holds. */
@@ -53,7 +75,7 @@ const WRAPPER = [
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
 /** Names of the private files of `SandboxSpec.files`: not one of the sandbox's own entries. */
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
-const RESERVED = new Set(['home', 'tmp', 'output.log', 'exit-code', 'sandbox.json', 'pid', 'pid.tmp', 'exit-code.tmp', 'sandbox.json.tmp']);
+const RESERVED = new Set(['home', 'tmp', 'output.log', 'exit-code', 'sandbox.json', 'pid', 'pid.tmp', 'exit-code.tmp', 'sandbox.json.tmp', JAIL_FILE, PRIVATE_GIT_DIR]);
 
 function privateFileName(name: string): string {
   if (!FILE_NAME.test(name) || RESERVED.has(name) || name.endsWith('.tmp')) {
@@ -89,13 +111,41 @@ function searchPath(): string {
 export class LocalSandboxProvider implements SandboxProvider {
   readonly name = 'local';
   readonly root: string;
+  readonly isolation: { mode: LocalIsolation; note?: string };
   private readonly graceMs: number;
   private readonly pollMs: number;
+  private readonly dataDir: string;
+  private readonly bwrap: string | undefined;
+  private readonly readPaths: readonly string[];
+  private readonly hide: readonly string[];
 
   constructor(options: LocalProviderOptions) {
+    this.dataDir = options.dataDir;
     this.root = join(options.dataDir, 'sandboxes');
     this.graceMs = options.graceMs ?? 2000;
     this.pollMs = options.pollMs ?? 75;
+    this.isolation = { mode: options.isolation ?? 'none', ...(options.isolationNote ? { note: options.isolationNote } : {}) };
+    this.bwrap = options.bwrap ?? findProgram('bwrap');
+    this.readPaths = options.readPaths ?? [];
+    this.hide = options.hide ?? [];
+    if (this.isolation.mode === 'bwrap' && !(this.bwrap && existsSync(this.bwrap))) {
+      throw dispatchError('DISPATCH_ISOLATION_UNAVAILABLE', 'AGENTQ_LOCAL_ISOLATION=bwrap, but bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)');
+    }
+  }
+
+  /**
+   * The isolation to use: `bwrap` when asked for (an error when it does not work here), `none`
+   * when asked for, and when nothing is asked for, `bwrap` if it works here, else `none` with the reason.
+   */
+  static async resolveIsolation(
+    requested: LocalIsolation | undefined,
+    options: { dataDir: string; bwrap?: string },
+  ): Promise<IsolationChoice> {
+    if (requested === 'none') return { isolation: 'none', reason: 'AGENTQ_LOCAL_ISOLATION=none' };
+    const check = await checkBwrap(options.bwrap ?? findProgram('bwrap'), options.dataDir, join(options.dataDir, 'sandboxes'));
+    if (check.ok) return { isolation: 'bwrap' };
+    if (requested === 'bwrap') throw dispatchError('DISPATCH_ISOLATION_UNAVAILABLE', `AGENTQ_LOCAL_ISOLATION=bwrap, but ${check.reason}`);
+    return { isolation: 'none', reason: check.reason };
   }
 
   dir(id: string): string {
@@ -132,6 +182,11 @@ export class LocalSandboxProvider implements SandboxProvider {
     await mkdir(join(dir, 'home'));
     await mkdir(join(dir, 'tmp'));
     for (const [name, content] of Object.entries(spec.files ?? {})) await writePrivateFile(dir, name, content);
+    const env = this.environment(dir, spec);
+    if (this.isolation.mode === 'bwrap' && this.bwrap) {
+      const readPaths = [...this.readPaths, ...(spec.readPaths ?? [])];
+      env.AGENTQ_JAIL = await writeJail({ bwrap: this.bwrap, dataDir: this.dataDir, dir: await realpath(dir), readPaths, hide: this.hide });
+    }
     for (const { from, to } of inherited) {
       await cp(from, join(dir, 'home', to), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
     }
@@ -143,7 +198,7 @@ export class LocalSandboxProvider implements SandboxProvider {
     try {
       const child = spawn('bash', ['-c', WRAPPER, 'agentq-sandbox', dir, ...spec.command], {
         cwd: dir,
-        env: this.environment(dir, spec),
+        env,
         detached: true,
         stdio: ['ignore', fd, fd],
       });
