@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DEMO_REPO, DEMO_REPO_FILES, LocalForge } from '@agentq/shared';
-import { freePort, makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { freePort, makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis, type TestRedisOptions } from '@agentq/shared/testing';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -31,8 +31,9 @@ export interface Stack {
 export async function startStack(
   extraEnv: NodeJS.ProcessEnv = {},
   only: ServiceName[] = ['ingress', 'dispatcher', 'log-relay'],
+  options: { redis?: TestRedisOptions } = {},
 ): Promise<Stack> {
-  const redis: TestRedis = await startTestRedis();
+  const redis: TestRedis = await startTestRedis(options.redis);
   const data = await makeTempDir('agentq-e2e-');
   const port = await freePort();
   const token = `e2e-token-${uniquePrefix('tok')}`;

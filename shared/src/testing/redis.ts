@@ -23,6 +23,8 @@ export interface TestRedisOptions {
   port?: number;
   /** Data directory (to restart an instance on the same data). */
   dir?: string;
+  /** Password the instance requires (in the URL it returns); a private redis-server is started. */
+  password?: string;
 }
 
 async function startContainer(): Promise<TestRedis | undefined> {
@@ -51,6 +53,7 @@ export async function startRedisProcess(options: TestRedisOptions = {}): Promise
       '--appendonly', options.appendOnly ? 'yes' : 'no',
       '--daemonize', 'no',
       '--loglevel', 'warning',
+      ...(options.password ? ['--requirepass', options.password] : []),
     ],
     { stdio: 'ignore' },
   );
@@ -59,7 +62,7 @@ export async function startRedisProcess(options: TestRedisOptions = {}): Promise
       reject(new Error(`cannot start redis-server (${err.message}); install it (apt-get install redis-server) or set REDIS_URL`)),
     );
   });
-  const url = `redis://127.0.0.1:${port}`;
+  const url = options.password ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`;
   const ping = async () => {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on('error', () => {});
@@ -96,8 +99,8 @@ export async function startRedisProcess(options: TestRedisOptions = {}): Promise
  * else a private `redis-server` from PATH. Use a fresh key prefix per test.
  */
 export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
-  const fixed = options.port !== undefined || options.dir !== undefined || options.appendOnly;
-  if (!options.private && process.env.REDIS_URL) {
+  const fixed = options.port !== undefined || options.dir !== undefined || options.appendOnly || options.password !== undefined;
+  if (!options.private && options.password === undefined && process.env.REDIS_URL) {
     return { url: process.env.REDIS_URL, kind: 'env', stop: async () => {} };
   }
   if (!fixed) {
