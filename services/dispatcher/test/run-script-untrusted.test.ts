@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalForge, git } from '@agentq/shared';
-import { makeTempDir } from '@agentq/shared/testing';
+import { makeTempDir, waitFor } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
 import { parseMarker } from '../src/run/markers.js';
 import { decideOutcome } from '../src/run/outcome.js';
-import { GIT_TOKEN_FILE, gitCredentialEnv } from '../src/run/run-script.js';
+import { GIT_TOKEN_FILE, RUN_EXIT, gitCredentialEnv } from '../src/run/run-script.js';
 import { SCRIPT_BRANCH, runScript, type ScriptRun, type ScriptRunOptions } from './support/script-run.js';
 
 const REPO = 'acme/untrusted';
@@ -189,7 +189,7 @@ describe('the run script with an untrusted agent', () => {
 
   it('refuses a jail that is not an absolute path to an executable, before cloning', async () => {
     const result = await run('true', { env: { AGENTQ_JAIL: 'jail.sh' } });
-    expect(result.status).toEqual({ state: 'exited', exitCode: 64 });
+    expect(result.status).toEqual({ state: 'exited', exitCode: RUN_EXIT.badArguments });
     expect(result.texts).toContain('agentq-run: AGENTQ_JAIL is not the absolute path of an executable');
     expect(result.facts.lastStep).toBeUndefined();
   });
@@ -228,9 +228,29 @@ describe('the run script with an untrusted agent', () => {
     expect(await pushed('setup-user.txt')).toBe('65534\n');
   });
 
+  // what an agent could do where fs.protected_hardlinks is 0: the test makes the link for it (as root)
+  it.skipIf(!isRoot)('commits nothing when the working tree holds a hard link to a file the agent user does not own', async () => {
+    await chmod(tmp.path, 0o755);
+    counter += 1;
+    const taskId = `untrusted${counter}`;
+    const tree = join(provider.dir(taskId), 'repo');
+    const running = runScript(provider, forge, REPO, taskId, 'touch started; while [ ! -e ready ]; do sleep 0.05; done; rm ready; echo change > c.txt', {
+      env: { ...gitCredentialEnv(), AGENTQ_AGENT_USER: '65534:65534' },
+      files: { [GIT_TOKEN_FILE]: 'ghs_not-a-real-token' },
+    });
+    await waitFor(() => existsSync(join(tree, 'started')));
+    await link(join(provider.dir(taskId), GIT_TOKEN_FILE), join(tree, 'leak'));
+    await writeFile(join(tree, 'ready'), '');
+    const result = await running;
+    expect(result.texts).toContain('agentq-run: the working tree holds a hard link to a file that is not the agent\'s: nothing is committed');
+    expect(result.facts.commitFailed).toBe(true);
+    expect(result.status).toEqual({ state: 'exited', exitCode: RUN_EXIT.commitFailed });
+    expect(await forge.branchCommit(REPO, SCRIPT_BRANCH)).toBeUndefined();
+  });
+
   it('refuses an agent user that is not uid:gid in numbers, before cloning', async () => {
     const result = await run('true', { env: { AGENTQ_AGENT_USER: 'node:node' } });
-    expect(result.status).toEqual({ state: 'exited', exitCode: 64 });
+    expect(result.status).toEqual({ state: 'exited', exitCode: RUN_EXIT.badArguments });
     expect(result.texts).toContain('agentq-run: AGENTQ_AGENT_USER is not uid:gid (numbers)');
     expect(result.facts.lastStep).toBeUndefined();
   });

@@ -177,6 +177,15 @@ marker "{\"agent\":\"exit\",\"code\":$code}"
 if [[ $code -ne 0 ]]; then exit "$code"; fi
 
 marker '{"step":"commit"}'
+# git reads the working tree as the script's user: a hard link to a file the agent's user does not
+# own (one the kernel lets it make where fs.protected_hardlinks is 0, the git token say) stops the commit
+if [[ -n "$agent_uid" ]]; then
+  linked=$(find "$tree" -path "$tree/.git" -prune -o -type f -links +1 ! -uid "$agent_uid" -print -quit 2>/dev/null)
+  if [[ -n "$linked" ]]; then
+    echo "agentq-run: the working tree holds a hard link to a file that is not the agent's: nothing is committed"
+    marker '{"git":"commit","ok":false}'; exit "$EXIT_COMMIT_FAILED"
+  fi
+fi
 if ! filtered private add -A; then marker '{"git":"commit","ok":false}'; exit "$EXIT_COMMIT_FAILED"; fi
 if ! private diff --cached --quiet 2>/dev/null; then
   if ! filtered private -c "user.name=$author_name" -c "user.email=$author_email" commit --quiet --no-verify -F - <<<"$message"; then
