@@ -12,6 +12,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '@agentq/shared';
 import { IMAGE_DEMO_AGENT_PATH } from '@agentq/dispatcher';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -193,6 +194,12 @@ describe('the sandbox image (deploy/sandbox/Dockerfile)', () => {
     expect(get('ARG')).toContain(`CLAUDE_CODE_VERSION=${pkg.devDependencies['@anthropic-ai/claude-code']}`);
     expect(get('RUN').join('\n')).toContain('"@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}"');
     expect(get('ENV')).toContain('IS_SANDBOX=1');
+  });
+
+  it('has setpriv and the agent user the run script switches to by default', () => {
+    expect(get('RUN').join('\n')).toMatch(/apt-get install [^\n]*\butil-linux\b/);
+    const [uid, gid] = (loadConfig({}).sandbox.agentUser ?? '').split(':');
+    expect(get('RUN').join('\n')).toContain(`test "$(id -u node):$(id -g node)" = ${uid}:${gid}`);
   });
 
   it('puts the demo agent where the demo harness looks for it in containers', () => {

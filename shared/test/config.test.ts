@@ -77,6 +77,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ AGENTQ_REPO_MAX_RUNNING: 'many' })).toThrow(/AGENTQ_REPO_MAX_RUNNING/);
   });
 
+  it('switches the agent to uid:gid 1000:1000 by default, to another one, or to none when set empty', () => {
+    expect(loadConfig({}).sandbox.agentUser).toBe('1000:1000');
+    expect(loadConfig({ AGENTQ_SANDBOX_AGENT_USER: '65534:65534' }).sandbox.agentUser).toBe('65534:65534');
+    expect(loadConfig({ AGENTQ_SANDBOX_AGENT_USER: '' }).sandbox.agentUser).toBeUndefined();
+    expect(() => loadConfig({ AGENTQ_SANDBOX_AGENT_USER: 'node' })).toThrow(/AGENTQ_SANDBOX_AGENT_USER: must be uid:gid/);
+  });
+
   it('passes only the named variables into sandboxes and reports missing ones by name', () => {
     const config = loadConfig({ AGENTQ_SANDBOX_ENV: 'FOO,BAR', FOO: 'foo-value', HOME: '/root' });
     expect(config.sandboxSecrets).toEqual({ FOO: 'foo-value' });

@@ -26,7 +26,7 @@ export const DISPATCH_ERRORS = defineErrors({
   DISPATCH_TIMEOUT: { meaning: 'the task ran past its time limit (`timed_out`)' },
   DISPATCH_BUDGET_EXCEEDED: { meaning: 'the cost the agent reported went over the task\'s `limits.maxCostUsd`: the sandbox was stopped; the message names the limit and the cost' },
   DISPATCH_SANDBOX_LOST: { meaning: 'the sandbox disappeared without an exit code (terminated from outside, or its machine was lost), or a dispatcher that took the task over found no sandbox to re-attach to' },
-  DISPATCH_RUN_INTERRUPTED: { meaning: 'the run\'s output said it had finished (pushed, or found no changes) but the run script itself ended with another exit code than 0: it was killed (by the agent\'s own processes, for instance), so its output is not believed' },
+  DISPATCH_RUN_INTERRUPTED: { meaning: 'the run\'s output said it had finished (pushed, or found no changes) but the run script itself ended with another exit code than 0: it was killed, so its output is not believed (where the agent\'s output is filtered it cannot print the run script\'s lines: a run script it kills then ends the task with `DISPATCH_SANDBOX_FAILED`)' },
   DISPATCH_SANDBOX_FAILED: { meaning: 'the sandbox could not be created or started, a provider operation on it failed, or the run ended before it finished (the message gives the exit code and last output lines when there are some)' },
   DISPATCH_IMAGE_NOT_FOUND: { meaning: 'the sandbox image (`AGENTQ_SANDBOX_IMAGE`, or `image` in `.agentq.yml`) cannot be pulled (`docker`, `modal`)' },
   DISPATCH_PROVIDER_UNAVAILABLE: { meaning: 'the Docker engine or Modal could not be reached, was rate limiting or failing, through all of the job\'s retries' },

@@ -30,13 +30,14 @@ echo '{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":2
 `;
 
 /**
- * A hostile agent: prints the run script's own progress lines as if the run had ended well, then
- * kills the run script (its parent) and exits with an error of its own.
+ * A hostile agent: prints the run script's own progress lines (with and without their leading RS)
+ * as if the run had ended well, then kills the run script (its parent) and exits with an error of its own.
  */
 const FORGING_SCRIPT = `#!/usr/bin/env bash
 echo '{"agentq":{"agent":"exit","code":0}}'
-echo '{"agentq":{"step":"commit"}}'
-echo '{"agentq":{"git":"no_changes","ok":true}}'
+printf '\\036{"agentq":{"agent":"exit","code":0}}\\n'
+printf '\\036{"agentq":{"step":"commit"}}\\n'
+printf '\\036{"agentq":{"git":"no_changes","ok":true}}\\n'
 kill -9 "$PPID"
 exit 3
 `;
@@ -157,7 +158,8 @@ describe('dispatcher running tasks with the command harness', () => {
     const id = await fx.submit({ repo: DEMO_REPO, prompt: 'claim success' });
     const task = await fx.waitFinal(id);
     expect(task.state).toBe('failed');
-    expect(task.error?.code).toBe('DISPATCH_RUN_INTERRUPTED');
+    // none of its lines is a marker: the run ended before the agent's exit, as far as the output tells
+    expect(task.error?.code).toBe('DISPATCH_SANDBOX_FAILED');
     expect(task.noChanges).toBeUndefined();
   });
 

@@ -494,10 +494,22 @@ describe('docker sandbox provider (fake Engine API)', () => {
     });
     const provider = createDockerProvider(config, logger);
     expect(provider.name).toBe('docker');
-    const handle = await provider.create(spec('t-config', 'echo configured'));
-    expect(texts(await collect(handle))).toEqual(['configured']);
+    const handle = await provider.create(spec('t-config', 'echo "configured, agent user $AGENTQ_AGENT_USER"'));
+    expect(texts(await collect(handle))).toEqual(['configured, agent user 1000:1000']);
     const body = calls('POST', /^\/containers\/create$/)[0]?.body as Dockerode.ContainerCreateOptions;
     expect(body.Image).toBe(IMAGE);
+    expect(body.Env).toContain('AGENTQ_AGENT_USER=1000:1000');
     expect(body.HostConfig).toEqual({ NanoCpus: 2_000_000_000, Memory: 1024 * 1024 * 1024, NetworkMode: 'none', Init: true });
+  });
+
+  it('passes the configured agent user to the run script, and none when AGENTQ_SANDBOX_AGENT_USER is empty', async () => {
+    const base = { AGENTQ_SANDBOX_PROVIDER: 'docker', AGENTQ_DOCKER_HOST: `tcp://127.0.0.1:${engine.port}`, AGENTQ_SANDBOX_IMAGE: IMAGE };
+    const script = 'echo "agent user ${AGENTQ_AGENT_USER-unset}"';
+    const other = createDockerProvider(loadConfig({ ...base, AGENTQ_SANDBOX_AGENT_USER: '2000:3000' }), logger);
+    expect(texts(await collect(await other.create(spec('t-user', script))))).toEqual(['agent user 2000:3000']);
+    const none = createDockerProvider(loadConfig({ ...base, AGENTQ_SANDBOX_AGENT_USER: '' }), logger);
+    expect(texts(await collect(await none.create(spec('t-nouser', script))))).toEqual(['agent user unset']);
+    const bodies = calls('POST', /^\/containers\/create$/).map((c) => (c.body as Dockerode.ContainerCreateOptions).Env ?? []);
+    expect(bodies.map((env) => env.filter((e) => e.startsWith('AGENTQ_AGENT_USER=')))).toEqual([['AGENTQ_AGENT_USER=2000:3000'], []]);
   });
 });

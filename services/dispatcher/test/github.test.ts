@@ -130,7 +130,8 @@ describe('dispatcher with a GitHub App', () => {
     // the token reached git through the credential helper, and nothing else
     expect(gitServer.seenPasswords.some((p) => tokens().includes(p))).toBe(true);
     const transcript = JSON.stringify(events);
-    expect(transcript).toContain('AGENTQ_GIT_TOKEN_FILE'); // the agent did print its environment
+    expect(transcript).toContain('AGENTQ_TASK_ID='); // the agent did print its environment
+    expect(transcript).not.toMatch(/AGENTQ_GIT_TOKEN_FILE|GIT_CONFIG_/); // without git's credential variables
     expect(transcript).toContain(`${gitServer.url}/octo/widgets.git`); // and `git remote -v`
     const stored = await dumpRedis(fx.redis);
     const record = JSON.stringify(await fx.store.get(id));

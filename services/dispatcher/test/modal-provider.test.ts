@@ -169,6 +169,17 @@ describe('modal sandbox provider (against the SDK double)', () => {
     expect(double.creates).toEqual([]);
   });
 
+  it('passes the configured agent user to the run script in the sandbox\'s environment', async () => {
+    const withUser = make({ agentUser: '1000:1000' });
+    const handle = await withUser.create(spec('echo "agent user ${AGENTQ_AGENT_USER-unset} $AGENTQ_RUN_VAR"', { env: { AGENTQ_RUN_VAR: 'x' } }));
+    expect(double.creates[0]?.params.env).toEqual({ AGENTQ_RUN_VAR: 'x', AGENTQ_AGENT_USER: '1000:1000' });
+    expect((await collect(handle)).map((l) => l.text)).toEqual(['agent user 1000:1000 x']);
+    const without = make({ agentUser: undefined });
+    const plain = await without.create(spec('echo "agent user ${AGENTQ_AGENT_USER-unset}"'));
+    expect(double.creates[0]?.params.env).toEqual({});
+    expect((await collect(plain)).map((l) => l.text)).toEqual(['agent user unset']);
+  });
+
   it('writes private files through an exec reading stdin (mode 600), never on a command line or in the environment', async () => {
     const handle = await provider.create(spec('cat token; echo; stat -c %a token', { files: { token: FILE_SECRET } }));
     expect((await collect(handle)).map((l) => l.text)).toEqual([FILE_SECRET, '600']);
@@ -402,6 +413,7 @@ describe('createModalProvider', () => {
       image: 'ghcr.io/acme/agentq-sandbox:3',
       cpu: 1.5,
       memoryMiB: 3072,
+      agentUser: '1000:1000',
       secretNames: ['anthropic', 'github'],
       allowedDomains: ['api.anthropic.com', '*.github.com'],
       idleTimeoutMs: 900_000,

@@ -130,4 +130,14 @@ describe('OutputReader and a secret cut over two lines', () => {
     secrets.remove(token);
     expect(texts(reader.read({ line: 3, text: token }))).toEqual([`3:${token}`]);
   });
+
+  it('keeps the RS of a marker line through redaction, also after a held line', () => {
+    const reader = new OutputReader(new StreamJsonParser(), new RuntimeSecrets([SECRET]), 'test');
+    const marker = (text: string) => reader.read({ line: 1, text })[0];
+    expect(marker('\x1e{"agentq":{"step":"agent"}}')).toMatchObject({ kind: 'step', step: 'agent' });
+    expect(reader.read({ line: 2, text: `key ${SECRET.slice(0, 6)}` })).toEqual([]);
+    expect(reader.read({ line: 3, text: '\x1e{"agentq":{"agent":"exit","code":0}}' }).map((e) => e.kind)).toEqual(['log', 'log']);
+    expect(reader.facts.agentExitCode).toBe(0);
+    expect(reader.facts.lastStep).toBe('agent');
+  });
 });

@@ -6,24 +6,15 @@ import { promisify } from 'node:util';
 import { LocalForge, git } from '@agentq/shared';
 import { makeTempDir } from '@agentq/shared/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StreamJsonParser } from '../src/harnesses/stream-json-parser.js';
 import { LocalSandboxProvider } from '../src/providers/local/local-provider.js';
-import type { SandboxStatus } from '../src/providers/sandbox-provider.js';
 import { parseMarker } from '../src/run/markers.js';
-import { OutputReader, type RunFacts } from '../src/run/output-reader.js';
-import { RuntimeSecrets } from '../src/runtime-secrets.js';
-import { RUN_EXIT, runCommand, runEnvironment } from '../src/run/run-script.js';
+import { RUN_EXIT, runCommand } from '../src/run/run-script.js';
+import { SCRIPT_BRANCH, runScript, type ScriptRun, type ScriptRunOptions } from './support/script-run.js';
 
 const RUN_SH = join(import.meta.dirname, '../src/run/run.sh');
 const SHELLCHECK = '/usr/bin/shellcheck';
 const REPO = 'acme/widgets';
-const BRANCH = 'agentq/abcd1234-test-run';
-
-interface ScriptRun {
-  facts: RunFacts;
-  status: SandboxStatus;
-  texts: string[];
-}
+const BRANCH = SCRIPT_BRANCH;
 
 describe('run script', () => {
   let tmp: { path: string; remove: () => Promise<void> };
@@ -41,32 +32,9 @@ describe('run script', () => {
     await tmp.remove();
   });
 
-  async function run(harness: string, vars: { baseRef?: string; repoUrl?: string; prompt?: string } = {}): Promise<ScriptRun> {
+  async function run(harness: string, options: ScriptRunOptions = {}): Promise<ScriptRun> {
     counter += 1;
-    const handle = await provider.create({
-      taskId: `run${counter}`,
-      command: runCommand(['bash', '-c', harness]),
-      env: runEnvironment({
-        taskId: `run${counter}`,
-        repoUrl: vars.repoUrl ?? forge.url(REPO),
-        baseRef: vars.baseRef,
-        branch: BRANCH,
-        prompt: vars.prompt ?? 'Change the widgets\nwith more detail',
-        gitAuthorName: 'Agent Q',
-        gitAuthorEmail: 'agentq@example.com',
-      }),
-      secrets: {},
-      tags: {},
-    });
-    const reader = new OutputReader(new StreamJsonParser(), new RuntimeSecrets([]), 'test');
-    const texts: string[] = [];
-    for await (const chunk of handle.output(0)) {
-      for (const line of chunk) {
-        texts.push(line.text);
-        reader.read(line);
-      }
-    }
-    return { facts: reader.facts, status: await handle.status(), texts };
+    return runScript(provider, forge, REPO, `run${counter}`, harness, options);
   }
 
   it('commits the agent\'s changes on the task branch and pushes it, with a numstat diff stat', async () => {
@@ -93,11 +61,17 @@ describe('run script', () => {
     ]);
   });
 
-  it('pushes what the agent committed itself', async () => {
-    const result = await run('echo x > self.txt && git add self.txt && git -c user.name=me -c user.email=me@x commit -qm "agent commit"');
+  it('pushes the net change of what the agent committed itself, as one commit of its own', async () => {
+    const result = await run(
+      'echo x > self.txt && echo y > gone.txt && git add self.txt gone.txt && git -c user.name=me -c user.email=me@x commit -qm "agent commit"' +
+        ' && git rm -q gone.txt && git -c user.name=me -c user.email=me@x commit -qm "agent commit 2"',
+    );
     expect(result.facts.commit?.diffStat).toEqual({ files: 1, insertions: 1, deletions: 0 });
-    const { stdout } = await git(['log', '-1', '--format=%s', BRANCH], { cwd: forge.path(REPO) });
-    expect(stdout.trim()).toBe('agent commit');
+    const bare = forge.path(REPO);
+    const { stdout } = await git(['log', '-1', '--format=%an%n%s', BRANCH], { cwd: bare });
+    expect(stdout.trim()).toBe('Agent Q\nChange the widgets');
+    const { stdout: parent } = await git(['rev-parse', `${BRANCH}^`], { cwd: bare });
+    expect(parent.trim()).toBe(result.facts.baseCommit);
     expect(result.facts.push?.ok).toBe(true);
   });
 
@@ -169,10 +143,10 @@ describe('run script', () => {
       { prompt },
     );
     expect(result.facts.push?.ok).toBe(true);
-    expect(result.texts.filter((t) => parseMarker(t) !== undefined).every((t) => t.startsWith('{"agentq"'))).toBe(true);
+    expect(result.texts.filter((t) => parseMarker(t) !== undefined).every((t) => t.startsWith('\x1e{"agentq"'))).toBe(true);
     expect(parseMarker(result.texts.find((t) => t.startsWith('{"type"')) ?? '')).toBeUndefined();
     expect(parseMarker('{"agentq":{"git":"push","ok":"yes"}}')).toBeUndefined();
-    expect(parseMarker('{ "x": 1, "agentq": { "step": "agent" } }')).toEqual({ type: 'step', step: 'agent' });
+    expect(parseMarker('\x1e{ "x": 1, "agentq": { "step": "agent" } }')).toEqual({ type: 'step', step: 'agent' });
     const { stdout } = await git(['log', '-1', '--format=%s', BRANCH], { cwd: forge.path(REPO) });
     expect(stdout.trim()).toBe(prompt);
     expect(existsSync('/tmp/agentq-pwned')).toBe(false);

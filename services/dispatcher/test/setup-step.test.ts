@@ -14,12 +14,12 @@ const REPO = 'acme/setup-step';
 
 describe('setup markers', () => {
   it('reads the setup step and a command\'s exit, and rejects malformed ones', () => {
-    expect(parseMarker('{"agentq":{"step":"setup"}}')).toEqual({ type: 'step', step: 'setup' });
-    expect(parseMarker('{"agentq":{"setup":"exit","index":1,"count":3,"code":2}}')).toEqual({ type: 'setup_exit', index: 1, count: 3, code: 2 });
-    expect(parseMarker('{"agentq":{"setup":"exit","index":3,"count":3,"code":2}}')).toBeUndefined();
-    expect(parseMarker('{"agentq":{"setup":"exit","index":-1,"count":3,"code":2}}')).toBeUndefined();
-    expect(parseMarker('{"agentq":{"setup":"exit","index":0,"count":1}}')).toBeUndefined();
-    expect(parseMarker('{"agentq":{"step":"install"}}')).toBeUndefined();
+    expect(parseMarker('\x1e{"agentq":{"step":"setup"}}')).toEqual({ type: 'step', step: 'setup' });
+    expect(parseMarker('\x1e{"agentq":{"setup":"exit","index":1,"count":3,"code":2}}')).toEqual({ type: 'setup_exit', index: 1, count: 3, code: 2 });
+    expect(parseMarker('\x1e{"agentq":{"setup":"exit","index":3,"count":3,"code":2}}')).toBeUndefined();
+    expect(parseMarker('\x1e{"agentq":{"setup":"exit","index":-1,"count":3,"code":2}}')).toBeUndefined();
+    expect(parseMarker('\x1e{"agentq":{"setup":"exit","index":0,"count":1}}')).toBeUndefined();
+    expect(parseMarker('\x1e{"agentq":{"step":"install"}}')).toBeUndefined();
   });
 });
 
@@ -80,14 +80,14 @@ describe('the run script\'s setup step', () => {
     expect(facts.setupFailure).toBeUndefined();
     const order = texts.filter((t) => /^(\$ |first|bash|second|agent ran|where\.txt)/.test(t) || t.includes('"setup"'));
     expect(order).toEqual([
-      '{"agentq":{"step":"setup"}}',
+      '\x1e{"agentq":{"step":"setup"}}',
       '$ pwd > where.txt; echo first',
       'first',
-      '{"agentq":{"setup":"exit","index":0,"count":2,"code":0}}',
+      '\x1e{"agentq":{"setup":"exit","index":0,"count":2,"code":0}}',
       `$ printf '%s\\n' "$0" second`,
       'bash',
       'second',
-      '{"agentq":{"setup":"exit","index":1,"count":2,"code":0}}',
+      '\x1e{"agentq":{"setup":"exit","index":1,"count":2,"code":0}}',
       'agent ran',
       'where.txt',
     ]);

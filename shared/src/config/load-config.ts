@@ -117,6 +117,8 @@ export interface SandboxConfig {
   image: string;
   cpu: number;
   memoryMb: number;
+  /** `uid:gid` that setup commands and the agent run as (the run script runs as root); undefined: the image's user. */
+  agentUser: string | undefined;
   /** Domains sandboxes may reach; undefined: no limit. */
   allowedDomains: string[] | undefined;
   keepHours: number;
@@ -338,6 +340,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       image: v.AGENTQ_SANDBOX_IMAGE,
       cpu: v.AGENTQ_SANDBOX_CPU,
       memoryMb: v.AGENTQ_SANDBOX_MEMORY_MB,
+      // set empty: no switch (an empty value is otherwise the same as an unset one)
+      agentUser: env.AGENTQ_SANDBOX_AGENT_USER === '' ? undefined : v.AGENTQ_SANDBOX_AGENT_USER,
       allowedDomains: v.AGENTQ_SANDBOX_ALLOWED_DOMAINS,
       keepHours: v.AGENTQ_SANDBOX_KEEP_HOURS,
       sweepIntervalSec: v.AGENTQ_SWEEP_INTERVAL_SEC,

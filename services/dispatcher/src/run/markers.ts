@@ -1,6 +1,10 @@
 import type { DiffStat } from '@agentq/shared';
 
-/** A progress line of the run script: `{"agentq": {...}}`. */
+/**
+ * A progress line of the run script: the ASCII record separator (RS, `\x1e`) then `{"agentq": {...}}`.
+ * The script deletes every RS byte from everything else it prints (git, setup commands, the agent),
+ * so only its own lines can start with one.
+ */
 export type RunMarker =
   | { type: 'step'; step: RunStep }
   /** `defaultBranch`: the branch the repository's HEAD names. */
@@ -72,17 +76,19 @@ function fromBody(m: Json): RunMarker | undefined {
   }
 }
 
+/** The first character of every marker line. */
+export const MARKER_START = '\x1e';
+
 /**
- * The marker a line holds, if it is one: the whole line must be a JSON object with a top-level
- * `agentq` object of a known shape. Anything else (a marker quoted inside the agent's JSON, a
- * malformed marker) is not a marker.
+ * The marker a line holds, if it is one: the line must start with RS immediately followed by a JSON
+ * object with a top-level `agentq` object of a known shape. Anything else (a line without the RS, a
+ * marker quoted inside the agent's JSON, a malformed marker) is not a marker.
  */
 export function parseMarker(line: string): RunMarker | undefined {
-  const trimmed = line.trim();
-  if (!trimmed.startsWith('{') || !trimmed.includes('"agentq"')) return undefined;
+  if (!line.startsWith(`${MARKER_START}{`) || !line.includes('"agentq"')) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(trimmed);
+    value = JSON.parse(line.slice(MARKER_START.length));
   } catch {
     return undefined;
   }

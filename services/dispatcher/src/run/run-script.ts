@@ -4,8 +4,15 @@ import { readFileSync } from 'node:fs';
  * The script every sandbox runs, `run.sh` beside this file: clone → branch → setup → harness →
  * commit → push. It is plain bash with git, so it runs unchanged in any provider. It receives the
  * harness command as its arguments and everything else through `AGENTQ_*` variables, and reports
- * progress with marker lines: one JSON object per line with a top-level `agentq` key, built only
- * from safe values (step names, hex shas, integers, the validated branch name). With
+ * progress with marker lines: the RS byte (`\x1e`) then one JSON object with a top-level `agentq`
+ * key, built only from safe values (step names, hex shas, integers, the validated branch name).
+ * Everything else it prints or runs (git, setup commands, the harness) passes through
+ * `stdbuf -oL tr -d '\036'`, so only its own lines start with RS (see `parseMarker`). Setup
+ * commands and the harness run without git's credential variables, through `AGENTQ_JAIL` when it
+ * is set, and as `AGENTQ_AGENT_USER` (`uid:gid`, via `setpriv`) when it is set and the script runs
+ * as root. Commit and push use a copy of `.git` taken before any setup command, outside the working
+ * tree (`<start dir>/.agentq-git`), with no global config, hooks or fsmonitor: nothing the agent
+ * wrote into `.git` or its home runs as the script, and a run pushes one commit. With
  * `AGENTQ_CONTINUE_BRANCH=1` (a follow-up) the branch exists already: the run starts from its head
  * and the push adds to it (a fast-forward). The repository's setup commands (`AGENTQ_SETUP_COUNT`,
  * `AGENTQ_SETUP_0`...) each run with `bash -c` in the working tree before the harness; they are

@@ -31,6 +31,8 @@ export interface DockerProviderOptions {
   cpu: number;
   /** Memory of a sandbox, in MiB. */
   memoryMb: number;
+  /** `uid:gid` the run script runs setup commands and the agent as (`AGENTQ_AGENT_USER`); absent: the image's user. */
+  agentUser?: string;
   /** Docker network of the sandboxes (`none`, `bridge`, `host` or a network's name); Docker's default when absent. */
   network?: string;
   /** Time between SIGTERM and SIGKILL on terminate; the engine counts whole seconds. */
@@ -68,6 +70,7 @@ export function createDockerProvider(config: Config, logger: Logger): DockerSand
     image: config.sandbox.image,
     cpu: config.sandbox.cpu,
     memoryMb: config.sandbox.memoryMb,
+    agentUser: config.sandbox.agentUser,
     network: config.docker.network,
     logger,
   });
@@ -110,7 +113,8 @@ export class DockerSandboxProvider implements SandboxProvider {
       if (!VARIABLE_NAME.test(name)) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `${JSON.stringify(name)} is not a variable name`);
     }
     if (MARKER_LABEL in spec.tags) throw dispatchError('DISPATCH_BAD_SANDBOX_SPEC', `the tag ${MARKER_LABEL} is the provider's own`);
-    const environment: Record<string, string> = { ...spec.env, ...spec.secrets, HOME: HOME_DIR };
+    const agentUser: Record<string, string> = this.options.agentUser ? { AGENTQ_AGENT_USER: this.options.agentUser } : {};
+    const environment: Record<string, string> = { ...spec.env, ...agentUser, ...spec.secrets, HOME: HOME_DIR };
     // values that must never appear in an error message
     const hidden = [...Object.values(spec.secrets), ...Object.values(spec.env)];
     const inherited = spec.inherit ? await this.inheritable(spec.inherit) : [];

@@ -17,6 +17,8 @@ export interface ModalProviderOptions {
   image: string;
   cpu: number;
   memoryMiB: number;
+  /** `uid:gid` the run script runs setup commands and the agent as (`AGENTQ_AGENT_USER`); absent: the image's user. */
+  agentUser?: string;
   /** Names of Modal Secrets attached to every sandbox. */
   secretNames: string[];
   /** Domains every sandbox may reach; undefined: no outbound limit. */
@@ -39,6 +41,7 @@ export interface ModalProviderSettings {
   image: string;
   cpu: number;
   memoryMiB: number;
+  agentUser: string | undefined;
   secretNames: string[];
   allowedDomains: string[] | undefined;
   idleTimeoutMs: number | undefined;
@@ -71,6 +74,7 @@ export class ModalSandboxProvider implements SandboxProvider {
       image: options.image,
       cpu: options.cpu,
       memoryMiB: options.memoryMiB,
+      agentUser: options.agentUser || undefined,
       secretNames: [...options.secretNames],
       allowedDomains: options.allowedDomains ? [...options.allowedDomains] : undefined,
       idleTimeoutMs: options.idleTimeoutMs,
@@ -133,7 +137,7 @@ export class ModalSandboxProvider implements SandboxProvider {
       name: `agentq-${spec.taskId}`,
       command: ['bash', '-c', WRAPPER, 'agentq-sandbox', this.settings.root, ...spec.command],
       workdir: `${this.settings.root}/work`,
-      env: spec.env,
+      env: this.settings.agentUser ? { ...spec.env, AGENTQ_AGENT_USER: this.settings.agentUser } : spec.env,
       secrets,
       tags: spec.tags,
       cpu: this.settings.cpu,
@@ -241,6 +245,7 @@ export function createModalProvider(config: Config, logger: Logger): ModalSandbo
     image: config.sandbox.image,
     cpu: config.sandbox.cpu,
     memoryMiB: config.sandbox.memoryMb,
+    agentUser: config.sandbox.agentUser,
     secretNames: config.modal.secretNames,
     allowedDomains: config.sandbox.allowedDomains,
     idleTimeoutMs: config.modal.idleTimeoutSec === undefined ? undefined : config.modal.idleTimeoutSec * 1000,
