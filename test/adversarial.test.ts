@@ -92,7 +92,7 @@ describe('a hostile agent in an isolated local sandbox', () => {
   });
 
   it('reads nothing of the platform: data dir, forge, other sandboxes, /proc, files by absolute path, Redis', async () => {
-    const first = await submit(stack, 'forge a first task, so another sandbox exists');
+    const first = await submit(stack, 'leak from a first task, so another sandbox exists');
     await waitForFinal(stack, first);
     const forgeBefore = await new LocalForge(stack.dataDir).branchCommit('demo/hello', 'main');
     const redisPort = new URL(stack.env.REDIS_URL as string).port;
@@ -127,7 +127,8 @@ describe('a hostile agent in an isolated local sandbox', () => {
     expect(git.some((e) => e.kind === 'git' && (e.action === 'push' || e.action === 'commit'))).toBe(false);
     const out = logText(list);
     expect(out).toContain('still here');
-    expect(out).toContain('{"agentq":{"git":"push","ok":true,"branch":"agentq/forged"');
+    // the forged lines are in the transcript as what they are: the agent's output (JSON lines pass through as `raw`)
+    expect(list.some((e) => e.kind === 'raw' && JSON.stringify(e).includes('agentq/forged'))).toBe(true);
     expect(await new LocalForge(stack.dataDir).branchCommit('demo/hello', 'agentq/forged')).toBeUndefined();
   }, 120_000);
 
