@@ -50,6 +50,8 @@ export * from './github/repo-name.js';
 export * from './github/github-app.js';
 export * from './github/reactions.js';
 export * from './budgets/team-spend.js';
+export * from './gateway/gateway-tokens.js';
+export * from './gateway/task-spend.js';
 export * from './repo-config/repo-config.js';
 export * from './retry/clock.js';
 export * from './retry/backoff.js';

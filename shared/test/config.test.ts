@@ -56,12 +56,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ AGENTQ_API_TOKENS: 'tiny-token' })).not.toThrow(/tiny-token/);
   });
 
-  it('picks claude-code when Anthropic credentials reach the sandbox, demo otherwise', () => {
-    expect(loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-123456' }).harness).toBe('claude-code');
-    expect(loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-123456' }).sandboxSecrets).toEqual({ ANTHROPIC_API_KEY: 'sk-ant-123456' });
-    expect(loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-123456', AGENTQ_SANDBOX_ENV: 'OTHER' }).harness).toBe('demo');
+  it('picks claude-code when the model gateway has Anthropic credentials, demo otherwise; they never reach a sandbox', () => {
+    const config = loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-123456' });
+    expect(config.harness).toBe('claude-code');
+    expect(config.sandboxSecrets).toEqual({});
+    expect(config.gateway.anthropic).toEqual({ apiKey: 'sk-ant-123456', authToken: undefined, baseUrl: 'https://api.anthropic.com' });
+    expect(config.gateway.url).toBe('http://localhost:8080');
+    expect(loadConfig({ ANTHROPIC_AUTH_TOKEN: 'bearer-123456', ANTHROPIC_BASE_URL: 'http://llm.internal/' }).gateway.anthropic?.baseUrl).toBe('http://llm.internal');
     expect(loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-123456', AGENTQ_HARNESS: 'demo' }).harness).toBe('demo');
     expect(loadConfig({}).harness).toBe('demo');
+    expect(loadConfig({}).gateway.anthropic).toBeUndefined();
+    for (const name of ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'OPENAI_API_KEY', 'CODEX_API_KEY']) {
+      expect(() => loadConfig({ AGENTQ_SANDBOX_ENV: `FOO,${name}`, [name]: 'model-key-123456', FOO: 'x' })).toThrow(new RegExp(`${name} is a model key, which must not enter sandboxes`));
+    }
   });
 
   it('reads the concurrency caps: none by default, a team list with `*` for the other teams', () => {
@@ -189,6 +196,9 @@ describe('secrets for redaction', () => {
     },
     GITHUB_APP_PRIVATE_KEY: { env: { GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem.replaceAll('\n', '\\n') }, secrets: [pem, pem.replaceAll('\n', '\\n')] },
     GITHUB_WEBHOOK_SECRET: { env: { GITHUB_APP_ID: '42', GITHUB_APP_PRIVATE_KEY: pem, GITHUB_WEBHOOK_SECRET: 'hook-secret-2' }, secrets: ['hook-secret-2'] },
+    ANTHROPIC_API_KEY: { env: { ANTHROPIC_API_KEY: 'sk-ant-gateway-key-1' }, secrets: ['sk-ant-gateway-key-1'] },
+    ANTHROPIC_AUTH_TOKEN: { env: { ANTHROPIC_AUTH_TOKEN: 'anthropic-bearer-token-1' }, secrets: ['anthropic-bearer-token-1'] },
+    OPENAI_API_KEY: { env: { OPENAI_API_KEY: 'sk-openai-gateway-key-1' }, secrets: ['sk-openai-gateway-key-1'] },
   };
 
   it('come from every setting the table marks secret', () => {

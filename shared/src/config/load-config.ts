@@ -7,7 +7,7 @@ import type { SlotLimits } from '../limits/slot-limits.js';
 import { isCallbackHostPattern } from '../tasks/callback-url.js';
 import type { HarnessName } from '../tasks/task-request.js';
 import { secretSettingValues } from './secret-values.js';
-import { ANTHROPIC_CREDENTIAL_VARS, DEFAULT_SANDBOX_VARS, SETTINGS, type EnvValues } from './settings.js';
+import { DEFAULT_SANDBOX_VARS, MODEL_KEY_VARS, SETTINGS, type EnvValues } from './settings.js';
 
 
 export interface ApiToken {
@@ -44,6 +44,7 @@ export interface Config {
   /** What `docker` and `modal` sandboxes get, and how ended sandboxes are swept. */
   sandbox: SandboxConfig;
   local: LocalConfig;
+  gateway: GatewayConfig;
   docker: DockerConfig;
   modal: ModalConfig;
   harness: HarnessName;
@@ -123,6 +124,23 @@ export interface SandboxConfig {
   allowedDomains: string[] | undefined;
   keepHours: number;
   sweepIntervalSec: number;
+}
+
+/** The model gateway on the ingress: the only holder of model credentials (see docs/gateway.md). */
+export interface GatewayConfig {
+  /** Base URL sandboxes reach the gateway at (`<url>/llm/anthropic`, `<url>/llm/openai`). */
+  url: string;
+  /** Anthropic upstream; undefined when no Anthropic credential is configured. Secret: never log. */
+  anthropic: { apiKey: string | undefined; authToken: string | undefined; baseUrl: string } | undefined;
+  /** OpenAI upstream; undefined without `OPENAI_API_KEY`. Secret: never log. */
+  openai: { apiKey: string; baseUrl: string } | undefined;
+  /** `AGENTQ_MODEL_PRICES`: prices that replace or add to the built-in table. */
+  pricesFile: string | undefined;
+  /** USD per million tokens of a model missing from the table. */
+  defaultPrice: { input: number; output: number };
+  /** Calls per minute of one task, and of one team's tasks together. */
+  taskRpm: number;
+  teamRpm: number;
 }
 
 export interface LocalConfig {
@@ -294,6 +312,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`AGENTQ_SANDBOX_ENV: ${JSON.stringify(name)} is not a variable name`);
       continue;
     }
+    if (MODEL_KEY_VARS.includes(name)) {
+      problems.push(`AGENTQ_SANDBOX_ENV: ${name} is a model key, which must not enter sandboxes: set it for the ingress, whose model gateway gives each task's sandbox a token of its own (docs/gateway.md)`);
+      continue;
+    }
     const value = env[name];
     if (value === undefined || value === '') missingSandboxVars.push(name);
     else sandboxSecrets[name] = value;
@@ -320,7 +342,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const hasAnthropic = ANTHROPIC_CREDENTIAL_VARS.some((name) => sandboxSecrets[name] !== undefined);
+  const gateway = gatewayConfig(v);
+  const hasAnthropic = gateway.anthropic !== undefined;
   return {
     redisUrl: v.REDIS_URL,
     redisPrefix: v.AGENTQ_REDIS_PREFIX,
@@ -398,7 +421,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoDelayMs: v.AGENTQ_DEMO_DELAY_MS,
     slack,
     github,
+    gateway,
     secrets: [...new Set([...secretSettingValues(v), ...Object.values(sandboxSecrets), ...(github ? [github.privateKey] : [])])],
+  };
+}
+
+function gatewayConfig(v: EnvValues): GatewayConfig {
+  const [input = 15, output = 75] = v.AGENTQ_MODEL_DEFAULT_PRICE.split(',').map(Number);
+  const publicUrl = (v.AGENTQ_PUBLIC_URL ?? `http://localhost:${v.AGENTQ_PORT}`).replace(/\/+$/, '');
+  return {
+    url: (v.AGENTQ_GATEWAY_URL ?? publicUrl).replace(/\/+$/, ''),
+    anthropic:
+      v.ANTHROPIC_API_KEY !== undefined || v.ANTHROPIC_AUTH_TOKEN !== undefined
+        ? { apiKey: v.ANTHROPIC_API_KEY, authToken: v.ANTHROPIC_AUTH_TOKEN, baseUrl: (v.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com').replace(/\/+$/, '') }
+        : undefined,
+    openai: v.OPENAI_API_KEY !== undefined ? { apiKey: v.OPENAI_API_KEY, baseUrl: (v.OPENAI_BASE_URL ?? 'https://api.openai.com/v1').replace(/\/+$/, '') } : undefined,
+    pricesFile: v.AGENTQ_MODEL_PRICES,
+    defaultPrice: { input, output },
+    taskRpm: v.AGENTQ_GATEWAY_TASK_RPM,
+    teamRpm: v.AGENTQ_GATEWAY_TEAM_RPM,
   };
 }
 

@@ -36,10 +36,15 @@ const archiveUrl = z.string().transform((value, ctx) => {
   return z.NEVER;
 });
 
-/** Variables whose presence (among the sandbox variables) means Anthropic credentials are configured. */
-export const ANTHROPIC_CREDENTIAL_VARS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN'];
-/** Passed into sandboxes by default when set and `AGENTQ_SANDBOX_ENV` is unset. */
-export const DEFAULT_SANDBOX_VARS = [...ANTHROPIC_CREDENTIAL_VARS, 'ANTHROPIC_BASE_URL'];
+/** The model gateway's Anthropic credentials: either configured means Claude Code can run. */
+export const ANTHROPIC_CREDENTIAL_VARS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'];
+/**
+ * Model credentials, which the model gateway alone holds: naming one in `AGENTQ_SANDBOX_ENV` is a
+ * configuration error (sandboxes get a per-task gateway token instead).
+ */
+export const MODEL_KEY_VARS = ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'OPENAI_API_KEY', 'CODEX_API_KEY'];
+/** Passed into sandboxes by default when set and `AGENTQ_SANDBOX_ENV` is unset: none (model keys stay in the gateway). */
+export const DEFAULT_SANDBOX_VARS: string[] = [];
 
 export const SETTINGS = [
   { env: 'REDIS_URL', schema: z.url({ protocol: /^rediss?$/ }).optional(), shown: '—', secret: true, doc: 'Redis to use, e.g. `redis://localhost:6379/0`. `npm start` runs a private `redis-server` when unset (on 127.0.0.1, with a password generated at each start); the services started on their own require it.' },
@@ -79,7 +84,17 @@ export const SETTINGS = [
   { env: 'AGENTQ_CLAUDE_MODEL', schema: z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/).optional(), shown: 'CLI default', doc: 'Model passed to Claude Code with `--model` when a task names none.' },
   { env: 'AGENTQ_CLAUDE_PERMISSION_MODE', schema: z.enum(['bypassPermissions', 'acceptEdits', 'default', 'plan']).default('bypassPermissions'), shown: '`bypassPermissions`', doc: 'Claude Code `--permission-mode`.' },
   { env: 'AGENTQ_MAX_TURNS', schema: int(1, 1000).default(50), shown: '`50`', doc: 'Default maximum agent turns per task.' },
-  { env: 'AGENTQ_SANDBOX_ENV', schema: list.optional(), shown: 'the Anthropic variables that are set', doc: 'Names of variables of the dispatcher\'s environment passed into sandboxes, as secrets: their values are redacted everywhere. Default: whichever of `ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN`, `ANTHROPIC_BASE_URL` are set.' },
+  { env: 'ANTHROPIC_API_KEY', schema: z.string().min(1).optional(), shown: '—', secret: true, doc: 'Anthropic API key of the [model gateway](gateway.md), on the ingress only: sandboxes never see it, they call the gateway with a token of their task. Set (or `ANTHROPIC_AUTH_TOKEN`), the default harness is `claude-code`.' },
+  { env: 'ANTHROPIC_AUTH_TOKEN', schema: z.string().min(1).optional(), shown: '—', secret: true, doc: 'Bearer token the model gateway sends upstream instead of `ANTHROPIC_API_KEY` (a company LLM proxy).' },
+  { env: 'ANTHROPIC_BASE_URL', schema: z.url({ protocol: /^https?$/ }).optional(), shown: '`https://api.anthropic.com`', doc: 'Where the model gateway sends Anthropic calls (the Messages API), e.g. a company LLM proxy.' },
+  { env: 'OPENAI_API_KEY', schema: z.string().min(1).optional(), shown: '—', secret: true, doc: 'OpenAI API key of the model gateway, on the ingress only (Codex calls the gateway with a token of its task).' },
+  { env: 'OPENAI_BASE_URL', schema: z.url({ protocol: /^https?$/ }).optional(), shown: '`https://api.openai.com/v1`', doc: 'Where the model gateway sends OpenAI calls (the Responses API).' },
+  { env: 'AGENTQ_GATEWAY_URL', schema: z.url({ protocol: /^https?$/ }).optional(), shown: '`AGENTQ_PUBLIC_URL`', doc: 'Base URL sandboxes reach the ingress\'s model gateway at (`<url>/llm/anthropic`, `<url>/llm/openai`), when it differs from `AGENTQ_PUBLIC_URL` (a private address of the cluster, say).' },
+  { env: 'AGENTQ_MODEL_PRICES', schema: z.string().min(1).optional(), shown: 'built-in table', doc: 'JSON or YAML file of model prices (USD per million tokens) that replace or add to the built-in table: `{"<model>": {"input": 3, "output": 15, "cacheRead": 0.3, "cacheWrite": 3.75}}`. See [Prices](gateway.md#prices).' },
+  { env: 'AGENTQ_MODEL_DEFAULT_PRICE', schema: z.string().regex(/^\d+(\.\d+)?,\d+(\.\d+)?$/, 'must be "<input>,<output>" in USD per million tokens').default('15,75'), shown: '`15,75`', doc: 'Price of a model missing from the table, `<input>,<output>` USD per million tokens (logged when used; never free).' },
+  { env: 'AGENTQ_GATEWAY_TASK_RPM', schema: int(1, 100_000).default(120), shown: '`120`', doc: 'Model calls one task may make through the gateway per minute; more get the provider\'s own 429 with `retry-after`.' },
+  { env: 'AGENTQ_GATEWAY_TEAM_RPM', schema: int(1, 1_000_000).default(600), shown: '`600`', doc: 'Model calls one team\'s tasks may make through the gateway per minute, together.' },
+  { env: 'AGENTQ_SANDBOX_ENV', schema: list.optional(), shown: 'none', doc: 'Names of variables of the dispatcher\'s environment passed into sandboxes, as secrets: their values are redacted everywhere. Model keys (`ANTHROPIC_API_KEY`, `ANTHROPIC_AUTH_TOKEN`, `CLAUDE_CODE_OAUTH_TOKEN`, `OPENAI_API_KEY`, `CODEX_API_KEY`) are refused: the [model gateway](gateway.md) holds them.' },
   { env: 'AGENTQ_TASK_TIMEOUT_SEC', schema: int(1, 7 * 24 * 3600).default(3600), shown: '`3600`', doc: 'Default wall-clock limit of a task; past it the sandbox is stopped and the task ends `timed_out`.' },
   { env: 'AGENTQ_TEAM_DAILY_USD', schema: list.optional(), shown: 'no cap', doc: 'Comma-separated daily spending caps, each `team:usd` (e.g. `default:50,platform:200`). A team whose tasks that ended today (UTC) cost at least its cap gets no new tasks until UTC midnight (429 `INGRESS_BUDGET_EXHAUSTED`). Teams not listed have no cap.' },
   { env: 'AGENTQ_MAX_RUNNING', schema: int(1, 100_000).optional(), shown: 'no cap', doc: 'Most sandboxes alive at once across all dispatchers. A task that finds the pool full waits (it is never refused) and starts when a sandbox ends. Give every dispatcher the same limits. See [Concurrency limits](operations.md#concurrency-limits).' },

@@ -22,6 +22,16 @@ export interface RedisKeys {
   readonly cancelChannel: string;
   /** String: the latest task of a Slack thread (for follow-ups); written and read through `SlackThreads`. */
   slackThread(teamId: string, channel: string, threadTs: string): string;
+  /** String: the task a model-gateway token grants (JSON `GatewayGrant`), under the token's SHA-256; expires with the run. */
+  gatewayToken(tokenHash: string): string;
+  /** Set: the hashes of a task's gateway tokens (to revoke them when it ends). */
+  gatewayTokensOfTask(taskId: string): string;
+  /** String: USD the model gateway metered for a task (a float, INCRBYFLOAT). */
+  taskSpend(taskId: string): string;
+  /** String: why the gateway refused a task's call for money (JSON `BudgetStop`); the dispatcher stops the task on it. */
+  budgetStop(taskId: string): string;
+  /** String: calls of a task (or a team) in one minute of the gateway's rate limit. */
+  gatewayCalls(scope: 'task' | 'team', id: string, minute: number): string;
   /** Hash: the Slack sink's delivery state of a task (message ts, what was posted). */
   slackDelivery(taskId: string): string;
   /** Hash: Slack app installations (OAuth), encrypted, by team or enterprise. */
@@ -61,6 +71,11 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     slackInstallations: `${prefix}:slack:installations`,
     githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
     teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,
+    gatewayToken: (tokenHash) => `${prefix}:gateway:token:${tokenHash}`,
+    gatewayTokensOfTask: (id) => `${prefix}:gateway:tokens:{${id}}`,
+    taskSpend: (id) => `${prefix}:spend:{${id}}`,
+    budgetStop: (id) => `${prefix}:budget-stop:{${id}}`,
+    gatewayCalls: (scope, id, minute) => `${prefix}:gateway:calls:${scope}:${id}:${minute}`,
     bullPrefix: `${prefix}:{q}`,
     sweepLock: `${prefix}:sandboxes:sweep-lock`,
     webhookSignature: (signature) => `${prefix}:webhook:sig:${signature}`,
