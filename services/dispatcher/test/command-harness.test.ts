@@ -71,7 +71,11 @@ describe('command harness argv', () => {
     expect(commandHarnessCommand({ ...base, config })).toEqual({
       argv: ['python3', 'my agent.py', '--quiet', '-p do it'],
       env: { AGENTQ_PROMPT: '-p do it', AGENTQ_MAX_TURNS: '7' },
+      readPaths: [],
     });
+    // the configured command's absolute paths are what an isolated sandbox must show it; never the prompt
+    const scripted = loadConfig({ AGENTQ_DATA_DIR: '/tmp/agentq-cmd', AGENTQ_HARNESS_COMMAND: 'node /opt/agent/main.mjs --config /opt/agent/conf.json' });
+    expect(commandHarnessCommand({ ...base, prompt: '/etc/passwd', config: scripted }).readPaths).toEqual(['/opt/agent/main.mjs', '/opt/agent/conf.json']);
     expect(commandHarnessCommand({ ...base, model: 'm-1', resumeSessionId: 's-1', config }).env).toEqual({
       AGENTQ_PROMPT: '-p do it',
       AGENTQ_MAX_TURNS: '7',
@@ -152,14 +156,23 @@ describe('dispatcher running tasks with the command harness', () => {
     expect(task).toMatchObject({ state: 'failed', turns: 2, costUsd: 0.5, error: { code: 'DISPATCH_AGENT_FAILED', message: 'ran out of turns' } });
   });
 
-  it('does not believe an agent that prints the run script\'s lines and kills it: the task fails', async () => {
+  it('does not believe an unisolated agent that prints the run script\'s lines and kills it: the task fails', async () => {
     const path = await script(FORGING_SCRIPT);
-    fx = await startDispatcherFixture(redis.url, { AGENTQ_HARNESS: 'command', AGENTQ_HARNESS_COMMAND: `bash '${path}'` });
+    fx = await startDispatcherFixture(redis.url, { AGENTQ_HARNESS: 'command', AGENTQ_HARNESS_COMMAND: `bash '${path}'`, AGENTQ_LOCAL_ISOLATION: 'none' });
     const id = await fx.submit({ repo: DEMO_REPO, prompt: 'claim success' });
     const task = await fx.waitFinal(id);
     expect(task.state).toBe('failed');
     // none of its lines is a marker: the run ended before the agent's exit, as far as the output tells
     expect(task.error?.code).toBe('DISPATCH_SANDBOX_FAILED');
+    expect(task.noChanges).toBeUndefined();
+  });
+
+  it('gives an isolated agent that prints the run script\'s lines nothing to kill: the task fails with its own exit code', async () => {
+    const path = await script(FORGING_SCRIPT);
+    fx = await startDispatcherFixture(redis.url, { AGENTQ_HARNESS: 'command', AGENTQ_HARNESS_COMMAND: `bash '${path}'`, AGENTQ_LOCAL_ISOLATION: 'bwrap' });
+    const id = await fx.submit({ repo: DEMO_REPO, prompt: 'claim success' });
+    const task = await fx.waitFinal(id);
+    expect(task).toMatchObject({ state: 'failed', exitCode: 3, error: { code: 'DISPATCH_AGENT_FAILED' } });
     expect(task.noChanges).toBeUndefined();
   });
 

@@ -81,6 +81,8 @@ describe('follow-up runs with the real Claude Code CLI', () => {
       {
         AGENTQ_HARNESS: 'claude-code',
         AGENTQ_CLAUDE_BIN: claude.bin,
+        // the recording script runs the CLI of this repository's node_modules: an isolated sandbox must show it
+        AGENTQ_LOCAL_READ_PATHS: CLAUDE_BIN,
         ANTHROPIC_BASE_URL: fake.url,
         ANTHROPIC_API_KEY: API_KEY,
         AGENTQ_SANDBOX_ENV: 'ANTHROPIC_API_KEY,ANTHROPIC_BASE_URL',
