@@ -72,6 +72,7 @@ describe('command harness argv', () => {
       argv: ['python3', 'my agent.py', '--quiet', '-p do it'],
       env: { AGENTQ_PROMPT: '-p do it', AGENTQ_MAX_TURNS: '7' },
       secrets: {},
+      readPaths: [],
     });
     expect(commandHarnessCommand({ ...base, model: 'm-1', resumeSessionId: 's-1', config }).env).toEqual({
       AGENTQ_PROMPT: '-p do it',
