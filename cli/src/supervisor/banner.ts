@@ -43,8 +43,9 @@ export function harnessReason(config: Config, env: NodeJS.ProcessEnv): string {
   if (config.harness === 'demo') {
     return `demo: no Anthropic credentials configured (set ${ANTHROPIC_CREDENTIAL_VARS.join(', ')} to run Claude Code)`;
   }
-  const found = ANTHROPIC_CREDENTIAL_VARS.filter((name) => config.sandboxSecrets[name] !== undefined);
-  return `claude-code: Anthropic credentials found (${found.join(', ')})`;
+  const anthropic = config.gateway.anthropic;
+  const found = [...(anthropic?.apiKey ? ['ANTHROPIC_API_KEY'] : []), ...(anthropic?.authToken ? ['ANTHROPIC_AUTH_TOKEN'] : [])];
+  return `claude-code: the model gateway has Anthropic credentials (${found.join(', ')})`;
 }
 
 /** The variables the CLI needs, in this shell, to reach this agentq. */

@@ -1,10 +1,11 @@
-import { SecretMatcher, type Redact } from '@agentq/shared';
+import { GATEWAY_TOKEN_PATTERN, REDACTED, SecretMatcher, type Redact } from '@agentq/shared';
 
 /**
  * The dispatcher's redaction: the configured secrets, plus secrets that exist only while a task
  * runs (the installation tokens given to its sandbox). `redact` always covers what is registered at
  * the time of the call, so the task store, the output reader and the logger given it hide a token
- * from the moment it is added.
+ * from the moment it is added. Model-gateway tokens are also found by their shape
+ * (`GATEWAY_TOKEN_PATTERN`): a dispatcher that re-attached to a sandbox never learned its token.
  */
 export class RuntimeSecrets {
   private readonly base: SecretMatcher;
@@ -16,7 +17,7 @@ export class RuntimeSecrets {
     this.base = new SecretMatcher(secrets);
   }
 
-  readonly redact: Redact = (text) => this.extraMatcher.redact(this.base.redact(text));
+  readonly redact: Redact = (text) => this.extraMatcher.redact(this.base.redact(text)).replace(GATEWAY_TOKEN_PATTERN, REDACTED);
 
   /** Whether the end of a (redacted) line could be the first piece of a secret the next line completes. */
   continues(line: string): boolean {

@@ -17,7 +17,7 @@ describe('spending limits', () => {
 
   beforeAll(async () => {
     testRedis = await startTestRedis();
-    fake = await FakeAnthropic.start();
+    fake = await FakeAnthropic.start({ prefix: '/llm/anthropic' });
   });
   afterAll(async () => {
     await fake?.close();
@@ -32,9 +32,9 @@ describe('spending limits', () => {
     startDispatcherFixture(testRedis.url, {
       AGENTQ_HARNESS: 'claude-code',
       AGENTQ_CLAUDE_BIN: CLAUDE_BIN,
-      ANTHROPIC_BASE_URL: fake.url,
+      // the gateway serves Anthropic at <url>/llm/anthropic: the fake stands in for it
       ANTHROPIC_API_KEY: 'sk-ant-budget-5e1f0c2b9a7d4e36',
-      AGENTQ_SANDBOX_ENV: 'ANTHROPIC_API_KEY,ANTHROPIC_BASE_URL',
+      AGENTQ_GATEWAY_URL: fake.url,
     });
 
   const script = () =>

@@ -5,12 +5,13 @@ import {
   branchName,
   connectRedis,
   createLogger,
-  createRedactor,
   LocalForge,
   git,
   isFinalState,
   loadConfig,
+  lookupGatewayToken,
   redisKeys,
+  serviceSecrets,
   type AgentEvent,
   type Config,
   type TaskRecord,
@@ -19,12 +20,14 @@ import { makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } fr
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDispatcher } from '../src/dispatcher.js';
+import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { enqueueTask, openTaskQueue, type EnqueueContext, type TaskQueue } from './support/enqueue.js';
 import { FakeAnthropic, text, toolUse } from './support/fake-anthropic.js';
 
 const CLAUDE_BIN = resolve(import.meta.dirname, '../../../node_modules/.bin/claude');
 const API_KEY = 'sk-ant-dispatch-3f9b27c1d0e84a6b';
 const REPO = 'acme/app';
+const GATEWAY_TOKEN = /^aqg_[A-Za-z0-9_-]{43}$/;
 
 interface Stack {
   config: Config;
@@ -67,7 +70,8 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
 
   beforeAll(async () => {
     testRedis = await startTestRedis();
-    fake = await FakeAnthropic.start();
+    // the model gateway's Anthropic route, as the sandbox reaches it (no ingress here)
+    fake = await FakeAnthropic.start({ prefix: '/llm/anthropic' });
   });
   afterAll(async () => {
     await fake?.close();
@@ -77,6 +81,7 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
     tmp = await makeTempDir('agentq-cc-dispatch-');
     fake.requests.length = 0;
     fake.failWith(undefined);
+    fake.authorize(undefined);
   });
   afterEach(async () => {
     await stack?.close();
@@ -91,9 +96,9 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
       AGENTQ_REDIS_PREFIX: uniquePrefix('cc'),
       AGENTQ_HARNESS: 'claude-code',
       AGENTQ_CLAUDE_BIN: CLAUDE_BIN,
-      ANTHROPIC_BASE_URL: fake.url,
+      // the gateway's own key: the dispatcher learns from it that the gateway serves Anthropic
       ANTHROPIC_API_KEY: API_KEY,
-      AGENTQ_SANDBOX_ENV: 'ANTHROPIC_API_KEY,ANTHROPIC_BASE_URL',
+      AGENTQ_GATEWAY_URL: fake.url,
       AGENTQ_DISPATCHER_PORT: '0',
       AGENTQ_LOG_LEVEL: 'debug',
     });
@@ -104,12 +109,8 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
         done();
       },
     });
-    const logger = createLogger({
-      service: 'dispatcher',
-      level: config.logLevel,
-      redact: createRedactor(Object.values(config.sandboxSecrets)),
-      destination,
-    });
+    const secrets = new RuntimeSecrets(serviceSecrets(config));
+    const logger = createLogger({ service: 'dispatcher', level: config.logLevel, redact: secrets.redact, destination });
     const forge = new LocalForge(config.dataDir);
     await forge.seed(REPO, { 'README.md': '# app\n' });
     const keys = redisKeys(config.redisPrefix);
@@ -117,7 +118,9 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
     const bull = connectRedis(testRedis.url, { bullmq: true });
     const taskQueue: TaskQueue = openTaskQueue(bull, keys);
     const store = new TaskStore(redis, keys);
-    const dispatcher = await startDispatcher({ config, logger });
+    // as the gateway does: only a live token of a task gets through
+    fake.authorize(async (credential) => credential !== undefined && (await lookupGatewayToken(redis, keys, credential)) !== undefined);
+    const dispatcher = await startDispatcher({ config, logger, secrets });
     return {
       config,
       forge,
@@ -183,6 +186,7 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
     const stored = await dumpPrefix(stack.redis, stack.config.redisPrefix);
     expect(stored).toContain(taskId);
     expect(stored).not.toContain(API_KEY);
+    for (const r of fake.requests) expect(stored).not.toContain(r.credential);
   });
 
   it('fails the task with the reason the API gave when the API refuses', async () => {
@@ -198,7 +202,8 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
     expect(record.error?.message).toContain(reason);
     expect(await stack.forge.branchCommit(REPO, branchName(taskId, prompt))).toBeUndefined();
     expect(fake.requests.length).toBeGreaterThan(0);
-    expect(fake.requests.every((r) => r.credential === API_KEY)).toBe(true);
+    // the sandbox called with its task's gateway token, never the gateway's own key
+    expect(fake.requests.every((r) => GATEWAY_TOKEN.test(r.credential ?? ''))).toBe(true);
 
     const events = await stack.store.readEvents(taskId, 0, 10_000);
     expect(events.find((e) => e.kind === 'agent.result')).toMatchObject({ success: false });
@@ -206,5 +211,6 @@ describe('dispatcher running tasks with the real Claude Code CLI', () => {
     const stored = await dumpPrefix(stack.redis, stack.config.redisPrefix);
     expect(stored).toContain(taskId);
     expect(stored).not.toContain(API_KEY);
+    for (const r of fake.requests) expect(stored).not.toContain(r.credential);
   });
 });

@@ -13,7 +13,28 @@ describe('codex harness', () => {
     expect(codexCommand(ctx())).toEqual({
       argv: ['codex', 'exec', '--json', '--skip-git-repo-check', '-s', 'danger-full-access', '--', 'add a note'],
       env: {},
+      secrets: {},
     });
+  });
+
+  it('makes the model gateway its model provider by -c overrides, with the task token in AGENTQ_MODEL_TOKEN', () => {
+    const token = `aqg_${'x'.repeat(43)}`;
+    const gateway = { url: 'http://agentq.internal:8080', token, anthropic: true, openai: true };
+    const command = codexCommand(ctx({ gateway, model: 'gpt-5.1-codex' }));
+    expect(command.argv).toEqual([
+      'codex', 'exec', '--json', '--skip-git-repo-check', '-s', 'danger-full-access',
+      '-c', 'model_provider="agentq"',
+      '-c', 'model_providers.agentq={name="agentq", base_url="http://agentq.internal:8080/llm/openai", env_key="AGENTQ_MODEL_TOKEN", wire_api="responses"}',
+      '--model=gpt-5.1-codex', '--', 'add a note',
+    ]);
+    expect(command.secrets).toEqual({ AGENTQ_MODEL_TOKEN: token });
+    expect(command.argv.join(' ')).not.toContain(token);
+    expect(JSON.stringify(command.env)).not.toContain(token);
+    // no OpenAI credentials in the gateway: nothing is made up, the CLI fails on its own
+    const without = codexCommand(ctx({ gateway: { ...gateway, openai: false } }));
+    expect(without.argv).not.toContain('-c');
+    expect(without.secrets).toEqual({});
+    expect(without.env).toEqual({});
   });
 
   it('passes the task model as one argument and keeps a prompt starting with - the prompt', () => {

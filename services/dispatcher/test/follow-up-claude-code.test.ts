@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEMO_REPO, git, isFinalState, type TaskRecord } from '@agentq/shared';
@@ -13,16 +13,24 @@ const FIRST_PROMPT = 'add a CONTRIBUTING.md for newcomers';
 const FOLLOW_UP_PROMPT = 'now add a SECURITY.md too';
 const FIRST_ANSWER = 'Added CONTRIBUTING.md.';
 
-/** The claude CLI behind a script that records each run's arguments, one file per run. */
-async function recordingClaude(dir: string): Promise<{ bin: string; runs(): Promise<string[][]> }> {
+/**
+ * The claude CLI behind a script that records each run's arguments in its sandbox's HOME (the one
+ * place an isolated agent writes that outlives the run), one file per run.
+ */
+async function recordingClaude(dir: string): Promise<{ bin: string; runs(dataDir: string): Promise<string[][]> }> {
   const bin = join(dir, 'claude');
-  await writeFile(bin, `#!/bin/bash\nprintf '%s\\n' "$@" > ${JSON.stringify(join(dir, 'argv'))}-$$\nexec ${JSON.stringify(CLAUDE_BIN)} "$@"\n`);
+  await writeFile(bin, `#!/bin/bash\nprintf '%s\\n' "$@" > "$HOME/claude-argv-$$"\nexec ${JSON.stringify(CLAUDE_BIN)} "$@"\n`);
   await chmod(bin, 0o755);
   return {
     bin,
-    runs: async () => {
-      const files = (await readdir(dir)).filter((f) => f.startsWith('argv-'));
-      return Promise.all(files.map(async (f) => (await readFile(join(dir, f), 'utf8')).split('\n').filter((l) => l.length > 0)));
+    runs: async (dataDir) => {
+      const sandboxes = join(dataDir, 'sandboxes');
+      const files: string[] = [];
+      for (const id of await readdir(sandboxes)) {
+        const home = join(sandboxes, id, 'home');
+        for (const f of await readdir(home).catch(() => [] as string[])) if (f.startsWith('claude-argv-')) files.push(join(home, f));
+      }
+      return Promise.all(files.map(async (f) => (await readFile(f, 'utf8')).split('\n').filter((l) => l.length > 0)));
     },
   };
 }
@@ -36,7 +44,7 @@ describe('follow-up runs with the real Claude Code CLI', () => {
   beforeAll(async () => {
     expect(existsSync(CLAUDE_BIN), `Claude Code CLI at ${CLAUDE_BIN}`).toBe(true);
     redis = await startTestRedis();
-    fake = await FakeAnthropic.start();
+    fake = await FakeAnthropic.start({ prefix: '/llm/anthropic' });
   });
   afterAll(async () => {
     await fake?.close();
@@ -81,11 +89,11 @@ describe('follow-up runs with the real Claude Code CLI', () => {
       {
         AGENTQ_HARNESS: 'claude-code',
         AGENTQ_CLAUDE_BIN: claude.bin,
-        // the recording script runs the CLI of this repository's node_modules: an isolated sandbox must show it
-        AGENTQ_LOCAL_READ_PATHS: CLAUDE_BIN,
-        ANTHROPIC_BASE_URL: fake.url,
+        // the gateway serves Anthropic at <url>/llm/anthropic: the fake stands in for it
         ANTHROPIC_API_KEY: API_KEY,
-        AGENTQ_SANDBOX_ENV: 'ANTHROPIC_API_KEY,ANTHROPIC_BASE_URL',
+        AGENTQ_GATEWAY_URL: fake.url,
+        // the recording script runs the real CLI, which an isolated agent must be shown
+        AGENTQ_LOCAL_READ_PATHS: `${CLAUDE_BIN},${realpathSync(CLAUDE_BIN)}`,
       },
       { cancelPollMs: 200, waitRecheckMs: 150 },
     );
@@ -101,7 +109,7 @@ describe('follow-up runs with the real Claude Code CLI', () => {
     expect(Date.parse(two.startedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(one.finishedAt ?? ''));
 
     // the CLI was asked to resume the parent's session, and only the follow-up was
-    const runs = await claude.runs();
+    const runs = await claude.runs(fx.dataDir);
     expect(runs).toHaveLength(2);
     const resumed = runs.filter((argv) => argv.includes(`--resume=${one.sessionId}`));
     expect(resumed).toHaveLength(1);

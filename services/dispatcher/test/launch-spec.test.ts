@@ -1,6 +1,7 @@
 import { loadConfig, newTaskId, type TaskRecord } from '@agentq/shared';
 import { describe, expect, it } from 'vitest';
 import type { GitHubAccess } from '../src/github/github-run.js';
+import { claudeCodeHarness } from '../src/harnesses/claude-code.js';
 import { demoHarness } from '../src/harnesses/demo.js';
 import { SANDBOX_TIMEOUT_MARGIN_SEC, launchSpec, type LaunchInput } from '../src/run/launch-spec.js';
 import { GIT_TOKEN_FILE, gitCredentialEnv } from '../src/run/run-script.js';
@@ -82,5 +83,23 @@ describe('launch spec', () => {
     expect(spec.image).toBe('ghcr.io/acme/sandbox:2');
     expect(spec.allowedDomains).toEqual(['registry.npmjs.org']);
     expect(spec.env).toMatchObject({ AGENTQ_SETUP_COUNT: '2', AGENTQ_SETUP_0: 'npm ci', AGENTQ_SETUP_1: 'npm run build' });
+  });
+
+  it('gives the agent the model gateway: its URL as a variable, the task token as a secret', () => {
+    const token = `aqg_${'t'.repeat(43)}`;
+    const gateway = { url: 'http://gateway.test', token, anthropic: true, openai: false };
+    const spec = launchSpec(input({ harness: claudeCodeHarness, gateway }), {});
+    expect(spec.env.ANTHROPIC_BASE_URL).toBe('http://gateway.test/llm/anthropic');
+    expect(spec.secrets.ANTHROPIC_API_KEY).toBe(token);
+    expect(JSON.stringify({ command: spec.command, env: spec.env })).not.toContain(token);
+    expect(spec.env.OPENAI_BASE_URL).toBeUndefined();
+    // the demo agent (like a command) gets both routes the gateway serves
+    const both = launchSpec(input({ gateway: { ...gateway, openai: true } }), {});
+    expect(both.env).toMatchObject({ ANTHROPIC_BASE_URL: 'http://gateway.test/llm/anthropic', OPENAI_BASE_URL: 'http://gateway.test/llm/openai' });
+    expect(both.secrets).toMatchObject({ ANTHROPIC_API_KEY: token, AGENTQ_MODEL_TOKEN: token });
+    // without a gateway token, no model credential at all
+    const none = launchSpec(input({ harness: claudeCodeHarness }), {});
+    expect(Object.keys(none.secrets)).toEqual([]);
+    expect(none.env.ANTHROPIC_BASE_URL).toBeUndefined();
   });
 });

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Writable } from 'node:stream';
-import { TaskStore, connectRedis, createLogger, newTaskId, redisKeys, type Logger, type RedisKeys } from '@agentq/shared';
+import { TaskStore, connectRedis, createLogger, newTaskId, recordSpend, redisKeys, setBudgetStop, type Logger, type RedisKeys } from '@agentq/shared';
 import { startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CancelListener } from '../src/cancel-listener.js';
+import { readMeteredSpend } from '../src/run/metered-spend.js';
 import { StopController, type StopReason, type StopWatch } from '../src/run/stop-controller.js';
 
 const POLL_MS = 25;
@@ -142,5 +143,30 @@ describe('stop controller', () => {
     // a stop given directly still counts
     expect(stops.stop('final')).toBe(true);
     expect(stops.reason).toBe('final');
+  });
+
+  it('counts what the model gateway metered as the cost: the larger of it and the reported one', async () => {
+    const id = await newTask();
+    const stops = watch(id, { maxCostUsd: 1, metered: () => readMeteredSpend(client, keys, id) });
+    stops.cost(0.4);
+    await recordSpend(client, keys, { taskId: id, team: 'default', usd: 0.7, at: new Date() });
+    await waitFor(() => (stops.costUsd === 0.7 ? true : undefined), { timeoutMs: 5000, intervalMs: 10, what: 'the metered spend to be read' });
+    expect(stops.stopped).toBe(false);
+    stops.cost(0.9);
+    expect(stops.costUsd).toBe(0.9);
+    await recordSpend(client, keys, { taskId: id, team: 'default', usd: 0.35, at: new Date() });
+    expect(await stoppedWith(stops, 'the metered spend to pass the limit')).toBe('budget');
+    expect(stops.budgetReason).toEqual({ scope: 'task', limitUsd: 1, spentUsd: 1.05 });
+  });
+
+  it('stops at once on the gateway\'s budget stop, with its reason, also without a limit of the task', async () => {
+    const id = await newTask();
+    const stops = watch(id, { metered: () => readMeteredSpend(client, keys, id) });
+    await sleep(3 * POLL_MS);
+    expect(stops.stopped).toBe(false);
+    expect(stops.budgetReason).toBeUndefined();
+    await setBudgetStop(client, keys, id, { scope: 'team', limitUsd: 10, spentUsd: 10.5 });
+    expect(await stoppedWith(stops, 'the budget stop')).toBe('budget');
+    expect(stops.budgetReason).toEqual({ scope: 'team', limitUsd: 10, spentUsd: 10.5 });
   });
 });

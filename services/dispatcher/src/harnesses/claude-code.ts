@@ -1,3 +1,4 @@
+import { anthropicGateway } from './gateway-env.js';
 import type { Harness, HarnessCommand, HarnessContext } from './harness.js';
 import { StreamJsonParser } from './stream-json-parser.js';
 
@@ -7,7 +8,8 @@ import { StreamJsonParser } from './stream-json-parser.js';
  * - `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`: the CLI then calls the Messages API only (no update
  *   checks, telemetry, error reports or connectivity probe); the other three name the same switches
  *   one by one.
- * Credentials (`ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`, ...) are sandbox secrets, not set here.
+ * The model is reached through the model gateway (`ANTHROPIC_BASE_URL`, with the task's token as
+ * `ANTHROPIC_API_KEY`, a sandbox secret): see `anthropicGateway`.
  */
 export const CLAUDE_CODE_ENV: Readonly<Record<string, string>> = {
   IS_SANDBOX: '1',
@@ -39,7 +41,8 @@ export function claudeCodeCommand(ctx: HarnessContext): HarnessCommand {
   if (ctx.resumeSessionId) argv.push(`--resume=${ctx.resumeSessionId}`);
   if (ctx.maxCostUsd !== undefined) argv.push(`--max-budget-usd=${ctx.maxCostUsd}`);
   argv.push('--', ctx.prompt);
-  return { argv, env: { ...CLAUDE_CODE_ENV } };
+  const gateway = anthropicGateway(ctx.gateway);
+  return { argv, env: { ...CLAUDE_CODE_ENV, ...gateway.env }, secrets: gateway.secrets };
 }
 
 /**

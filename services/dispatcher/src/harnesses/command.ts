@@ -1,6 +1,7 @@
 import type { Harness, HarnessCommand, HarnessContext } from './harness.js';
 import { StreamJsonParser } from './stream-json-parser.js';
 import { dispatchError } from '../dispatch-errors.js';
+import { anyGateway } from './gateway-env.js';
 
 /**
  * Splits a command line into words as a POSIX shell does, without any expansion: blanks separate
@@ -52,6 +53,8 @@ export function splitCommandLine(line: string): string[] | undefined {
  * Runs `AGENTQ_HARNESS_COMMAND` with the prompt as its last argument. The program also finds the
  * prompt in `AGENTQ_PROMPT`, the task's model (if any) in `AGENTQ_MODEL`, its turn limit in
  * `AGENTQ_MAX_TURNS` and, for a follow-up, the session to resume in `AGENTQ_RESUME_SESSION_ID`.
+ * It may call its model through the gateway: `ANTHROPIC_BASE_URL`/`ANTHROPIC_API_KEY` and
+ * `OPENAI_BASE_URL`/`AGENTQ_MODEL_TOKEN`, for the providers the gateway has credentials for.
  */
 export function commandHarnessCommand(ctx: HarnessContext): HarnessCommand {
   const line = ctx.config.harnessCommand;
@@ -65,8 +68,9 @@ export function commandHarnessCommand(ctx: HarnessContext): HarnessCommand {
   const env: Record<string, string> = { AGENTQ_PROMPT: ctx.prompt, AGENTQ_MAX_TURNS: String(ctx.maxTurns) };
   if (ctx.model) env.AGENTQ_MODEL = ctx.model;
   if (ctx.resumeSessionId) env.AGENTQ_RESUME_SESSION_ID = ctx.resumeSessionId;
+  const gateway = anyGateway(ctx.gateway);
   // the configured program's own files (a script it runs), never the prompt
-  return { argv: [...words, ctx.prompt], env, readPaths: words.slice(1).filter((w) => w.startsWith('/')) };
+  return { argv: [...words, ctx.prompt], env: { ...env, ...gateway.env }, secrets: gateway.secrets, readPaths: words.slice(1).filter((w) => w.startsWith('/')) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { anyGateway } from './gateway-env.js';
 import type { Harness } from './harness.js';
 import { StreamJsonParser } from './stream-json-parser.js';
 
@@ -15,9 +16,11 @@ export const demoHarness: Harness = {
   name: 'demo',
   command: (ctx) => {
     const script = ctx.config.sandboxProvider === 'local' ? DEMO_AGENT_PATH : IMAGE_DEMO_AGENT_PATH;
+    const gateway = anyGateway(ctx.gateway);
     return {
       argv: ['node', script, ...(ctx.resumeSessionId ? [`--resume=${ctx.resumeSessionId}`] : []), '--', ctx.prompt],
-      env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs) },
+      env: { AGENTQ_DEMO_DELAY_MS: String(ctx.config.demoDelayMs), ...gateway.env },
+      secrets: gateway.secrets,
       readPaths: [script],
     };
   },

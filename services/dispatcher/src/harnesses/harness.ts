@@ -10,14 +10,29 @@ export interface HarnessContext {
   maxCostUsd?: number;
   /** Set for a follow-up run: the agent session to resume. */
   resumeSessionId?: string;
+  /** How the agent reaches its model: through the model gateway, with a token of its task. */
+  gateway?: GatewayAccess;
   config: Config;
+}
+
+/** The model gateway as a task's sandbox sees it. */
+export interface GatewayAccess {
+  /** Base URL the sandbox reaches the gateway at (`<url>/llm/anthropic`, `<url>/llm/openai`). */
+  url: string;
+  /** The task's gateway token (secret). */
+  token: string;
+  /** Whether the gateway has Anthropic credentials, and OpenAI ones. */
+  anthropic: boolean;
+  openai: boolean;
 }
 
 /** The program the run script starts in the repository's working tree, inside the sandbox. */
 export interface HarnessCommand {
   argv: string[];
-  /** Extra environment for the agent (not secrets: those come from the sandbox secrets). */
+  /** Extra environment for the agent (not secrets: those go in `secrets`). */
   env: Record<string, string>;
+  /** Environment that holds credentials (the gateway token): passed as sandbox secrets. */
+  secrets?: Record<string, string>;
   /**
    * Files the program reads besides `argv[0]` (a script it runs), from configuration only: an
    * isolated `local` sandbox shows them read-only (see `SandboxSpec.readPaths`).

@@ -1,4 +1,4 @@
-import { addTeamCost, errorMessage, isFinalState, type Logger, type TaskError, type TaskRecord } from '@agentq/shared';
+import { addTeamCost, errorMessage, isFinalState, revokeGatewayTokens, taskSpend, type Logger, type TaskError, type TaskRecord } from '@agentq/shared';
 import { taskError, type DispatchTaskError } from '../dispatch-errors.js';
 import { answersOnIssue, remoteBranchCommit, type Octokit } from '../github/pull-request.js';
 import { PullRequestPublisher } from '../github/pull-request-publisher.js';
@@ -51,8 +51,9 @@ export class Finisher {
     // first: the slot goes to the next task while this one's outcome is worked out
     await this.release(handle, slot, log);
     const { task, startedMs } = ending;
-    const { facts, status, stopped } = followed;
+    const { facts, status, stopped, budget } = followed;
     const { store, github } = this.deps;
+    const meteredUsd = await this.metered(task, log);
     const onGitHub = task.forge === 'github' ? github : undefined;
     const limits = runLimits(task, this.deps.config);
     // the run's own word for its push is not enough (the agent shares its output): the branch is
@@ -81,6 +82,8 @@ export class Finisher {
       baseRef: task.baseRef,
       timeoutSec: limits.timeoutSec,
       maxCostUsd: limits.maxCostUsd,
+      meteredUsd,
+      budget,
       forgeCommit,
     });
     // a push that could not be checked fails for that reason, not as a push that did not happen
@@ -93,7 +96,7 @@ export class Finisher {
       return { kind: 'skipped', reason: 'task ended elsewhere' };
     }
     this.recordFinish(outcome.state, durationMs, outcome.update.error, log);
-    await this.chargeTeam(task, outcome.update.costUsd, log);
+    await this.chargeTeam(task, outcome.update.costUsd, meteredUsd, log);
     return { kind: 'finished', state: outcome.state };
   }
 
@@ -106,13 +109,28 @@ export class Finisher {
     return { kind: 'finished', state };
   }
 
-  /** Adds what the task cost to its team's spending of the day (UTC), which daily caps are checked against. */
-  private async chargeTeam(task: TaskRecord, costUsd: number | undefined, log: Logger): Promise<void> {
-    if (costUsd === undefined || !(costUsd > 0)) return;
+  /** What the model gateway metered for the task (0 when it metered nothing, or cannot be read). */
+  private async metered(task: TaskRecord, log: Logger): Promise<number> {
     try {
-      await addTeamCost(this.deps.redis, this.deps.keys, task.team, costUsd, new Date());
+      return await taskSpend(this.deps.redis, this.deps.keys, task.id);
     } catch (err) {
-      log.warn({ err: errorMessage(err), costUsd, team: task.team }, 'could not add the task cost to its team');
+      log.warn({ err: errorMessage(err) }, 'could not read the metered spend of the task');
+      return 0;
+    }
+  }
+
+  /**
+   * Adds what the task cost to its team's spending of the day (UTC), which daily caps are checked
+   * against: only the part the model gateway did not meter, as the gateway added that part already,
+   * call by call.
+   */
+  private async chargeTeam(task: TaskRecord, costUsd: number | undefined, meteredUsd: number, log: Logger): Promise<void> {
+    const unmetered = Math.max(0, (costUsd ?? 0) - meteredUsd);
+    if (!(unmetered > 0)) return;
+    try {
+      await addTeamCost(this.deps.redis, this.deps.keys, task.team, unmetered, new Date());
+    } catch (err) {
+      log.warn({ err: errorMessage(err), costUsd: unmetered, team: task.team }, 'could not add the task cost to its team');
     }
   }
 
@@ -169,7 +187,7 @@ function stoppedFor(stopped: Extract<Followed, { kind: 'ended' }>['stopped'], st
  * Best effort.
  */
 export async function abandonTask(
-  deps: Pick<RunnerDeps, 'store' | 'provider' | 'redact' | 'metrics' | 'slots'>,
+  deps: Pick<RunnerDeps, 'store' | 'provider' | 'redact' | 'metrics' | 'slots' | 'redis' | 'keys'>,
   taskId: string,
   error: DispatchTaskError,
 ): Promise<void> {
@@ -182,6 +200,7 @@ export async function abandonTask(
     gone = await (handle?.terminate() ?? Promise.resolve()).then(() => true, () => false);
     await handle?.release().catch(() => undefined);
   }
+  await revokeGatewayTokens(deps.redis, deps.keys, taskId).catch(() => undefined);
   await deps.slots.forget(taskId);
   if (gone) await deps.slots.release(taskId);
   await deps.store.transition(taskId, 'failed', { error: { code: error.code, message: deps.redact(error.message) } });

@@ -1,6 +1,6 @@
 import type { Config, RepoConfig, TaskRecord } from '@agentq/shared';
 import type { GitHubAccess } from '../github/github-run.js';
-import type { Harness } from '../harnesses/harness.js';
+import type { GatewayAccess, Harness } from '../harnesses/harness.js';
 import type { SandboxInheritance, SandboxSpec } from '../providers/sandbox-provider.js';
 import { sandboxTags } from '../sandbox-tags.js';
 import type { RunPlan } from './run-plan.js';
@@ -23,6 +23,8 @@ export interface LaunchInput {
   config: Config;
   /** Where the sandbox clones a local-forge repository from. */
   localUrl: string;
+  /** How the agent reaches the model gateway (with the task's token); none when it serves no provider. */
+  gateway?: GatewayAccess;
 }
 
 /** Which agent session the run resumes, from which earlier sandbox; none: a new session. */
@@ -42,6 +44,7 @@ export function launchSpec(input: LaunchInput, session: LaunchSession): SandboxS
     maxTurns: limits.maxTurns,
     maxCostUsd: limits.maxCostUsd,
     resumeSessionId: session.resumeSessionId,
+    gateway: input.gateway,
     config,
   });
   const runEnv = runEnvironment({
@@ -61,7 +64,7 @@ export function launchSpec(input: LaunchInput, session: LaunchSession): SandboxS
     command: runCommand(command.argv),
     readPaths: [...(command.argv[0] ? [command.argv[0]] : []), ...(command.readPaths ?? [])],
     env: { ...command.env, ...runEnv, ...access?.env },
-    secrets: config.sandboxSecrets,
+    secrets: { ...config.sandboxSecrets, ...command.secrets },
     tags: sandboxTags(task.id, config.redisPrefix),
     inherit: session.inherit,
     files: access?.files,

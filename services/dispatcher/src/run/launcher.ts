@@ -13,6 +13,7 @@ import type { Harness } from '../harnesses/harness.js';
 import { harnessFor } from '../harnesses/registry.js';
 import type { SandboxHandle } from '../providers/sandbox-provider.js';
 import { TASK_TAG } from '../sandbox-tags.js';
+import type { RunGatewayToken } from './gateway-token.js';
 import { launchSpec, type LaunchInput } from './launch-spec.js';
 import { RepoConfigSource, describeRepoConfig, type LoadedRepoConfig } from './repo-config-source.js';
 import { RunPlanner, type RunPlan } from './run-plan.js';
@@ -66,6 +67,8 @@ export class Launcher {
   constructor(
     private readonly deps: LauncherDeps,
     private readonly log: Logger,
+    /** The run's model-gateway token, minted for the sandbox it creates. */
+    private readonly gatewayToken: RunGatewayToken,
   ) {
     this.planner = new RunPlanner({
       store: deps.store,
@@ -138,9 +141,10 @@ export class Launcher {
     const notes = plan.notes.map((text) => ({ kind: 'log' as const, stream: 'system' as const, text }));
     await store.append(task.id, [...notes, { kind: 'step', step: 'sandbox' }]);
     if (!(await holdsSlot())) return { kind: 'no-slot', task };
+    const gateway = await this.gatewayToken.access(task);
     let handle: SandboxHandle;
     try {
-      handle = await this.create({ task, harness, plan, access, settings, config, localUrl: forge.url(task.repo) }, plan);
+      handle = await this.create({ task, harness, plan, access, settings, config, localUrl: forge.url(task.repo), gateway }, plan);
     } catch (err) {
       if (err instanceof SandboxExistsError) return { kind: 'exists', task };
       // the engine or service is unreachable or overloaded: the job is tried again later

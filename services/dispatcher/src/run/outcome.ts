@@ -1,4 +1,4 @@
-import type { TaskUpdate } from '@agentq/shared';
+import type { BudgetStop, TaskUpdate } from '@agentq/shared';
 import { taskError, type DispatchErrorCode } from '../dispatch-errors.js';
 import type { SandboxStatus } from '../providers/sandbox-provider.js';
 import type { RunFacts } from './output-reader.js';
@@ -20,6 +20,10 @@ export interface OutcomeInput {
   timeoutSec: number;
   /** The task's spending limit (USD), when it has one. */
   maxCostUsd?: number;
+  /** What the model gateway metered for the task (USD): the task cost at least this. */
+  meteredUsd?: number;
+  /** For a stop for money: which limit (the task's, or its team's day), from the gateway or the dispatcher. */
+  budget?: BudgetStop;
   /** Where the task branch points in the forge after the push (undefined: not there). */
   forgeCommit: string | undefined;
 }
@@ -44,6 +48,13 @@ function failed(update: TaskUpdate, code: DispatchErrorCode, message: string): O
   return { state: 'failed', update: { ...update, error: taskError(code, clip(message)) } };
 }
 
+/** What a task cost: the larger of what its agent reported and what the model gateway metered. */
+export function taskCost(reportedUsd: number | undefined, meteredUsd: number | undefined): number | undefined {
+  const metered = meteredUsd !== undefined && meteredUsd > 0 ? meteredUsd : undefined;
+  if (reportedUsd === undefined) return metered;
+  return Math.max(reportedUsd, metered ?? 0);
+}
+
 /** The final state and record fields of a run, from what its output said and how it ended. */
 export function decideOutcome(input: OutcomeInput): Outcome {
   const { facts, status } = input;
@@ -52,7 +63,7 @@ export function decideOutcome(input: OutcomeInput): Outcome {
     baseCommit: facts.baseCommit,
     sessionId: facts.sessionId,
     turns: result?.turns,
-    costUsd: facts.costUsd ?? result?.costUsd,
+    costUsd: taskCost(facts.costUsd ?? result?.costUsd, input.meteredUsd),
     summary: result?.summary,
     exitCode: facts.agentExitCode,
   };
@@ -65,11 +76,19 @@ export function decideOutcome(input: OutcomeInput): Outcome {
     };
   }
   if (input.stopped === 'budget') {
-    const cost = facts.costUsd ?? 0;
+    const budget = input.budget;
+    if (budget?.scope === 'team') {
+      return failed(
+        update,
+        'DISPATCH_BUDGET_EXCEEDED',
+        `the team's spending today of $${usd(budget.spentUsd)} reached its daily cap of $${usd(budget.limitUsd)} (AGENTQ_TEAM_DAILY_USD); the sandbox was stopped`,
+      );
+    }
+    const cost = Math.max(update.costUsd ?? 0, budget?.spentUsd ?? 0);
     return failed(
       update,
       'DISPATCH_BUDGET_EXCEEDED',
-      `the agent's cost of $${usd(cost)} exceeded the task's limit of $${usd(input.maxCostUsd ?? 0)} (limits.maxCostUsd); the sandbox was stopped`,
+      `the task's cost of $${usd(cost)} exceeded its limit of $${usd(input.maxCostUsd ?? budget?.limitUsd ?? 0)} (limits.maxCostUsd); the sandbox was stopped`,
     );
   }
   const tail = lastLines(facts);

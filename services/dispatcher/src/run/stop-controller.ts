@@ -1,5 +1,6 @@
-import { isFinalState, type Logger, type TaskStore } from '@agentq/shared';
+import { isFinalState, type BudgetStop, type Logger, type TaskStore } from '@agentq/shared';
 import type { CancelListener } from '../cancel-listener.js';
+import type { MeteredSpend } from './metered-spend.js';
 
 /**
  * Why the dispatcher stops a run's sandbox: a cancel request, the task's time limit, its spending
@@ -21,6 +22,11 @@ export interface StopWatch {
   deadlineMs: number;
   /** The spending limit (USD) `cost` checks against; none when undefined. */
   maxCostUsd: number | undefined;
+  /**
+   * What the model gateway recorded for the task, read every `pollMs` too: its metered spend counts
+   * as the task's cost, and a budget stop (the gateway refused a call for money) stops the run.
+   */
+  metered?: () => Promise<MeteredSpend>;
   log: Logger;
 }
 
@@ -32,6 +38,9 @@ export interface StopWatch {
 export class StopController {
   private readonly controller = new AbortController();
   private readonly cleanups: (() => void)[] = [];
+  private reportedUsd: number | undefined;
+  private meteredUsd: number | undefined;
+  private budgetStop: BudgetStop | undefined;
 
   private constructor(
     private readonly log: Logger,
@@ -48,13 +57,17 @@ export class StopController {
     const poll = setInterval(() => {
       if (polling || stops.stopped) return;
       polling = true;
-      options.store
-        .get(options.taskId)
-        .then((current) => {
-          if (!current || isFinalState(current.state)) stops.stop('final');
-          else if (current.cancelRequested) stops.stop('cancel');
-        })
-        .catch(() => undefined) // Redis trouble shows up in the run's own writes
+      // Redis trouble shows up in the run's own writes
+      const record = options.store.get(options.taskId).then((current) => {
+        if (!current || isFinalState(current.state)) stops.stop('final');
+        else if (current.cancelRequested) stops.stop('cancel');
+      });
+      const metered = options.metered?.().then((spend) => {
+        if (spend.stop) stops.budget(spend.stop);
+        stops.metered(spend.spentUsd);
+      });
+      Promise.allSettled([record, metered])
+        .then(() => undefined)
         .finally(() => {
           polling = false;
         });
@@ -97,8 +110,40 @@ export class StopController {
 
   /** The cost the agent reported so far: over the spending limit, the run is stopped. */
   cost(costUsd: number | undefined): void {
-    if (this.maxCostUsd === undefined || !((costUsd ?? 0) > this.maxCostUsd)) return;
-    if (!this.stopped) this.log.info({ costUsd, maxCostUsd: this.maxCostUsd }, 'task over its spending limit');
+    if (costUsd !== undefined) this.reportedUsd = Math.max(this.reportedUsd ?? 0, costUsd);
+    this.checkCost();
+  }
+
+  /** What the model gateway metered for the task so far: it counts as the task's cost too. */
+  metered(spentUsd: number): void {
+    if (spentUsd > 0) this.meteredUsd = Math.max(this.meteredUsd ?? 0, spentUsd);
+    this.checkCost();
+  }
+
+  /** The model gateway refused a call of the task for money: the run is stopped at once. */
+  budget(stop: BudgetStop): void {
+    if (this.stopped) return;
+    this.budgetStop = stop;
+    this.log.info({ scope: stop.scope, limitUsd: stop.limitUsd, spentUsd: stop.spentUsd }, 'model gateway refused the task for money');
+    this.stop('budget');
+  }
+
+  /** The task's cost so far: the larger of what the agent reported and what the gateway metered. */
+  get costUsd(): number | undefined {
+    if (this.reportedUsd === undefined) return this.meteredUsd;
+    return Math.max(this.reportedUsd, this.meteredUsd ?? 0);
+  }
+
+  /** Why the run was stopped for money, when it was: the gateway's reason, or the task's own limit. */
+  get budgetReason(): BudgetStop | undefined {
+    return this.reason === 'budget' ? this.budgetStop : undefined;
+  }
+
+  private checkCost(): void {
+    const costUsd = this.costUsd;
+    if (this.stopped || this.maxCostUsd === undefined || costUsd === undefined || !(costUsd > this.maxCostUsd)) return;
+    this.budgetStop = { scope: 'task', limitUsd: this.maxCostUsd, spentUsd: costUsd };
+    this.log.info({ costUsd, maxCostUsd: this.maxCostUsd }, 'task over its spending limit');
     this.stop('budget');
   }
 

@@ -1,7 +1,8 @@
-import { errorMessage, type Logger, type TaskRecord, type TaskState } from '@agentq/shared';
+import { errorMessage, type BudgetStop, type Logger, type TaskRecord, type TaskState } from '@agentq/shared';
 import type { Harness } from '../harnesses/harness.js';
 import type { SandboxHandle, SandboxStatus } from '../providers/sandbox-provider.js';
 import { BATCH_EVENTS, EventSink } from './event-sink.js';
+import { readMeteredSpend } from './metered-spend.js';
 import { OutputReader, type RunFacts } from './output-reader.js';
 import { runLimits } from './run-limits.js';
 import type { RunnerDeps } from './runner-deps.js';
@@ -27,14 +28,18 @@ export type Followed =
   | { kind: 'handover' }
   /** The task turned final elsewhere (or vanished) while it ran: nothing more is to be recorded. */
   | { kind: 'ended-elsewhere'; state: TaskState }
-  /** The sandbox no longer runs: it ended by itself, or was stopped for `stopped`. */
-  | { kind: 'ended'; facts: RunFacts; status: SandboxStatus; stopped: Exclude<StopReason, 'final'> | undefined };
+  /**
+   * The sandbox no longer runs: it ended by itself, or was stopped for `stopped` (for `budget`,
+   * `budget` says which limit: the task's, or its team's day).
+   */
+  | { kind: 'ended'; facts: RunFacts; status: SandboxStatus; stopped: Exclude<StopReason, 'final'> | undefined; budget?: BudgetStop };
 
-export type SupervisorDeps = Pick<RunnerDeps, 'config' | 'store' | 'secrets' | 'cancels' | 'handover' | 'cancelPollMs' | 'metrics'>;
+export type SupervisorDeps = Pick<RunnerDeps, 'config' | 'store' | 'redis' | 'keys' | 'secrets' | 'cancels' | 'handover' | 'cancelPollMs' | 'metrics'>;
 
 /**
  * Follows a task's sandbox: turns its output into the task's events and phases, and stops it when
- * the task is canceled, runs out of time or money, or turns final elsewhere.
+ * the task is canceled, runs out of time or money (what the agent reports, what the model gateway
+ * metered, or the gateway's refusal of a call for money), or turns final elsewhere.
  */
 export class RunSupervisor {
   constructor(
@@ -60,6 +65,7 @@ export class RunSupervisor {
       pollMs: this.deps.cancelPollMs ?? CANCEL_POLL_MS,
       deadlineMs: run.startedMs + limits.timeoutSec * 1000,
       maxCostUsd: limits.maxCostUsd,
+      metered: () => readMeteredSpend(this.deps.redis, this.deps.keys, task.id),
       log,
     });
     let terminating: Promise<void> | undefined;
@@ -95,6 +101,6 @@ export class RunSupervisor {
     const status = await handle.status();
     const reason = stops.reason;
     if (!(await sink.flush()) || reason === 'final') return { kind: 'ended-elsewhere', state: sink.state };
-    return { kind: 'ended', facts: reader.facts, status, stopped: reason };
+    return { kind: 'ended', facts: reader.facts, status, stopped: reason, budget: stops.budgetReason };
   }
 }

@@ -3,6 +3,7 @@ import { taskError } from '../dispatch-errors.js';
 import { GitHubRun } from '../github/github-run.js';
 import { SlotHold } from '../limits/slot-hold.js';
 import { Finisher, type Ending } from './finisher.js';
+import { RunGatewayToken } from './gateway-token.js';
 import { Launcher, type NotStarted, type Started } from './launcher.js';
 import type { RunEnd } from './run-end.js';
 import type { RunnerDeps } from './runner-deps.js';
@@ -34,13 +35,15 @@ export class TaskRunner {
   private readonly supervisor: RunSupervisor;
   private readonly finisher: Finisher;
   private readonly notes: WaitingNotes;
+  private readonly gatewayToken: RunGatewayToken;
 
   constructor(
     private readonly deps: RunnerDeps,
     private readonly taskId: string,
   ) {
     this.log = deps.logger.child({ taskId });
-    this.launcher = new Launcher(deps, this.log);
+    this.gatewayToken = new RunGatewayToken(deps, this.log);
+    this.launcher = new Launcher(deps, this.log, this.gatewayToken);
     this.supervisor = new RunSupervisor(deps, this.log);
     this.finisher = new Finisher(deps, this.log);
     this.notes = new WaitingNotes(deps, this.log);
@@ -61,12 +64,15 @@ export class TaskRunner {
       } finally {
         await github?.stop();
       }
+      // the task's model calls end with its run, however it ended; a sandbox handed over keeps its token
+      if (!(ending.kind === 'followed' && ending.followed.kind === 'handover')) await this.gatewayToken.revoke(task.id);
       if (ending.kind === 'wait') return await this.waitFor(ending.task, ending.waiting);
       return await this.finisher.finish(ending, slot);
     } finally {
       // this run renews the slot no more: it was freed, or it stays with the task until its
       // sandbox is known gone (an error, a hand-over) and a dispatcher takes the task over
       slot.leave();
+      this.gatewayToken.forget();
     }
   }
 

@@ -136,25 +136,38 @@ function chunks(value: string, size: number): string[] {
   return out;
 }
 
+export interface FakeAnthropicOptions {
+  /**
+   * Where the API is served, e.g. `/llm/anthropic` to stand in for the model gateway's Anthropic
+   * route (`AGENTQ_GATEWAY_URL=<fake.url>`); other paths get 404. Recorded paths are without it.
+   */
+  prefix?: string;
+}
+
+/** Whether a request's credential may call the API (as the model gateway checks its tokens). */
+export type Authorize = (credential: string | undefined) => boolean | Promise<boolean>;
+
 export class FakeAnthropic {
   readonly requests: RecordedRequest[] = [];
   private turns: ScriptedTurn[] = [];
   private error: FakeError | undefined;
   private messageCount = 0;
+  private authorizer: Authorize | undefined;
 
   private constructor(
     private readonly server: Server,
     readonly url: string,
+    private readonly prefix: string,
   ) {}
 
-  static async start(): Promise<FakeAnthropic> {
+  static async start(options: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    const fake = new FakeAnthropic(server, `http://127.0.0.1:${port}`);
+    const fake = new FakeAnthropic(server, `http://127.0.0.1:${port}`, options.prefix ?? '');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       fake.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendJson(res, 500, { type: 'error', error: { type: 'api_error', message: String(err) } });
@@ -176,6 +189,12 @@ export class FakeAnthropic {
    */
   failWith(error: FakeError | undefined): this {
     this.error = error;
+    return this;
+  }
+
+  /** Answers requests whose credential `authorize` refuses with 401 (undefined: every credential is taken). */
+  authorize(authorize: Authorize | undefined): this {
+    this.authorizer = authorize;
     return this;
   }
 
@@ -221,10 +240,19 @@ export class FakeAnthropic {
       else headers[name] = joined;
     }
     const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
+    const url = req.url ?? '/';
+    if (!url.startsWith(`${this.prefix}/`)) {
+      sendJson(res, 404, { type: 'error', error: { type: 'not_found_error', message: `fake-anthropic: ${url} is outside ${this.prefix}` } });
+      return;
+    }
+    const path = url.slice(this.prefix.length);
     this.requests.push({ method, path, headers, credential, body });
     const pathname = path.split('?')[0] ?? '/';
 
+    if (this.authorizer && !(await this.authorizer(credential))) {
+      sendJson(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'fake-anthropic: invalid credential' } });
+      return;
+    }
     if (this.error) {
       sendJson(res, this.error.status, { type: 'error', error: { type: this.error.type, message: this.error.message } });
       return;
