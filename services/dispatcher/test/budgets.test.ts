@@ -5,7 +5,7 @@ import { startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isGroupAlive } from '../src/providers/local/process-group.js';
 import { enqueueTask } from './support/enqueue.js';
-import { FakeAnthropic, text, toolUse } from './support/fake-anthropic.js';
+import { FakeAnthropic, text, toolUse } from '@agentq/shared/testing';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 
 const CLAUDE_BIN = resolve(import.meta.dirname, '../../../node_modules/.bin/claude');

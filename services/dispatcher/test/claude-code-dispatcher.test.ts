@@ -22,7 +22,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startDispatcher } from '../src/dispatcher.js';
 import { RuntimeSecrets } from '../src/runtime-secrets.js';
 import { enqueueTask, openTaskQueue, type EnqueueContext, type TaskQueue } from './support/enqueue.js';
-import { FakeAnthropic, text, toolUse } from './support/fake-anthropic.js';
+import { FakeAnthropic, text, toolUse } from '@agentq/shared/testing';
 
 const CLAUDE_BIN = resolve(import.meta.dirname, '../../../node_modules/.bin/claude');
 const API_KEY = 'sk-ant-dispatch-3f9b27c1d0e84a6b';

@@ -7,7 +7,7 @@ import { makeTempDir } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CLAUDE_CODE_ENV, claudeCodeHarness } from '../src/harnesses/claude-code.js';
 import type { HarnessContext } from '../src/harnesses/harness.js';
-import { FakeAnthropic, text, toolUse, workingDirectory } from './support/fake-anthropic.js';
+import { FakeAnthropic, text, toolUse, workingDirectory } from '@agentq/shared/testing';
 
 const CLAUDE_BIN = resolve(import.meta.dirname, '../../../node_modules/.bin/claude');
 const API_KEY = 'sk-ant-test-7c1e0d9f2b4a4e55a1';

@@ -71,10 +71,7 @@ describe('command harness argv', () => {
     expect(commandHarnessCommand({ ...base, config })).toEqual({
       argv: ['python3', 'my agent.py', '--quiet', '-p do it'],
       env: { AGENTQ_PROMPT: '-p do it', AGENTQ_MAX_TURNS: '7' },
-<<<<<<< HEAD
-=======
       secrets: {},
->>>>>>> wt-gwdisp
       readPaths: [],
     });
     // the configured command's absolute paths are what an isolated sandbox must show it; never the prompt

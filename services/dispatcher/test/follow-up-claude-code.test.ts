@@ -5,7 +5,7 @@ import { DEMO_REPO, git, isFinalState, type TaskRecord } from '@agentq/shared';
 import { makeTempDir, startTestRedis, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
-import { FakeAnthropic, text, toolUse } from './support/fake-anthropic.js';
+import { FakeAnthropic, text, toolUse } from '@agentq/shared/testing';
 
 const CLAUDE_BIN = resolve(import.meta.dirname, '../../../node_modules/.bin/claude');
 const API_KEY = 'sk-ant-follow-up-8e41c0b7a25d';
