@@ -9,3 +9,4 @@ export { GitHttpServer, type GitHttpServerOptions } from './git-http-server.js';
 export { EXAMPLE_LOGIN, EXAMPLE_REPO, freshNumber, issueComment, issueLabeled, reviewComment, type CommentOptions, type ExamplePayload } from './github-payloads.js';
 export { scanErrorCodes, registryGaps, type CodeScan } from './error-codes.js';
 export { SseCrowd, type CrowdOptions } from './sse-crowd.js';
+export { listenOnLoopback, closeServer } from './loopback-server.js';
