@@ -114,7 +114,7 @@ describe('model gateway: faithful proxying', () => {
 
   it('passes the upstream\'s errors through unchanged: 429 with retry-after, 529 overloaded, 500', async () => {
     const { token } = await gw.task();
-    const cases = [
+    const cases: { status: number; headers: Record<string, string>; body: string }[] = [
       { status: 429, headers: { 'retry-after': '17', 'content-type': 'application/json' }, body: '{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}' },
       { status: 529, headers: { 'content-type': 'application/json' }, body: '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}' },
       { status: 500, headers: { 'content-type': 'application/json', 'x-should-retry': 'true' }, body: '{"type":"error","error":{"type":"api_error","message":"Internal server error"}}' },
