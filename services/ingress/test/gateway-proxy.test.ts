@@ -165,6 +165,9 @@ describe('model gateway: metering', () => {
     expect(events[0]).toMatchObject({ inputTokens: 1000, outputTokens: 500, cacheReadTokens: 30000, cacheWriteTokens: 2000 });
     expect(events.map((e) => (e.kind === 'agent.usage' ? e.costUsd : 0))).toEqual([expect.closeTo(one, 9), expect.closeTo(2 * one, 9)]);
     expect(await taskSpend(gw.fx.redis, gw.fx.keys, taskId)).toBeCloseTo(2 * one, 9);
+    // the task API shows it as the live cost
+    const shown = await gw.fx.app.inject({ method: 'GET', url: `/v1/tasks/${taskId}`, headers: auth() });
+    expect(shown.json().spentUsd).toBeCloseTo(2 * one, 9);
     const metrics = await (await gw.fx.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/agentq_gateway_cost_usd_total\{[^}]*team="default"[^}]*\} 0\.0/);
     expect(metrics).toMatch(/agentq_gateway_calls_total\{[^}]*provider="anthropic"[^}]*status="200"[^}]*\} 2/);
