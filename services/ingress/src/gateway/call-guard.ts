@@ -28,10 +28,12 @@ const RATE_WINDOW_MS = 60_000;
  */
 export async function guardCall(deps: CallGuardDeps, grant: GatewayGrant, now: Date): Promise<Refused | undefined> {
   const { redis, keys } = deps;
-  const [task, spent, teamSpent] = await Promise.all([
+  // one round trip: the rate counters count refused calls too
+  const [task, spent, teamSpent, rate] = await Promise.all([
     deps.store.get(grant.taskId),
     taskSpend(redis, keys, grant.taskId),
     teamCostOfDay(redis, keys, grant.team, now),
+    rateLimit(deps, grant, now),
   ]);
   if (!task || isFinalState(task.state)) {
     return { code: 'INGRESS_GATEWAY_TASK_ENDED', message: `agentq: task ${grant.taskId} has ended; its model calls are over` };
@@ -52,7 +54,7 @@ export async function guardCall(deps: CallGuardDeps, grant: GatewayGrant, now: D
       message: `agentq: team ${grant.team} reached its daily spending cap of ${usd(teamCap)} (${usd(teamSpent)} spent today, UTC); no more model calls until 00:00 UTC`,
     };
   }
-  return rateLimit(deps, grant, now);
+  return rate;
 }
 
 async function rateLimit(deps: CallGuardDeps, grant: GatewayGrant, now: Date): Promise<Refused | undefined> {
