@@ -6,10 +6,10 @@
  * (p50/p99 per chunk); non-streamed: the whole call (p50/p99).
  */
 import { performance } from 'node:perf_hooks';
-import { startTestRedis } from '@agentq/shared/testing';
+import { TaskStore, connectRedis, mintGatewayToken, redisKeys } from '@agentq/shared';
+import { FakeModelApi, anthropicMessage, anthropicStream } from '@agentq/shared/testing';
 import { request } from 'undici';
-import { anthropicMessage, anthropicStream } from '../services/ingress/test/fake-model-api.js';
-import { startGateway } from '../services/ingress/test/gateway-fixture.js';
+import { startStack } from '../test/support/stack.js';
 import { fmt, percentiles } from './stats.js';
 
 export interface GatewayBenchOptions {
@@ -25,15 +25,25 @@ export interface GatewayBenchOptions {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function benchGateway(options: GatewayBenchOptions): Promise<void> {
-  const redis = await startTestRedis();
-  const gw = await startGateway(redis.url, { AGENTQ_GATEWAY_TASK_RPM: '100000', AGENTQ_GATEWAY_TEAM_RPM: '1000000'});
+  const upstream = new FakeModelApi();
+  const upstreamUrl = await upstream.start();
+  // the ingress in a process of its own, as deployed; no dispatcher, so the task stays queued
+  const stack = await startStack(
+    { ANTHROPIC_API_KEY: 'sk-bench', ANTHROPIC_BASE_URL: upstreamUrl, AGENTQ_GATEWAY_TASK_RPM: '100000', AGENTQ_GATEWAY_TEAM_RPM: '1000000', AGENTQ_LOG_LEVEL: 'warn' },
+    ['ingress'],
+  );
+  const redis = connectRedis(String(stack.env.REDIS_URL));
   try {
-    const { token } = await gw.task();
+    const res = await stack.api('/v1/tasks', { method: 'POST', body: JSON.stringify({ repo: 'demo/hello', prompt: 'bench' }) });
+    const { id } = (await res.json()) as { id: string };
+    const keys = redisKeys(String(stack.env.AGENTQ_REDIS_PREFIX));
+    const task = await new TaskStore(redis, keys).require(id);
+    const token = await mintGatewayToken(redis, keys, { taskId: id, team: task.team }, 3600);
     // chunk i carries the marker `"i":<i>`; the upstream notes when it writes it
     let sentAt: number[] = [];
     const texts = Array.from({ length: options.chunks }, (_, i) => `chunk ${i}`);
     const stream = anthropicStream({ text: texts }).map((chunk, i) => chunk.replace('data: {', `data: {"i":${i},`));
-    gw.upstream.answer = (c) =>
+    upstream.answer = (c) =>
       c.body.includes('"stream":true')
         ? {
             headers: { 'content-type': 'text/event-stream' },
@@ -45,7 +55,7 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
           }
         : { headers: { 'content-type': 'application/json' }, chunks: [anthropicMessage()] };
 
-    const paths = { direct: { url: `${gw.upstream.url}/v1/messages`, key: 'sk-direct' }, gateway: { url: `${gw.url}/llm/anthropic/v1/messages`, key: token } };
+    const paths = { direct: { url: `${upstreamUrl}/v1/messages`, key: 'sk-direct' }, gateway: { url: `${stack.url}/llm/anthropic/v1/messages`, key: token } };
     const chunkMs = { direct: [] as number[], gateway: [] as number[] };
     const callMs = { direct: [] as number[], gateway: [] as number[] };
 
@@ -96,7 +106,8 @@ export async function benchGateway(options: GatewayBenchOptions): Promise<void> 
       console.log(`    added    p50 ${fmt(g.p50 - d.p50)}  p99 ${fmt(g.p99 - d.p99)}`);
     }
   } finally {
-    await gw.close();
-    await redis.stop();
+    redis.disconnect();
+    await stack.stop();
+    await upstream.stop();
   }
 }

@@ -1,6 +1,6 @@
 import { createLogger, mintGatewayToken } from '@agentq/shared';
 import { request } from 'undici';
-import { FakeModelApi } from './fake-model-api.js';
+import { FakeModelApi } from '@agentq/shared/testing';
 import { auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
 
 export const ANTHROPIC_KEY = 'sk-ant-real-upstream-key-0123456789';

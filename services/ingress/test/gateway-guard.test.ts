@@ -1,9 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { budgetStop, recordSpend, revokeGatewayTokens } from '@agentq/shared';
-import { makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { anthropicMessage, makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { anthropicMessage } from './fake-model-api.js';
 import { call, startGateway, type GatewayFixture } from './gateway-fixture.js';
 import { ALPHA_TOKEN } from './ingress-fixture.js';
 

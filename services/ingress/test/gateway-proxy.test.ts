@@ -1,8 +1,7 @@
 import { taskSpend } from '@agentq/shared';
-import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { REQUEST_ID, anthropicMessage, anthropicStream, openAiResponse, openAiStream } from './fake-model-api.js';
+import { MODEL_API_REQUEST_ID as REQUEST_ID, anthropicMessage, anthropicStream, openAiResponse, openAiStream, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { auth } from './ingress-fixture.js';
 import { ANTHROPIC_KEY, OPENAI_KEY, call, startGateway, type GatewayFixture } from './gateway-fixture.js';
 

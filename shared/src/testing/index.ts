@@ -10,3 +10,4 @@ export { EXAMPLE_LOGIN, EXAMPLE_REPO, freshNumber, issueComment, issueLabeled, r
 export { scanErrorCodes, registryGaps, type CodeScan } from './error-codes.js';
 export { SseCrowd, type CrowdOptions } from './sse-crowd.js';
 export { listenOnLoopback, closeServer } from './loopback-server.js';
+export { FakeModelApi, MODEL_API_REQUEST_ID, anthropicMessage, anthropicStream, openAiResponse, openAiStream, type ModelApiCall, type ScriptedAnswer } from './fake-model-api.js';

@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import { closeServer, listenOnLoopback } from '@agentq/shared/testing';
+import { closeServer, listenOnLoopback } from './loopback-server.js';
 
 /** A call the fake model API received. */
 export interface ModelApiCall {
@@ -18,7 +18,7 @@ export interface ScriptedAnswer {
   before?: (i: number) => Promise<void>;
 }
 
-export const REQUEST_ID = 'req_011CTestRequestId';
+export const MODEL_API_REQUEST_ID = 'req_011CTestRequestId';
 
 /** An Anthropic Messages stream as the API sends it, with its usage in `message_start` and `message_delta`. */
 export function anthropicStream(options: { model?: string; text?: string[]; input?: number; output?: number; cacheRead?: number; cacheWrite?: number } = {}): string[] {
@@ -113,7 +113,7 @@ export class FakeModelApi {
   }
 
   private async reply(res: ServerResponse, answer: ScriptedAnswer): Promise<void> {
-    res.writeHead(answer.status ?? 200, { 'request-id': REQUEST_ID, ...answer.headers });
+    res.writeHead(answer.status ?? 200, { 'request-id': MODEL_API_REQUEST_ID, ...answer.headers });
     res.flushHeaders();
     for (const [i, chunk] of answer.chunks.entries()) {
       await answer.before?.(i);
