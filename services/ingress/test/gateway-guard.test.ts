@@ -83,6 +83,26 @@ describe('model gateway: tokens', () => {
   });
 });
 
+describe('model gateway: Redis unreachable', () => {
+  it('answers 503 with retry-after in the provider\'s shape and forwards nothing', async () => {
+    const own = await startTestRedis({ private: true });
+    try {
+      const g = await startGateway(own.url);
+      gw = g;
+      const { token } = await g.task();
+      await own.stop();
+      const res = await call(g.url, '/llm/anthropic/v1/messages', { token });
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('2');
+      expect(JSON.parse(res.body)).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining('retry later') } });
+      expect(g.upstream.calls).toEqual([]);
+      expect(g.logs.join('\n')).toContain('INGRESS_GATEWAY_UNAVAILABLE');
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
 describe('model gateway: budgets', () => {
   it('refuses a task whose metered spend reached its limit, in the provider\'s format, and records the budget stop', async () => {
     const g = await start();
