@@ -1,4 +1,5 @@
 import { errorMessage, lookupGatewayToken, type Config, type GatewayGrant, type Logger, type RedisKeys, type TaskStore } from '@agentq/shared';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -120,20 +121,27 @@ export async function gatewayRoutes(scope: FastifyInstance, deps: GatewayDeps): 
       return refuse(reply, provider, { code: 'INGRESS_GATEWAY_UPSTREAM_UNREACHABLE', message: `agentq: ${provider} could not be reached; retry later` });
     }
     metrics.calls.inc({ provider, status: String(response.statusCode) });
-    if (response.statusCode < 300) meterAsItPasses(provider, grant, response);
-    else response.body.on('error', () => {});
-    return reply.code(response.statusCode).headers(clientHeaders(response.headers)).send(response.body);
+    const body = response.statusCode < 300 ? meterAsItPasses(provider, grant, response) : response.body;
+    return reply.code(response.statusCode).headers(clientHeaders(response.headers)).send(body);
   };
 
-  const meterAsItPasses = (provider: ProviderName, grant: GatewayGrant, response: Dispatcher.ResponseData): void => {
+  /** The answer's body as it passes, each chunk handed on at once after the meter read it. */
+  const meterAsItPasses = (provider: ProviderName, grant: GatewayGrant, response: Dispatcher.ResponseData): Readable => {
     const contentType = String(response.headers['content-type'] ?? '');
     const meter = new UsageMeter(provider, contentType.includes('text/event-stream'), undefined);
-    response.body.on('data', (chunk: Buffer) => meter.write(chunk));
-    response.body.once('close', () => {
+    const tap = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        meter.write(chunk);
+        done(null, chunk);
+      },
+    });
+    // metered when the answer ends, or as far as it came when either side broke off
+    pipeline(response.body, tap, () => {
       const call = meter.end();
       if (meter.overflowed) logger.warn({ code: 'INGRESS_GATEWAY_METERING_FAILED', taskId: grant.taskId }, 'model answer too large to meter');
       if (call) void recorder.record(grant, call);
     });
+    return tap;
   };
 
   const routeOptions = { bodyLimit: GATEWAY_BODY_LIMIT_BYTES };
