@@ -197,6 +197,30 @@ describe('model gateway: metering', () => {
     expect(event?.kind === 'agent.usage' && event.costUsd).toBeCloseTo((3000 * 0.25 + 1000 * 0.025 + 700 * 2) / 1e6, 9);
   });
 
+  it('meters what arrived of a stream the client broke off, and lets the upstream go', async () => {
+    const { taskId, token } = await gw.task();
+    let upstreamGone = false;
+    gw.upstream.answer = () => ({
+      headers: { 'content-type': 'text/event-stream' },
+      chunks: anthropicStream({ input: 1000, cacheRead: 0, cacheWrite: 0 }),
+      // after message_start the upstream waits for nothing but the connection to close
+      before: async (i) => {
+        if (i > 0) await new Promise<void>((resolve) => setTimeout(resolve, 5_000));
+      },
+    });
+    gw.upstream.onClose = () => {
+      upstreamGone = true;
+    };
+    const res = await request(`${gw.url}/llm/anthropic/v1/messages`, { method: 'POST', headers: { 'x-api-key': token, 'content-type': 'application/json' }, body: '{"stream":true}' });
+    for await (const chunk of res.body) {
+      expect((chunk as Buffer).toString('utf8')).toContain('message_start');
+      break;
+    }
+    const [event] = await waitForUsage(taskId);
+    expect(event).toMatchObject({ inputTokens: 1000, outputTokens: 1 });
+    await waitFor(() => upstreamGone, { what: 'the upstream connection closed' });
+  });
+
   it('prices a model missing from the table at the default price, never free, and logs it once', async () => {
     const { taskId, token } = await gw.task();
     gw.upstream.answer = () => ({ headers: { 'content-type': 'application/json' }, chunks: [anthropicMessage({ model: 'claude-unheard-of-9', input: 1000, output: 1000 })] });

@@ -88,6 +88,8 @@ export function openAiResponse(options: { model?: string; input?: number; output
 export class FakeModelApi {
   readonly calls: ModelApiCall[] = [];
   answer: ((call: ModelApiCall) => ScriptedAnswer) | undefined;
+  /** Called when the connection of an answer closes before the answer was sent whole. */
+  onClose: (() => void) | undefined;
   private readonly server: Server;
   url = '';
 
@@ -113,10 +115,14 @@ export class FakeModelApi {
   }
 
   private async reply(res: ServerResponse, answer: ScriptedAnswer): Promise<void> {
+    res.on('close', () => {
+      if (!res.writableFinished) this.onClose?.();
+    });
     res.writeHead(answer.status ?? 200, { 'request-id': MODEL_API_REQUEST_ID, ...answer.headers });
     res.flushHeaders();
     for (const [i, chunk] of answer.chunks.entries()) {
       await answer.before?.(i);
+      if (res.destroyed) return;
       res.write(chunk);
     }
     res.end();
