@@ -95,7 +95,7 @@ export async function gatewayRoutes(scope: FastifyInstance, deps: GatewayDeps): 
       return refuse(reply, provider, { code: 'INGRESS_GATEWAY_UNAVAILABLE', message: 'agentq: the model gateway cannot check the task now; retry later', retryAfterSec: 2 });
     }
     if (!grant) {
-      logger.info({ code: 'INGRESS_GATEWAY_UNAUTHORIZED', provider, tokenSent: token !== undefined }, 'model call refused');
+      logger.debug({ code: 'INGRESS_GATEWAY_UNAUTHORIZED', provider, tokenSent: token !== undefined }, 'model call refused');
       return refuse(reply, provider, { code: 'INGRESS_GATEWAY_UNAUTHORIZED', message: 'agentq: missing, unknown or revoked gateway token' });
     }
     if (refused) {
