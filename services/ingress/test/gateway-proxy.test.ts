@@ -143,6 +143,14 @@ describe('model gateway: faithful proxying', () => {
     expect(api.statusCode).toBe(413);
   });
 
+  it('refuses a body over 32 MiB with 413 in the provider\'s shape, forwarding nothing', async () => {
+    const { token } = await gw.task();
+    const res = await call(gw.url, '/llm/anthropic/v1/messages', { token, body: Buffer.alloc(33 * 1024 * 1024, 0x20) });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body)).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
+    expect(gw.upstream.calls).toEqual([]);
+  });
+
   it('answers 502 in the provider\'s shape when the upstream cannot be reached', async () => {
     const { token } = await gw.task();
     await gw.upstream.stop();

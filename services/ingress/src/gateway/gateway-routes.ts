@@ -128,7 +128,7 @@ export async function gatewayRoutes(scope: FastifyInstance, deps: GatewayDeps): 
   /** The answer's body as it passes, each chunk handed on at once after the meter read it. */
   const meterAsItPasses = (provider: ProviderName, grant: GatewayGrant, response: Dispatcher.ResponseData): Readable => {
     const contentType = String(response.headers['content-type'] ?? '');
-    const meter = new UsageMeter(provider, contentType.includes('text/event-stream'), undefined);
+    const meter = new UsageMeter(provider, contentType.includes('text/event-stream'));
     const tap = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         meter.write(chunk);

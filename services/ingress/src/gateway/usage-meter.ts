@@ -36,10 +36,7 @@ export class UsageMeter {
   constructor(
     private readonly provider: ProviderName,
     private readonly streamed: boolean,
-    requestModel: string | undefined,
-  ) {
-    this.model = requestModel;
-  }
+  ) {}
 
   write(chunk: Buffer): void {
     if (!this.streamed) {
