@@ -27,6 +27,10 @@
  *    of a few tasks (`BENCH_STREAMS_TASKS`, default 4), the clients in a process of their own:
  *    p50/p99 of `/readyz` and `POST /v1/tasks` (`BENCH_STREAMS_SAMPLES` each, default 50), the
  *    time for a new event to reach every stream, memory, and Redis client connections.
+ * 8. gateway: the model gateway's added latency against a fake of the Anthropic Messages API
+ *    called directly, same run, loopback: per streamed SSE chunk and per non-streamed call,
+ *    p50/p99 (see bench/gateway.ts; `BENCH_GATEWAY_CALLS`, `BENCH_GATEWAY_CHUNKS`,
+ *    `BENCH_GATEWAY_GAP_MS`).
  */
 import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
@@ -126,6 +130,13 @@ const sections: Record<string, () => Promise<void>> = {
     }),
   archive: async () => (await import('./archive.js')).benchArchive({ tasks: Number(process.env.BENCH_ARCHIVE_TASKS ?? 8), eventsPerTask: Number(process.env.BENCH_ARCHIVE_EVENTS ?? 5000), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
   redact: async () => (await import('./redact.js')).benchRedact({ megabytes: Number(process.env.BENCH_REDACT_MB ?? 8), rounds: Number(process.env.BENCH_ROUNDS ?? 3) }),
+  gateway: async () =>
+    (await import('./gateway.js')).benchGateway({
+      rounds: Number(process.env.BENCH_ROUNDS ?? 3),
+      calls: Number(process.env.BENCH_GATEWAY_CALLS ?? 20),
+      chunks: Number(process.env.BENCH_GATEWAY_CHUNKS ?? 50),
+      gapMs: Number(process.env.BENCH_GATEWAY_GAP_MS ?? 2),
+    }),
   demo: benchDemoTask,
   crash: benchCrashRecovery,
   streams: async () =>

@@ -153,6 +153,13 @@ describe('agentq status, list, cancel, logs, repo add', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ id: task.id, state: 'succeeded', turns: 4 });
   });
 
+  it('shows the cost the model gateway metered so far for a running task', async () => {
+    const task = api.addTask({ state: 'running', repo: 'acme/api', prompt: 'fix it', spentUsd: 0.0042 });
+    const run = await runInProcess(['status', task.id], { env });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/cost\s+\$0\.0042 so far/);
+  });
+
   it('reports an unknown task with the API code', async () => {
     const run = await runInProcess(['status', 'nope'], { env });
     expect(run.code).toBe(2);

@@ -93,6 +93,16 @@ describe('agentq submit --follow', () => {
     expect(progress.some((line) => line.startsWith('⠋') && line.endsWith('…'))).toBe(true);
   });
 
+  it('shows the running cost from the model gateway in the status line', async () => {
+    const script = succeededScript();
+    const result = script.events.findIndex((e) => e.kind === 'agent.result');
+    script.events.splice(result, 0, { kind: 'agent.usage', inputTokens: 10, outputTokens: 5, costUsd: 0.0042 });
+    api.scripts.push(script);
+    const run = await runInProcess(['submit', 'demo/hello', 'x', '--follow'], { env: { ...env, NO_COLOR: '1' }, tty: true, columns: 120 });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/⠋ running · running the agent · \d+:\d\d · \d+ tool calls? \(last: \w+\) · \$0\.0042 so far/);
+  });
+
   it('shows why a queued task waits, as a line and in the status line until it starts', async () => {
     const script = succeededScript();
     script.events.unshift({ kind: 'task.waiting', reason: 'team', position: 2 });

@@ -22,7 +22,8 @@ export interface SubmitResponse {
 }
 
 /** A task as returned by the API (the record, plus links when the server adds them). */
-export type TaskView = TaskRecord & { viewerUrl?: string; statusUrl?: string };
+/** A task as the API shows it; `spentUsd` is what the model gateway metered so far. */
+export type TaskView = TaskRecord & { viewerUrl?: string; statusUrl?: string; spentUsd?: number };
 
 const REQUEST_TIMEOUT_MS = 30_000;
 

@@ -1,7 +1,7 @@
 import { waitingText, type AgentEvent, type WaitingInfo } from '@agentq/shared';
 import type { OutputStream } from '../io.js';
 import { renderEvent, STEP_TEXT, type Tone } from './event-line.js';
-import { formatClock, oneLine } from './format.js';
+import { formatClock, formatCost, oneLine } from './format.js';
 import type { Style } from './style.js';
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -30,6 +30,8 @@ export class ProgressView {
   private waiting: WaitingInfo | undefined;
   private toolCalls = 0;
   private lastTool: string | undefined;
+  /** The running cost the model gateway metered (from `agent.usage`). */
+  private costUsd: number | undefined;
   private frame = 0;
   private statusShown = false;
   private timer: NodeJS.Timeout | undefined;
@@ -77,6 +79,9 @@ export class ProgressView {
         this.toolCalls += 1;
         this.lastTool = event.name;
         break;
+      case 'agent.usage':
+        if (event.costUsd !== undefined) this.costUsd = event.costUsd;
+        break;
       default:
         break;
     }
@@ -119,6 +124,7 @@ export class ProgressView {
     if (this.step && this.state === 'running') parts.push(this.step);
     if (this.startedAt !== undefined) parts.push(formatClock(Math.max(this.now(), this.latestAt) - this.startedAt));
     if (this.toolCalls > 0) parts.push(`${this.toolCalls} tool call${this.toolCalls === 1 ? '' : 's'}${this.lastTool ? ` (last: ${this.lastTool})` : ''}`);
+    if (this.costUsd !== undefined) parts.push(`${formatCost(this.costUsd)} so far`);
     return `${SPINNER[this.frame]} ${parts.join(' · ')}`;
   }
 

@@ -15,6 +15,7 @@ export function resultRows(task: TaskView, viewerUrl: string | undefined): Row[]
   if (task.prUrl) rows.push(['pull req', task.prUrl]);
   if (task.turns !== undefined) rows.push(['turns', String(task.turns)]);
   if (task.costUsd !== undefined) rows.push(['cost', formatCost(task.costUsd)]);
+  else if (task.spentUsd !== undefined) rows.push(['cost', `${formatCost(task.spentUsd)} so far`]);
   const duration = task.durationMs ?? between(task.startedAt, task.finishedAt);
   if (duration !== undefined) rows.push(['duration', formatDuration(duration)]);
   if (task.summary) rows.push(['summary', oneLine(task.summary, 300)]);

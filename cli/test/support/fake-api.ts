@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { AgentEvent, AgentEventInput, TaskRecord } from '@agentq/shared';
 
-export type FakeTask = TaskRecord & { viewerUrl?: string };
+export type FakeTask = TaskRecord & { viewerUrl?: string; spentUsd?: number };
 
 export interface RecordedRequest {
   method: string;

@@ -3,6 +3,7 @@ import type { AppDeps } from './app-deps.js';
 import { ApiTokenAuth } from './auth/api-token-auth.js';
 import { authenticateRequest, isSignedRequest, verifySignature } from './auth/request-auth.js';
 import { WebhookSignatureAuth } from './auth/webhook-signature.js';
+import { gatewayRoutes } from './gateway/gateway-routes.js';
 import { registerEventsRoute } from './events/events-route.js';
 import { SseHub } from './events/sse-hub.js';
 import { StreamLimits } from './events/stream-limits.js';
@@ -128,6 +129,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       githubRoutes(scope, { github: { ...github, webhookSecret }, webhooks, isShuttingDown: deps.isShuttingDown }),
     );
   }
+
+  // the model gateway: its own scope (body parser, limit, errors in the providers' shapes)
+  void app.register(async (scope) => gatewayRoutes(scope, { config, redis: deps.redis, keys: store.keys, store, logger, metrics: deps.metrics }));
 
   const auth = new ApiTokenAuth(deps.apiTokens);
   const signatures = new WebhookSignatureAuth(config.webhookSecrets);

@@ -55,6 +55,7 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     // once the page follows the stream live, the rest of the task happens
     await waitFor(() => fx.blockingClients.length === 1, { what: 'the page to follow the task', timeoutMs: 30_000 });
     await fx.store.append(id, [
+      { kind: 'agent.usage', inputTokens: 1200, outputTokens: 340, costUsd: 0.0117 },
       { kind: 'git', action: 'push', ok: true, branch: 'agentq/abc-fix', commit: '0123456789abcdef', diffStat: { files: 1, insertions: 3, deletions: 0 } },
       { kind: 'agent.result', success: true, turns: 2, costUsd: 0.0123, summary: 'Added CONTRIBUTING.md' },
     ]);
@@ -70,6 +71,8 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     expect(dom).toContain('push agentq/abc-fix @ 0123456789 (1 files, +3 −0)');
     expect(dom).toContain('Added CONTRIBUTING.md');
     expect(dom).toContain('2 turns · $0.0123');
+    // the running cost the model gateway metered
+    expect(dom).toContain('tokens: 1200 in / 340 out · $0.0117 so far');
     expect(dom).toContain('<div class="prompt">fix &lt;b&gt;it&lt;/b&gt;</div>');
     const states = [...dom.matchAll(/<span class="label">state<\/span><span class="badge state-(\w+)">/g)].map((m) => m[1]);
     expect(states).toEqual(['queued', 'starting', 'running', 'succeeded']);

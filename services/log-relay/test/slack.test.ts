@@ -106,6 +106,9 @@ describe('slack sink', () => {
 
     // the run: events over about two seconds
     await startTask(s.store, id);
+    // the model gateway's running cost shows while the agent works
+    await s.store.append(id, [{ kind: 'agent.usage', inputTokens: 10, outputTokens: 5, costUsd: 0.0042 }]);
+    await waitFor(() => textOf(status(s.fake, id)).includes('$0.0042 so far'), { what: 'the metered cost in the status' });
     await append(s.store, id, agentEvents(12), 120, 2);
     // the cost comes with the agent's result, after its last tool call: waiting for it alone could
     // catch an update rendered between the two
@@ -155,7 +158,7 @@ describe('slack sink', () => {
     const metrics = await s.registry.metrics();
     expect(metrics).toMatch(/agentq_relay_slack_summaries_delivered_total 1\b/);
     expect(metrics).toMatch(/agentq_relay_slack_calls_total\{method="chat.postMessage",outcome="ok"\} 4\b/);
-    expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(1 + 2 + 39 + 4 + 1);
+    expect(await expectArchived(s.store, s.archive, db.client, id)).toHaveLength(1 + 2 + 1 + 39 + 4 + 1);
   });
 
   it('a waiting task: the status says why it waits and where it stands, before its place in the queue', async () => {

@@ -10,3 +10,5 @@ export { EXAMPLE_LOGIN, EXAMPLE_REPO, freshNumber, issueComment, issueLabeled, r
 export { scanErrorCodes, registryGaps, type CodeScan } from './error-codes.js';
 export { SseCrowd, type CrowdOptions } from './sse-crowd.js';
 export { FakeAnthropic, text, toolUse, workingDirectory, type FakeAnthropicOptions, type FakeBlock, type FakeTurn, type FakeTurnInput, type ScriptedTurn, type FakeError, type RecordedRequest, type Authorize } from './fake-anthropic.js';
+export { listenOnLoopback, closeServer } from './loopback-server.js';
+export { FakeModelApi, MODEL_API_REQUEST_ID, anthropicMessage, anthropicStream, openAiResponse, openAiStream, type ModelApiCall, type ScriptedAnswer } from './fake-model-api.js';

@@ -32,6 +32,18 @@ export const INGRESS_ERRORS = defineErrors({
   INGRESS_UNAVAILABLE: { status: 503, meaning: 'Redis unreachable (or the ingress is shutting down); nothing was queued; retry after `Retry-After`' },
   INGRESS_ARCHIVE_UNAVAILABLE: { status: 503, meaning: 'the transcript archive (`AGENTQ_ARCHIVE_URL`) could not be read: the task\'s stream has left Redis and the store is unreachable or refused the request; retry after `Retry-After`' },
   INGRESS_GITHUB_UNAVAILABLE: { status: 503, meaning: 'GitHub\'s API could not be asked whether the repository is allowed' },
+  INGRESS_GATEWAY_UNAUTHORIZED: { status: 401, meaning: 'a model gateway call (`/llm/*`) without a gateway token, or with one that is unknown, revoked or expired (its task ended); answered in the provider\'s error shape, nothing is forwarded' },
+  INGRESS_GATEWAY_TASK_ENDED: { status: 403, meaning: 'a model gateway call for a task that has ended (or no longer exists); nothing is forwarded' },
+  INGRESS_GATEWAY_TASK_BUDGET: { status: 402, meaning: 'a model gateway call of a task whose metered spend reached its `limits.maxCostUsd`: Anthropic `402 billing_error`, OpenAI `429 insufficient_quota`; the task gets a budget stop (scope `task`) and is stopped; nothing is forwarded' },
+  INGRESS_GATEWAY_TEAM_BUDGET: { status: 402, meaning: 'a model gateway call of a team whose spend today (UTC) reached its cap in `AGENTQ_TEAM_DAILY_USD`: answered as `INGRESS_GATEWAY_TASK_BUDGET`, budget stop of scope `team`' },
+  INGRESS_GATEWAY_RATE_LIMITED: { status: 429, meaning: 'a model gateway call over `AGENTQ_GATEWAY_TASK_RPM` or `AGENTQ_GATEWAY_TEAM_RPM` this minute; the provider\'s 429 with `retry-after` (seconds to the next minute); nothing is forwarded' },
+  INGRESS_GATEWAY_BODY_TOO_LARGE: { status: 413, meaning: 'a model gateway call with a body over 32 MiB' },
+  INGRESS_GATEWAY_BAD_REQUEST: { status: 400, meaning: 'a model gateway call whose body could not be read' },
+  INGRESS_GATEWAY_UPSTREAM_UNREACHABLE: { status: 502, meaning: 'the provider\'s API (`ANTHROPIC_BASE_URL`, `OPENAI_BASE_URL`) could not be reached or broke off before answering' },
+  INGRESS_GATEWAY_NOT_CONFIGURED: { status: 503, meaning: 'a model gateway call for a provider without a credential (`ANTHROPIC_API_KEY`/`ANTHROPIC_AUTH_TOKEN`, `OPENAI_API_KEY`); sent with `x-should-retry: false`' },
+  INGRESS_GATEWAY_UNAVAILABLE: { status: 503, meaning: 'the model gateway could not check a call (Redis unreachable); retry after `Retry-After`' },
+  INGRESS_GATEWAY_METERING_FAILED: { status: 500, meaning: 'logged only: a model call passed but its spend could not be recorded (Redis), or its answer was too large (over 16 MiB, not streamed) to read its usage' },
+  INGRESS_GATEWAY_PRICES_INVALID: { status: 500, meaning: 'the ingress does not start: `AGENTQ_MODEL_PRICES` cannot be read or is not a table of model prices' },
 });
 
 export type IngressErrorCode = keyof typeof INGRESS_ERRORS;

@@ -1,4 +1,4 @@
-import { TASK_STATES, repoNameSchema, taskRequestSchema, viewerUrl } from '@agentq/shared';
+import { TASK_STATES, repoNameSchema, taskRequestSchema, taskSpend, viewerUrl } from '@agentq/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { principalOf } from '../auth/request-auth.js';
@@ -86,7 +86,10 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
   });
 
   app.get<{ Params: { id: string } }>('/v1/tasks/:id', async (request) => {
-    return loadTask(store, archive, request.params.id, principalOf(request));
+    const task = await loadTask(store, archive, request.params.id, principalOf(request));
+    // what the model gateway metered so far: the live cost of a running task
+    const spentUsd = await redisCall(() => taskSpend(options.spend.redis, options.spend.keys, task.id));
+    return spentUsd > 0 ? { ...task, spentUsd } : task;
   });
 
   app.get('/v1/tasks', async (request) => {

@@ -169,7 +169,9 @@ export const VIEWER_JS = `
         var parts = [];
         if (typeof ev.inputTokens === 'number') parts.push(ev.inputTokens + ' in');
         if (typeof ev.outputTokens === 'number') parts.push(ev.outputTokens + ' out');
-        usageEl.textContent = parts.length ? 'tokens: ' + parts.join(' / ') : '';
+        var text = parts.length ? 'tokens: ' + parts.join(' / ') : '';
+        if (typeof ev.costUsd === 'number') text += (text ? ' · ' : '') + '$' + ev.costUsd.toFixed(4) + ' so far';
+        usageEl.textContent = text;
         break;
       case 'agent.result':
         var box = resultBox(ev.success ? 'Agent finished' : 'Agent failed');

@@ -109,6 +109,8 @@ export class TaskProgress {
         return;
       case 'agent.usage':
         this.tokens += (event.inputTokens ?? 0) + (event.outputTokens ?? 0) + (event.cacheReadTokens ?? 0) + (event.cacheWriteTokens ?? 0);
+        // the model gateway's running total of the task
+        if (event.costUsd !== undefined) this.costUsd = event.costUsd;
         return;
       case 'agent.result':
         if (event.costUsd !== undefined) this.costUsd = event.costUsd;
