@@ -154,7 +154,8 @@ describe('the model gateway, end to end', () => {
       ['logs', stack.logs()],
       ['record', JSON.stringify(task)],
       ...sandboxFiles.map((f): [string, string] => [f.path, f.text]),
-      ['model calls', JSON.stringify(fake.requests)],
+      // what reached the model: the conversation (the credential of each call is the real key, upstream)
+      ['model calls', JSON.stringify(fake.requests.map((r) => r.body))],
     ];
     for (const [place, content] of places) expect(content, place).not.toContain(REAL_KEY);
     // and the task's token: redacted wherever agentq stores things, dead once the task ended
@@ -205,10 +206,11 @@ describe('the model gateway, end to end', () => {
       { content: [text('Looking.'), toolUse('Bash', { command: 'echo fidelity' })], usage: { inputTokens: 1200, outputTokens: 80 } },
       { content: [text('Done: fidelity.')], usage: { inputTokens: 1300, outputTokens: 20 } },
     ];
-    // a running task to own the token (its own agent sleeps)
-    fake.script(endlessShell(1).map(() => ({ content: [toolUse('Bash', { command: 'sleep 60' })] })));
+    // a running task to own the token (its agent waits in a command; Claude Code refuses a plain long `sleep`)
+    fake.script([{ content: [toolUse('Bash', { command: 'timeout 50 tail -f /dev/null' })] }]);
     const holder = await submit(DEFAULT_TOKEN, { prompt: 'hold a token' });
-    await waitFor(async () => ((await (await api(DEFAULT_TOKEN, `/v1/tasks/${holder}`)).json()) as TaskRecord).state === 'running', { timeoutMs: 60_000, what: 'the holder to run' });
+    // its agent is in its waiting command (so it asks the model nothing while the CLI below runs)
+    await waitFor(async () => (await events(DEFAULT_TOKEN, holder)).some((e) => e.kind === 'agent.tool_call'), { timeoutMs: 60_000, what: 'the holder to wait' });
     const token = await mintGatewayToken(redis, redisKeys(prefix), { taskId: holder, team: 'default' }, 600);
 
     const runCli = async (baseUrl: string, key: string): Promise<string[]> => {
@@ -216,14 +218,15 @@ describe('the model gateway, end to end', () => {
       const home = await makeTempDir('agentq-fidelity-');
       try {
         const out = await new Promise<string>((resolve, reject) => {
-          execFile(
+          const child = execFile(
             CLAUDE_BIN,
             ['-p', '--output-format', 'stream-json', '--verbose', '--max-turns', '5', '--permission-mode', 'bypassPermissions', '--', 'say fidelity'],
             { cwd: home.path, env: { PATH: process.env.PATH, HOME: home.path, ANTHROPIC_BASE_URL: baseUrl, ANTHROPIC_API_KEY: key, IS_SANDBOX: '1', DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' }, timeout: 60_000 },
-            (err, stdout) => (err ? reject(err) : resolve(stdout)),
+            (err, stdout, stderr) => (err ? reject(new Error(`${baseUrl}: ${err.message}\n${stdout.slice(-1500)}\n${stderr.slice(-1500)}`)) : resolve(stdout)),
           );
+          child.stdin?.end();
         });
-        // what differs between any two runs: ids, timings, the directory
+        // what differs between any two runs: ids, times, durations, the directory
         return out
           .split('\n')
           .filter((l) => l.trim())
@@ -231,7 +234,10 @@ describe('the model gateway, end to end', () => {
             l
               .replaceAll(home.path, '<home>')
               .replace(/"(session_id|uuid|parent_tool_use_id|id|tool_use_id|request_id)":"[^"]*"/g, '"$1":"<id>"')
-              .replace(/"(duration_ms|duration_api_ms)":\d+/g, '"$1":0'),
+              .replaceAll(home.path.replaceAll('/', '-'), '<home>')
+              .replace(/"([a-z_]+_ms)":\d+/g, '"$1":0')
+              .replace(/"messaging_socket_path":"[^"]*"/g, '"messaging_socket_path":"<socket>"')
+              .replace(/"timestamp":"[^"]*"/g, '"timestamp":"<t>"'),
           );
       } finally {
         await home.remove();

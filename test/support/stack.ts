@@ -35,7 +35,7 @@ export async function startStack(
 ): Promise<Stack> {
   const redis: TestRedis = await startTestRedis(options.redis);
   const data = await makeTempDir('agentq-e2e-');
-  const port = await freePort();
+  const port = extraEnv.AGENTQ_PORT ? Number(extraEnv.AGENTQ_PORT) : await freePort();
   const token = `e2e-token-${uniquePrefix('tok')}`;
   await new LocalForge(data.path).seed(DEMO_REPO, DEMO_REPO_FILES);
   const env: NodeJS.ProcessEnv = {

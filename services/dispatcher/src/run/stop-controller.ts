@@ -41,6 +41,7 @@ export class StopController {
   private reportedUsd: number | undefined;
   private meteredUsd: number | undefined;
   private budgetStop: BudgetStop | undefined;
+  private readMetered: (() => Promise<MeteredSpend>) | undefined;
 
   private constructor(
     private readonly log: Logger,
@@ -50,6 +51,7 @@ export class StopController {
   /** Starts watching for the reasons to stop a task's run. */
   static watch(options: StopWatch): StopController {
     const stops = new StopController(options.log, options.maxCostUsd);
+    stops.readMetered = options.metered;
     stops.cleanups.push(options.cancels.watch(options.taskId, () => stops.stop('cancel')));
     const timer = setTimeout(() => stops.stop('timeout'), Math.max(0, options.deadlineMs - Date.now()));
     stops.cleanups.push(() => clearTimeout(timer));
@@ -145,6 +147,21 @@ export class StopController {
     this.budgetStop = { scope: 'task', limitUsd: this.maxCostUsd, spentUsd: costUsd };
     this.log.info({ costUsd, maxCostUsd: this.maxCostUsd }, 'task over its spending limit');
     this.stop('budget');
+  }
+
+  /**
+   * Reads the gateway's record once more, when the run ended by itself: an agent that exits at the
+   * gateway's refusal (before the next poll) ends for money, not for its exit code.
+   */
+  async settle(): Promise<void> {
+    if (this.stopped || !this.readMetered) return;
+    try {
+      const spend = await this.readMetered();
+      if (spend.stop) this.budget(spend.stop);
+      this.metered(spend.spentUsd);
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not read the metered spend at the end of the run');
+    }
   }
 
   /** Stops watching (the listener, the timer, the polling). Safe to call twice. */

@@ -93,6 +93,7 @@ export class RunSupervisor {
         return { kind: 'handover' };
       }
       sink.add(reader.finish().filter((e) => (e.line ?? 0) > run.afterLine));
+      await stops.settle();
     } finally {
       stops.close();
     }

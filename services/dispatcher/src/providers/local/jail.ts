@@ -74,7 +74,11 @@ function programMounts(path: string, bound: string[]): Mount[] {
     return [];
   }
   const covered = (p: string) => bound.some((root) => isUnder(p, root));
-  if (lstatSync(found).isSymbolicLink() && !covered(found)) mounts.push(['--symlink', readlinkSync(found), found]);
+  // a path named twice (the CLI, and again in AGENTQ_LOCAL_READ_PATHS) is mounted once
+  if (lstatSync(found).isSymbolicLink() && !covered(found)) {
+    mounts.push(['--symlink', readlinkSync(found), found]);
+    bound.push(found);
+  }
   const source = statSync(real).isDirectory() ? real : packageRoot(real);
   if (!covered(source)) {
     mounts.push(['--ro-bind', source, source]);
