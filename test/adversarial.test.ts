@@ -46,7 +46,7 @@ const logText = (list: AgentEvent[]) =>
 
 async function submit(stack: Stack, prompt: string): Promise<string> {
   const res = await stack.api('/v1/tasks', { method: 'POST', body: JSON.stringify({ repo: 'demo/hello', prompt }) });
-  expect(res.status).toBe(202);
+  expect(res.status, `${await res.clone().text()}\n${stack.logs().slice(-3000)}`).toBe(202);
   return ((await res.json()) as { id: string }).id;
 }
 

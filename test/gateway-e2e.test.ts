@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mintGatewayToken, redisKeys, teamCostOfDay, type AgentEvent, type TaskRecord } from '@agentq/shared';
-import { FakeAnthropic, freePort, makeTempDir, text, toolUse, waitFor } from '@agentq/shared/testing';
+import { FakeAnthropic, makeTempDir, text, toolUse, waitFor } from '@agentq/shared/testing';
 import { startStack, type Stack } from './support/stack.js';
 
 // The model gateway through the whole product: the real Claude Code CLI in an isolated local
@@ -85,11 +85,8 @@ describe('the model gateway, end to end', () => {
 
   beforeAll(async () => {
     fake = await FakeAnthropic.start();
-    const port = await freePort();
+    // the CLI in the sandbox reaches the gateway at the stack's URL (loopback: the jail shares the network)
     stack = await startStack({
-      AGENTQ_PORT: String(port),
-      // the CLI in the sandbox reaches the gateway here (loopback: the jail shares the network)
-      AGENTQ_GATEWAY_URL: `http://127.0.0.1:${port}`,
       AGENTQ_API_TOKENS: `${DEFAULT_TOKEN},${CAPPED_TOKEN}:capped`,
       AGENTQ_TEAM_DAILY_USD: 'capped:0.25',
       ANTHROPIC_API_KEY: REAL_KEY,

@@ -35,7 +35,6 @@ export async function startStack(
 ): Promise<Stack> {
   const redis: TestRedis = await startTestRedis(options.redis);
   const data = await makeTempDir('agentq-e2e-');
-  const port = extraEnv.AGENTQ_PORT ? Number(extraEnv.AGENTQ_PORT) : await freePort();
   const token = `e2e-token-${uniquePrefix('tok')}`;
   await new LocalForge(data.path).seed(DEMO_REPO, DEMO_REPO_FILES);
   const env: NodeJS.ProcessEnv = {
@@ -44,7 +43,6 @@ export async function startStack(
     REDIS_URL: redis.url,
     AGENTQ_REDIS_PREFIX: uniquePrefix('e2e'),
     AGENTQ_DATA_DIR: data.path,
-    AGENTQ_PORT: String(port),
     AGENTQ_DISPATCHER_PORT: '0',
     AGENTQ_RELAY_PORT: '0',
     AGENTQ_API_TOKENS: token,
@@ -53,7 +51,7 @@ export async function startStack(
     ...extraEnv,
   };
   const services = new Map<ServiceName, RunningService>();
-  const url = `http://127.0.0.1:${port}`;
+  let url = '';
 
   const start = async (name: ServiceName): Promise<RunningService> => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services', name, 'src', 'main.ts')], {
@@ -76,14 +74,33 @@ export async function startStack(
     await exited;
   };
 
-  await Promise.all(only.map((name) => start(name)));
   const logs = () => [...services.values()].map((s) => s.output.join('')).join('\n');
+  // A port chosen free can be taken by another process (an ops server on port 0) before the
+  // ingress binds it: then another server would answer this stack's requests. The ingress must say
+  // it listens; if it died instead, the stack starts again on another port.
+  for (let attempt = 1; ; attempt++) {
+    const port = extraEnv.AGENTQ_PORT ? Number(extraEnv.AGENTQ_PORT) : await freePort();
+    url = `http://127.0.0.1:${port}`;
+    env.AGENTQ_PORT = String(port);
+    if (extraEnv.AGENTQ_PUBLIC_URL === undefined) env.AGENTQ_PUBLIC_URL = url;
+    await Promise.all(only.map((name) => start(name)));
+    const ingress = services.get('ingress');
+    if (!ingress) break;
+    const outcome = await waitFor(
+      () => (ingress.output.join('').includes('ingress listening') ? 'listening' : ingress.child.exitCode !== null ? 'exited' : undefined),
+      { timeoutMs: 30_000, what: 'the ingress to listen' },
+    );
+    if (outcome === 'listening') break;
+    if (attempt === 3 || extraEnv.AGENTQ_PORT) throw new Error(`the ingress did not start:\n${logs()}`);
+    await Promise.all([...services.keys()].map((name) => kill(name, 'SIGKILL')));
+    services.clear();
+  }
   await waitFor(
     async () => {
       const res = await fetch(`${url}/readyz`).catch(() => undefined);
       return res?.status === 200;
     },
-    { timeoutMs: 30_000, what: `ingress /readyz; logs:\n${logs()}` },
+    { timeoutMs: 30_000, what: 'ingress /readyz' },
   );
 
   return {
