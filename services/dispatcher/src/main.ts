@@ -31,10 +31,6 @@ async function main(): Promise<void> {
   if (config.missingSandboxVars.length > 0) {
     logger.warn({ missing: config.missingSandboxVars }, 'sandbox variables listed in AGENTQ_SANDBOX_ENV are not set');
   }
-  const uncredentialed = [...(config.gateway.anthropic ? [] : ['claude-code']), ...(config.gateway.openai ? [] : ['codex'])];
-  if (uncredentialed.length > 0) {
-    logger.warn({ harnesses: uncredentialed }, 'the model gateway has no credentials for these harnesses: their tasks get no model access and fail');
-  }
   const dispatcher = await startDispatcher({ config, logger, registry, secrets });
   const ops = await startOpsServer({
     host: config.host,

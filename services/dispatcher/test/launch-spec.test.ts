@@ -87,14 +87,14 @@ describe('launch spec', () => {
 
   it('gives the agent the model gateway: its URL as a variable, the task token as a secret', () => {
     const token = `aqg_${'t'.repeat(43)}`;
-    const gateway = { url: 'http://gateway.test', token, anthropic: true, openai: false };
+    const gateway = { url: 'http://gateway.test', token };
     const spec = launchSpec(input({ harness: claudeCodeHarness, gateway }), {});
     expect(spec.env.ANTHROPIC_BASE_URL).toBe('http://gateway.test/llm/anthropic');
     expect(spec.secrets.ANTHROPIC_API_KEY).toBe(token);
     expect(JSON.stringify({ command: spec.command, env: spec.env })).not.toContain(token);
     expect(spec.env.OPENAI_BASE_URL).toBeUndefined();
-    // the demo agent (like a command) gets both routes the gateway serves
-    const both = launchSpec(input({ gateway: { ...gateway, openai: true } }), {});
+    // the demo agent (like a command) gets both routes of the gateway
+    const both = launchSpec(input({ gateway }), {});
     expect(both.env).toMatchObject({ ANTHROPIC_BASE_URL: 'http://gateway.test/llm/anthropic', OPENAI_BASE_URL: 'http://gateway.test/llm/openai' });
     expect(both.secrets).toMatchObject({ ANTHROPIC_API_KEY: token, AGENTQ_MODEL_TOKEN: token });
     // without a gateway token, no model credential at all

@@ -21,9 +21,6 @@ export interface GatewayAccess {
   url: string;
   /** The task's gateway token (secret). */
   token: string;
-  /** Whether the gateway has Anthropic credentials, and OpenAI ones. */
-  anthropic: boolean;
-  openai: boolean;
 }
 
 /** The program the run script starts in the repository's working tree, inside the sandbox. */

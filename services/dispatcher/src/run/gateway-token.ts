@@ -19,18 +19,20 @@ export class RunGatewayToken {
     private readonly log: Logger,
   ) {}
 
-  /** The gateway as the task's sandbox sees it, minting its token once; undefined when the gateway serves no provider. */
-  async access(task: TaskRecord): Promise<GatewayAccess | undefined> {
+  /**
+   * The gateway as the task's sandbox sees it, minting its token once. Every run gets one: the
+   * model keys live on the ingress, so the dispatcher cannot tell which providers it serves.
+   */
+  async access(task: TaskRecord): Promise<GatewayAccess> {
     const { config, redis, keys, secrets } = this.deps;
     const { gateway } = config;
-    if (!gateway.anthropic && !gateway.openai) return undefined;
     if (this.token === undefined) {
       const ttlSec = runLimits(task, config).timeoutSec + SANDBOX_TIMEOUT_MARGIN_SEC;
       const token = await mintGatewayToken(redis, keys, { taskId: task.id, team: task.team }, ttlSec);
       secrets.add(token);
       this.token = token;
     }
-    return { url: gateway.url, token: this.token, anthropic: gateway.anthropic !== undefined, openai: gateway.openai !== undefined };
+    return { url: gateway.url, token: this.token };
   }
 
   /** Ends every gateway token of the task: its sandbox's model calls get 401 from now on. A failure is logged (the tokens expire anyway). */
