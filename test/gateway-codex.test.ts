@@ -32,7 +32,7 @@ function responsesStream(model: string): string[] {
     event({ type: 'response.output_item.done', sequence_number: seq++, output_index: 0, item: message }),
     event({
       type: 'response.completed',
-      sequence_number: seq++,
+      sequence_number: seq,
       response: {
         ...response,
         status: 'completed',
