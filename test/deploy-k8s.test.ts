@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { MODEL_KEY_VARS, SETTINGS } from '@agentq/shared';
 import { kustomize, kustomizeWith, requireKubectl, type Manifest } from './support/kustomize.js';
+import { documentedSecretKeys } from './support/secret-keys.js';
 import { validateStrictly } from './support/strict-validate.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,19 +75,6 @@ function metricsIn(expr: string, known: Set<string>): string[] {
     const base = name.replace(/_(bucket|sum|count)$/, '');
     return base !== name && known.has(base) ? base : name;
   });
-}
-
-/** Keys of the Secret table in deploy/k8s/README.md (first column, backticked) with the services of the second column. */
-function documentedSecretKeys(): Map<string, string[]> {
-  const readme = readFileSync(join(K8S, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('\n## Secret'), readme.indexOf('\n## ', readme.indexOf('\n## Secret') + 1));
-  const out = new Map<string, string[]>();
-  for (const row of section.split('\n').filter((l) => l.startsWith('| `'))) {
-    const [keys = '', usedBy = ''] = row.split('|').slice(1).map((c) => c.trim());
-    const services = usedBy.split(',').map((s) => s.trim());
-    for (const k of keys.match(/`([A-Z0-9_]+)`/g) ?? []) out.set(k.replace(/`/g, ''), services);
-  }
-  return out;
 }
 
 beforeAll(() => {
@@ -220,7 +208,7 @@ describe.each(OVERLAYS)('overlays/%s', (overlay) => {
   });
 
   it('reads the one Secret whole; every documented key reaches its services, model keys the ingress only', () => {
-    const documented = documentedSecretKeys();
+    const documented = documentedSecretKeys(join(K8S, 'README.md'));
     expect(documented.size).toBeGreaterThan(15);
     const settings = new Set(SETTINGS.map((s) => s.env));
     for (const k of documented.keys()) expect(settings, `${k} is a setting`).toContain(k);
@@ -297,7 +285,7 @@ describe('the prod overlay', () => {
   it('ships secret.example.yaml with exactly the documented keys, outside the kustomization', () => {
     const [secret] = readYamlDocs(join(K8S, 'overlays/prod/secret.example.yaml'));
     expect(() => validateStrictly(secret as Manifest)).not.toThrow();
-    expect(Object.keys((secret as Manifest).stringData as Obj).sort()).toEqual([...documentedSecretKeys().keys()].sort());
+    expect(Object.keys((secret as Manifest).stringData as Obj).sort()).toEqual([...documentedSecretKeys(join(K8S, 'README.md')).keys()].sort());
     const kustomization = readFileSync(join(K8S, 'overlays/prod/kustomization.yaml'), 'utf8');
     expect(parse(kustomization).resources).not.toContain('secret.example.yaml');
   });

@@ -3,8 +3,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig } from '@agentq/shared';
+import { loadConfig, MODEL_KEY_VARS } from '@agentq/shared';
 import { IMAGE_DEMO_AGENT_PATH } from '@agentq/dispatcher';
+import { composeValidator } from './support/compose-schema.js';
+import { documentedSecretKeys } from './support/secret-keys.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVICE_ENTRIES = ['services/ingress/src/main.ts', 'services/dispatcher/src/main.ts', 'services/log-relay/src/main.ts'];
@@ -91,11 +93,11 @@ describe('docker-compose.yml', () => {
 
   it('runs redis with an append-only file on a volume', () => {
     const redis = compose.services.redis;
-    expect(redis?.image).toMatch(/^redis:7/);
+    expect(redis?.image).toMatch(/^redis:7\.\d+\.\d+-alpine$/);
     expect(redis?.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
     expect(redis?.volumes).toContain('redis-data:/data');
     expect(redis?.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
-    expect(Object.keys(compose.volumes).sort()).toEqual(['agentq-data', 'redis-data']);
+    expect(Object.keys(compose.volumes).sort()).toEqual(['agentq-data', 'minio-data', 'redis-data']);
   });
 
   it.each(Object.entries(nodeServices))('runs the %s from the image with its command, env, data volume and health check', (name, [entry, port, portVar]) => {
@@ -113,18 +115,63 @@ describe('docker-compose.yml', () => {
     expect(env.AGENTQ_API_TOKENS).toBe('${AGENTQ_API_TOKENS:-}');
     expect(env.AGENTQ_VIEWER_SECRET).toBe('${AGENTQ_VIEWER_SECRET:-}');
     expect(service?.volumes).toContain('agentq-data:/data');
-    expect(service?.depends_on).toEqual({ redis: { condition: 'service_healthy' }, setup: { condition: 'service_completed_successfully' } });
+    expect(service?.depends_on).toEqual({ redis: { condition: 'service_healthy' }, setup: { condition: 'service_completed_successfully' }, 'minio-setup': { condition: 'service_completed_successfully' } });
     expect(service?.healthcheck?.test.join(' ')).toContain(`http://127.0.0.1:${port}/readyz`);
     const grace = Number(String(service?.stop_grace_period).replace(/s$/, '')) * 1000;
     expect(grace).toBeGreaterThan(Number(env.AGENTQ_SHUTDOWN_TIMEOUT_MS));
   });
 
-  it('publishes only the ingress port and passes the Anthropic key only to the dispatcher', () => {
+  it('publishes only the ingress port and gives the model keys to the ingress only', () => {
     expect(compose.services.ingress?.ports).toEqual(['${AGENTQ_PORT:-8080}:8080']);
-    expect(compose.services.dispatcher?.ports).toBeUndefined();
-    expect(compose.services.relay?.ports).toBeUndefined();
-    expect(compose.services.dispatcher?.environment?.ANTHROPIC_API_KEY).toBe('${ANTHROPIC_API_KEY:-}');
-    for (const name of ['ingress', 'relay', 'setup']) expect(compose.services[name]?.environment?.ANTHROPIC_API_KEY).toBeUndefined();
+    for (const name of Object.keys(compose.services).filter((n) => n !== 'ingress')) expect(compose.services[name]?.ports, name).toBeUndefined();
+    for (const modelKey of MODEL_KEY_VARS) {
+      for (const [name, service] of Object.entries(compose.services)) {
+        if (name === 'ingress' && ['ANTHROPIC_API_KEY', 'OPENAI_API_KEY'].includes(modelKey)) expect(service.environment?.[modelKey]).toBe(`\${${modelKey}:-}`);
+        else expect(service.environment?.[modelKey], `${name}: ${modelKey}`).toBeUndefined();
+      }
+    }
+  });
+
+  it('keeps transcripts in a pinned S3-compatible store whose bucket is created before the services start', () => {
+    const { minio, 'minio-setup': setup } = compose.services;
+    expect(minio?.image).toMatch(/^minio\/minio:RELEASE\.\d{4}-\d{2}-\d{2}T[\d-]+Z$/);
+    expect(setup?.image).toMatch(/^minio\/mc:RELEASE\.\d{4}-\d{2}-\d{2}T[\d-]+Z$/);
+    expect(minio?.volumes).toContain('minio-data:/data');
+    expect(setup?.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    const env = compose.services.relay?.environment ?? {};
+    const bucket = /^s3:\/\/([^/]+)\//.exec(env.AGENTQ_ARCHIVE_URL ?? '')?.[1];
+    expect(bucket).toBeDefined();
+    expect((setup?.entrypoint as string[]).join(' ')).toContain(`mc mb --ignore-existing local/${bucket}`);
+    expect(new URL(env.AWS_ENDPOINT_URL_S3 ?? '').host).toBe('minio:9000');
+    expect(env.AGENTQ_S3_FORCE_PATH_STYLE).toBe('true');
+    // the services' S3 keys are MinIO's root user, from .env or the local default
+    expect(env.AWS_ACCESS_KEY_ID).toBe((minio?.environment as Record<string, string>).MINIO_ROOT_USER);
+    expect(env.AWS_SECRET_ACCESS_KEY).toBe((minio?.environment as Record<string, string>).MINIO_ROOT_PASSWORD);
+    expect(compose.services.ingress?.environment?.AGENTQ_ARCHIVE_URL).toBe(env.AGENTQ_ARCHIVE_URL);
+  });
+
+  it('documents in .env.example every variable it reads, the Secret keys of deploy/k8s among them', () => {
+    const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
+    const documented = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    const used = new Set<string>();
+    const collect = (value: unknown): void => {
+      if (typeof value === 'string') for (const m of value.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)) used.add(m[1] ?? '');
+      else if (value && typeof value === 'object') Object.values(value).forEach(collect);
+    };
+    collect(compose);
+    expect([...used].sort()).toEqual([...documented].sort());
+    const secretKeys = [...documentedSecretKeys(join(ROOT, 'deploy/k8s/README.md')).keys()];
+    expect(secretKeys.length).toBeGreaterThan(15);
+    for (const k of secretKeys.filter((x) => x !== 'REDIS_URL')) expect(documented, k).toContain(k);
+    for (const line of example.split('\n').filter((l) => /^[A-Z]/.test(l))) expect(line, 'no values in the example').toMatch(/=$/);
+  });
+
+  it('is valid against the Compose specification, which catches a misspelled key', () => {
+    const validate = composeValidator();
+    expect(validate(compose)).toEqual([]);
+    const broken = structuredClone(compose);
+    (broken.services.relay as Obj).stop_grace_priod = '30s';
+    expect(validate(broken).join('\n')).toMatch(/relay.*additionalProperty":"stop_grace_priod/);
   });
 
   it('prepares the shared data dir once before the services start', () => {
