@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { adminRoutes } from './admin/admin-routes.js';
 import type { AppDeps } from './app-deps.js';
 import { ApiTokenAuth } from './auth/api-token-auth.js';
 import { authenticateRequest, isSignedRequest, verifySignature } from './auth/request-auth.js';
@@ -129,6 +130,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       githubRoutes(scope, { github: { ...github, webhookSecret }, webhooks, isShuttingDown: deps.isShuttingDown }),
     );
   }
+
+  // the operators' pages, only with admin tokens configured
+  const admin = config.admin;
+  if (admin) void app.register(async (scope) => adminRoutes(scope, { admin, queue: deps.queue, publicUrl: config.publicUrl }));
 
   // the model gateway: its own scope (body parser, limit, errors in the providers' shapes)
   void app.register(async (scope) => gatewayRoutes(scope, { config, redis: deps.redis, keys: store.keys, store, logger, metrics: deps.metrics }));
