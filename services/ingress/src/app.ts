@@ -20,6 +20,7 @@ import { slackRoutes } from './slack/slack-routes.js';
 import { TaskCanceler } from './tasks/task-canceler.js';
 import { TaskIntake } from './tasks/task-intake.js';
 import { registerTaskRoutes } from './tasks/task-routes.js';
+import { registerTasksPageRoute } from './tasks-page/tasks-page-route.js';
 import { registerViewerRoute } from './viewer/viewer-route.js';
 import type { TaskServices } from './tasks/task-services.js';
 
@@ -89,6 +90,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerOpsRoutes(app, { redis: deps.redis, registry: deps.metrics, isShuttingDown: deps.isShuttingDown });
   registerViewerRoute(app, { store, archive, viewerSecret: deps.viewerSecret });
+  registerTasksPageRoute(app);
 
   const intake = new TaskIntake({
     store,
