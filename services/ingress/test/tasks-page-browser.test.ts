@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALPHA_TOKEN, BETA_TOKEN, auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** Evaluated in the page (the tests have no DOM types). */
+const STORED_TOKEN = "sessionStorage.getItem('agentq.apiToken')";
 const XSS = '<img src=x onerror="document.title=\'pwned\'"> tidy the logs';
 
 // Runs where Debian's chromium is installed (`apt-get install chromium`), as the design's page tests do.
@@ -71,18 +73,18 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       expect(await page.title()).toBe('Tasks · agentq');
 
       // the token stays in this tab's sessionStorage and in headers, never in a URL
-      expect(await page.evaluate(() => sessionStorage.getItem('agentq.apiToken'))).toBe(ALPHA_TOKEN);
+      expect(await page.evaluate(STORED_TOKEN)).toBe(ALPHA_TOKEN);
       expect(urls.some((url) => url.includes(ALPHA_TOKEN))).toBe(false);
       expect(page.url()).toBe(`${base}/tasks`);
 
       // the running task ends: the row changes without a reload
-      await page.evaluate(() => Object.assign(window, { notReloaded: true }));
+      await page.evaluate('window.notReloaded = true');
       await fx.store.transition(running.id, 'publishing');
       await fx.store.transition(running.id, 'succeeded', { costUsd: 0.0311 });
       await waitFor(async () => (await row(running.id).locator('td.state').textContent()) === 'succeeded', { what: 'the row to show succeeded', timeoutMs: 20_000 });
       expect(await row(running.id).locator('td.cost').textContent()).toBe('$0.0311');
       expect(await row(running.id).locator('td.state .badge').getAttribute('class')).toBe('badge state-succeeded');
-      expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+      expect(await page.evaluate('window.notReloaded')).toBe(true);
 
       // the prompt links to the task's viewer page
       await row(running.id).locator('td.prompt a').click();
@@ -95,7 +97,7 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       await row(running.id).waitFor({ timeout: 20_000 });
       await page.locator('#signout').click();
       await page.locator('#signin').waitFor();
-      expect(await page.evaluate(() => sessionStorage.getItem('agentq.apiToken'))).toBeNull();
+      expect(await page.evaluate(STORED_TOKEN)).toBeNull();
       expect(await page.locator('#rows tr').count()).toBe(0);
       expect(problems).toEqual([]);
     } finally {
@@ -111,7 +113,7 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       await page.locator('#signin button[type=submit]').click();
       await page.locator('#problem', { hasText: 'not accepted' }).waitFor({ timeout: 20_000 });
       expect(await page.locator('#list').isHidden()).toBe(true);
-      expect(await page.evaluate(() => sessionStorage.getItem('agentq.apiToken'))).toBeNull();
+      expect(await page.evaluate(STORED_TOKEN)).toBeNull();
     } finally {
       await page.close();
     }
