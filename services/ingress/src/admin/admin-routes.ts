@@ -82,5 +82,5 @@ export async function adminRoutes(scope: FastifyInstance, options: AdminRoutesOp
   // nothing else is here: a holder of a token learns so, anyone else gets 401 first
   scope.all('/admin/*', async (request, reply) => sendError(reply, ingressError('INGRESS_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)));
 
-  registerQueueBoard(scope, options.queue, { write: options.admin.queueWrite, basePath: `${mount}${QUEUE_BOARD_PATH}` });
+  await registerQueueBoard(scope, options.queue, { write: options.admin.queueWrite, basePath: `${mount}${QUEUE_BOARD_PATH}` });
 }
