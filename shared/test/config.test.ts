@@ -56,6 +56,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ AGENTQ_API_TOKENS: 'tiny-token' })).not.toThrow(/tiny-token/);
   });
 
+  it('turns the admin pages on with admin tokens, read-only unless asked, and rejects short tokens without printing them', () => {
+    expect(loadConfig({}).admin).toBeUndefined();
+    expect(loadConfig({ AGENTQ_ADMIN_TOKENS: ' , ' }).admin).toBeUndefined();
+    expect(loadConfig({ AGENTQ_ADMIN_TOKENS: 'admin-token-0123456789abcdef, admin-token-fedcba9876543210' }).admin).toEqual({
+      tokens: ['admin-token-0123456789abcdef', 'admin-token-fedcba9876543210'],
+      queueWrite: false,
+    });
+    expect(loadConfig({ AGENTQ_ADMIN_TOKENS: 'admin-token-0123456789abcdef', AGENTQ_ADMIN_QUEUE_WRITE: 'true' }).admin?.queueWrite).toBe(true);
+    expect(() => loadConfig({ AGENTQ_ADMIN_TOKENS: 'short-admin' })).toThrow(/AGENTQ_ADMIN_TOKENS/);
+    expect(() => loadConfig({ AGENTQ_ADMIN_TOKENS: 'short-admin' })).not.toThrow(/short-admin/);
+  });
+
   it('picks claude-code when the model gateway has Anthropic credentials, demo otherwise; they never reach a sandbox', () => {
     const config = loadConfig({ ANTHROPIC_API_KEY: 'sk-ant-123456' });
     expect(config.harness).toBe('claude-code');
@@ -181,6 +193,7 @@ describe('secrets for redaction', () => {
     AGENTQ_WEBHOOK_SECRETS: { env: { AGENTQ_WEBHOOK_SECRETS: `${'w'.repeat(32)}:platform` }, secrets: ['w'.repeat(32)] },
     AGENTQ_CALLBACK_SECRET: { env: { AGENTQ_CALLBACK_SECRET: 'c'.repeat(32), AGENTQ_CALLBACK_HOSTS: 'hooks.example.com' }, secrets: ['c'.repeat(32)] },
     AGENTQ_VIEWER_SECRET: { env: { AGENTQ_VIEWER_SECRET: 'viewer-secret-0123456789' }, secrets: ['viewer-secret-0123456789'] },
+    AGENTQ_ADMIN_TOKENS: { env: { AGENTQ_ADMIN_TOKENS: 'admin-token-one-0123456789,admin-token-two-0123456789' }, secrets: ['admin-token-one-0123456789', 'admin-token-two-0123456789'] },
     AWS_SECRET_ACCESS_KEY: { env: { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'aws-secret-key-1' }, secrets: ['aws-secret-key-1'] },
     AWS_SESSION_TOKEN: { env: { AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_SECRET_ACCESS_KEY: 'aws-secret-key-2', AWS_SESSION_TOKEN: 'aws-session-token-1' }, secrets: ['aws-session-token-1', 'aws-secret-key-2'] },
     MODAL_TOKEN_SECRET: { env: { MODAL_TOKEN_ID: 'ak-1', MODAL_TOKEN_SECRET: 'as-modal-secret-1' }, secrets: ['as-modal-secret-1'] },

@@ -6,6 +6,10 @@ export interface DispatcherMetrics {
   tasksFinished: Counter<'outcome'>;
   taskDuration: Histogram<'outcome'>;
   runningTasks: Gauge;
+  /** Sandboxes this dispatcher follows now, by provider. */
+  sandboxesLive: Gauge<'provider'>;
+  /** Time from a task's creation to the creation of its sandbox. */
+  queueWait: Histogram;
   sandboxesAttached: Counter;
   handedOver: Counter;
   jobsDeferred: Counter;
@@ -36,6 +40,18 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     runningTasks: new Gauge({
       name: 'agentq_dispatcher_running_tasks',
       help: 'Tasks this dispatcher is running now.',
+      registers,
+    }),
+    sandboxesLive: new Gauge({
+      name: 'agentq_dispatcher_sandboxes_live',
+      help: 'Sandboxes this dispatcher supervises now, by provider.',
+      labelNames: ['provider'],
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: 'agentq_queue_wait_seconds',
+      help: 'Time from the creation of a task to the creation of its sandbox.',
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600],
       registers,
     }),
     sandboxesAttached: new Counter({

@@ -97,6 +97,11 @@ describe('dispatcher with the demo harness', () => {
     expect(metrics).toMatch(/agentq_dispatcher_tasks_finished_total\{outcome="succeeded",service="dispatcher"\} 1/);
     expect(metrics).toMatch(/agentq_dispatcher_tasks_started_total\{harness="demo",service="dispatcher"\} 1/);
     expect(metrics).toMatch(/agentq_dispatcher_running_tasks\{service="dispatcher"\} 0/);
+    expect(metrics).toMatch(/^agentq_queue_wait_seconds_count\{service="dispatcher"\} 1$/m);
+    const waited = Number(/^agentq_queue_wait_seconds_sum\{service="dispatcher"\} (\S+)$/m.exec(metrics)?.[1]);
+    expect(waited).toBeGreaterThan(0);
+    expect(waited * 1000).toBeLessThan(Date.parse(task.finishedAt as string) - Date.parse(task.createdAt));
+    expect(metrics).toMatch(/^agentq_dispatcher_sandboxes_live\{provider="local",service="dispatcher"\} 0$/m);
   });
 
   it('fails a task with the agent\'s own reason, and records a run without changes as succeeded', async () => {
@@ -153,12 +158,14 @@ describe('dispatcher with the demo harness', () => {
     expect((await fx.store.get(id))?.state).toBe('running');
     const pgid = await sandboxPgid(fx.dataDir, id);
     expect(groupSignalable(pgid)).toBe(true);
+    expect(await fx.dispatcher.registry.metrics()).toMatch(/^agentq_dispatcher_sandboxes_live\{provider="local",service="dispatcher"\} 1$/m);
 
     await fx.cancel(id);
     const task = await fx.waitFinal(id, 10_000);
     expect(task.state).toBe('canceled');
     expect(task.error).toBeUndefined();
     await waitGroupGone(pgid);
+    expect(await fx.dispatcher.registry.metrics()).toMatch(/^agentq_dispatcher_sandboxes_live\{provider="local",service="dispatcher"\} 0$/m);
     const events = await fx.events(id);
     expectContiguous(events);
     expect(events.at(-1)).toMatchObject({ kind: 'task.state', state: 'canceled', from: 'running' });

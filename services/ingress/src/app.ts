@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { adminRoutes } from './admin/admin-routes.js';
 import type { AppDeps } from './app-deps.js';
 import { ApiTokenAuth } from './auth/api-token-auth.js';
 import { authenticateRequest, isSignedRequest, verifySignature } from './auth/request-auth.js';
@@ -19,6 +20,7 @@ import { slackRoutes } from './slack/slack-routes.js';
 import { TaskCanceler } from './tasks/task-canceler.js';
 import { TaskIntake } from './tasks/task-intake.js';
 import { registerTaskRoutes } from './tasks/task-routes.js';
+import { registerTasksPageRoute } from './tasks-page/tasks-page-route.js';
 import { registerViewerRoute } from './viewer/viewer-route.js';
 import type { TaskServices } from './tasks/task-services.js';
 
@@ -88,6 +90,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   registerOpsRoutes(app, { redis: deps.redis, registry: deps.metrics, isShuttingDown: deps.isShuttingDown });
   registerViewerRoute(app, { store, archive, viewerSecret: deps.viewerSecret });
+  registerTasksPageRoute(app);
 
   const intake = new TaskIntake({
     store,
@@ -129,6 +132,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       githubRoutes(scope, { github: { ...github, webhookSecret }, webhooks, isShuttingDown: deps.isShuttingDown }),
     );
   }
+
+  // the operators' pages, only with admin tokens configured
+  const admin = config.admin;
+  if (admin) void app.register(async (scope) => adminRoutes(scope, { admin, queue: deps.queue, publicUrl: config.publicUrl }));
 
   // the model gateway: its own scope (body parser, limit, errors in the providers' shapes)
   void app.register(async (scope) => gatewayRoutes(scope, { config, redis: deps.redis, keys: store.keys, store, logger, metrics: deps.metrics }));

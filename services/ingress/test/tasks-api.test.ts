@@ -1,4 +1,4 @@
-import { createLogger, newTaskId, queues, taskRequestSchema, viewerKey, waitingPositions } from '@agentq/shared';
+import { createLogger, newTaskId, queues, recordSpend, taskRequestSchema, viewerKey, waitingPositions } from '@agentq/shared';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startTestRedis, type TestRedis } from '@agentq/shared/testing';
@@ -368,6 +368,22 @@ describe('GET /v1/tasks/:id and GET /v1/tasks', () => {
       expect(res.statusCode, bad).toBe(400);
       expect(res.json().error.code).toBe('INGRESS_INVALID_REQUEST');
     }
+  });
+
+  it('lists each task with its viewer link, and what the gateway metered for one not yet ended', async () => {
+    const running = (await create(taskBody())).json() as { id: string; viewerUrl: string };
+    const ended = (await create(taskBody())).json() as { id: string; viewerUrl: string };
+    await fx.store.transition(running.id, 'starting');
+    await fx.store.transition(running.id, 'running');
+    await fx.store.transition(ended.id, 'canceled');
+    for (const id of [running.id, ended.id]) await recordSpend(fx.redis, fx.keys, { taskId: id, team: 'default', usd: 0.25, at: new Date() });
+    const res = await fx.app.inject({ method: 'GET', url: '/v1/tasks', headers: auth() });
+    const tasks = res.json().tasks as { id: string; viewerUrl: string; spentUsd?: number }[];
+    expect(tasks.map((t) => [t.id, t.viewerUrl, t.spentUsd])).toEqual([
+      [ended.id, ended.viewerUrl, undefined],
+      [running.id, running.viewerUrl, 0.25],
+    ]);
+    expect(running.viewerUrl).toBe(`http://agentq.test/tasks/${running.id}?key=${viewerKey(VIEWER_SECRET, running.id)}`);
   });
 
   it('shows a team token only its own team’s tasks; the default team sees all', async () => {

@@ -36,6 +36,8 @@ export interface Config {
   archive: ArchiveConfig;
   apiTokens: ApiToken[] | undefined;
   viewerSecret: string | undefined;
+  /** The operators' pages under `/admin`; undefined: not served. */
+  admin: AdminConfig | undefined;
   /** Secrets of signed webhooks, with their teams; empty: signed requests are refused. */
   webhookSecrets: WebhookSecret[];
   /** Completion callbacks; undefined: off (a `callbackUrl` is refused). */
@@ -102,6 +104,14 @@ export interface Config {
    * the GitHub App key read from its file. What each service's redactor hides. Never log this.
    */
   secrets: string[];
+}
+
+/** Who may open the operators' pages, and what the queue dashboard may do. */
+export interface AdminConfig {
+  /** Secret: never log this. */
+  tokens: string[];
+  /** The queue dashboard may change jobs and the queue (off: read-only). */
+  queueWrite: boolean;
 }
 
 /** Completion callbacks: where they may go and the key that signs them. */
@@ -356,6 +366,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     archive,
     apiTokens,
     viewerSecret: v.AGENTQ_VIEWER_SECRET,
+    admin: v.AGENTQ_ADMIN_TOKENS && v.AGENTQ_ADMIN_TOKENS.length > 0 ? { tokens: v.AGENTQ_ADMIN_TOKENS, queueWrite: v.AGENTQ_ADMIN_QUEUE_WRITE } : undefined,
     webhookSecrets,
     callbacks,
     sandboxProvider: v.AGENTQ_SANDBOX_PROVIDER,

@@ -153,6 +153,8 @@ export class Launcher {
     }
     await store.update(task.id, { provider: provider.name, sandboxId: handle.id });
     this.deps.metrics.tasksStarted.inc({ harness: harness.name });
+    const createdMs = Date.parse(task.createdAt);
+    if (Number.isFinite(createdMs)) this.deps.metrics.queueWait.observe(Math.max(0, Date.now() - createdMs) / 1000);
     this.log.info(
       { repo: task.repo, harness: harness.name, sandboxId: handle.id, branch: plan.branch, followUpOf: task.followUpOf, continueBranch: plan.continueBranch },
       'sandbox created',

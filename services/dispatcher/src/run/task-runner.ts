@@ -145,8 +145,14 @@ export class TaskRunner {
     if (started.kind === 'canceled') return { kind: 'no-sandbox', task: started.task, startedMs, state: 'canceled' };
     const { handle } = started;
     if (started.task.forge === 'github') github?.keepTokenFresh(handle);
-    const followed = await this.supervisor.follow({ ...started, startedMs });
-    return { kind: 'followed', task: started.task, startedMs, handle, followed };
+    const live = this.deps.metrics.sandboxesLive.labels({ provider: this.deps.provider.name });
+    live.inc();
+    try {
+      const followed = await this.supervisor.follow({ ...started, startedMs });
+      return { kind: 'followed', task: started.task, startedMs, handle, followed };
+    } finally {
+      live.dec();
+    }
   }
 
   /**

@@ -2,7 +2,7 @@ import { defineErrors, registryError, type AgentqError } from '@agentq/shared';
 
 /** Every error code the ingress answers with. Clients branch on these, never on messages. */
 export const INGRESS_ERRORS = defineErrors({
-  INGRESS_UNAUTHORIZED: { status: 401, meaning: 'missing or unknown token; missing or malformed `X-Agentq-Signature`' },
+  INGRESS_UNAUTHORIZED: { status: 401, meaning: 'missing or unknown token; missing or malformed `X-Agentq-Signature`; under `/admin`, no valid admin token or sign-in' },
   INGRESS_BAD_SIGNATURE: { status: 401, meaning: '`X-Agentq-Signature` made with none of the secrets in `AGENTQ_WEBHOOK_SECRETS` (or over another body or timestamp); Slack and GitHub deliveries with a bad signature' },
   INGRESS_STALE_SIGNATURE: { status: 401, meaning: 'the signature is right but its `t` is more than 5 minutes from the server\'s clock' },
   INGRESS_AMBIGUOUS_AUTH: { status: 400, meaning: 'both `Authorization` and `X-Agentq-Signature` were sent' },

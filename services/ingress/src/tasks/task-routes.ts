@@ -1,4 +1,4 @@
-import { TASK_STATES, repoNameSchema, taskRequestSchema, taskSpend, viewerUrl } from '@agentq/shared';
+import { TASK_STATES, isFinalState, repoNameSchema, taskRequestSchema, taskSpend, viewerUrl } from '@agentq/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { principalOf } from '../auth/request-auth.js';
@@ -97,14 +97,22 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
     const parsed = listQuerySchema.safeParse(request.query);
     if (!parsed.success) throw invalidRequest(fieldProblems(parsed.error, 'query'), 'query');
     const { state, repo, limit } = parsed.data;
-    const tasks = await redisCall(() =>
-      store.list({
+    const tasks = await redisCall(async () => {
+      const found = await store.list({
         limit: Math.min(limit ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT),
         state,
         repo,
         team: principal.admin ? undefined : principal.team,
-      }),
-    );
+      });
+      // each with its viewer link, and what the gateway metered so far for a task not yet ended
+      return Promise.all(
+        found.map(async (task) => {
+          const spentUsd = isFinalState(task.state) ? 0 : await taskSpend(options.spend.redis, options.spend.keys, task.id);
+          const viewer = viewerUrl(config.publicUrl, options.viewerSecret, task.id);
+          return spentUsd > 0 ? { ...task, spentUsd, viewerUrl: viewer } : { ...task, viewerUrl: viewer };
+        }),
+      );
+    });
     return { tasks };
   });
 
