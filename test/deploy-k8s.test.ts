@@ -17,11 +17,6 @@ const COMPONENTS = readdirSync(join(K8S, 'components'));
 const COMPONENT_SETS = [[], ...COMPONENTS.map((c) => [c]), ['keda', 'monitoring'], ['hpa', 'monitoring']];
 const SERVICES = { 'agentq-ingress': 'services/ingress/src/main.ts', 'agentq-dispatcher': 'services/dispatcher/src/main.ts', 'agentq-relay': 'services/log-relay/src/main.ts' } as const;
 const PRE_STOP_MS = 5000;
-/**
- * Metric names the ingress adds beside those docs/operations.md lists (queue wait histogram,
- * sandboxes per provider, open SSE streams, metered spend): the rules and the dashboard use them.
- */
-const ADDED_METRICS = ['agentq_queue_wait_seconds', 'agentq_dispatcher_sandboxes_live', 'agentq_ingress_sse_streams_open', 'agentq_gateway_spend_usd_total'];
 
 type Obj = Record<string, unknown>;
 type EnvVar = { name: string; value?: string; valueFrom?: Obj };
@@ -63,10 +58,19 @@ function readYamlDocs(path: string): Manifest[] {
   });
 }
 
-/** Metric names docs/operations.md and docs/gateway.md list, plus ADDED_METRICS. */
+/** Metric names the services define (string literals `'agentq_…'` in their sources). */
 function knownMetrics(): Set<string> {
+  const dirs = ['shared/src', ...readdirSync(join(ROOT, 'services')).map((s) => `services/${s}/src`)];
+  const sources = dirs.flatMap((dir) =>
+    (readdirSync(join(ROOT, dir), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(ROOT, dir, f), 'utf8')),
+  );
+  return new Set(sources.flatMap((text) => [...text.matchAll(/'(agentq_[a-z0-9_]+)'/g)].map((m) => m[1] ?? '')));
+}
+
+/** Metric names docs/operations.md and docs/gateway.md describe. */
+function documentedMetrics(): Set<string> {
   const docs = ['operations.md', 'gateway.md'].map((f) => readFileSync(join(ROOT, 'docs', f), 'utf8')).join('\n');
-  return new Set([...(docs.match(/\bagentq_[a-z0-9_]+/g) ?? []), ...ADDED_METRICS]);
+  return new Set(docs.match(/\bagentq_[a-z0-9_]+/g) ?? []);
 }
 
 /** The agentq metric names a PromQL expression uses, histogram series (`_bucket`, `_sum`, `_count`) named by their histogram. */
@@ -164,6 +168,8 @@ describe.each(OVERLAYS)('overlays/%s', (overlay) => {
       for (const c of podSpec(d).initContainers ?? []) expect(existsSync(join(ROOT, c.args?.[3] ?? '')), `${c.args?.[3]} exists`).toBe(true);
     }
     expect(config.AGENTQ_HOST).toBe('0.0.0.0');
+    const ingress = podSpec(byKey.get('Deployment/agentq-ingress') as Manifest).containers[0];
+    expect(String(ingress?.ports?.find((p) => p.name === 'ops')?.containerPort)).toBe(config.AGENTQ_INGRESS_OPS_PORT);
   });
 
   it('leaves the dispatcher replica count to the autoscaler', () => {
@@ -245,6 +251,18 @@ describe.each(OVERLAYS)('overlays/%s', (overlay) => {
     }
   });
 
+  it('lets only the monitoring namespace reach the ops ports (/metrics names teams)', () => {
+    const rules = manifests
+      .filter((m) => m.kind === 'NetworkPolicy')
+      .flatMap((p) => (p.spec as { ingress: { from: Obj[]; ports: { port: string }[] }[] }).ingress);
+    const opsRules = rules.filter((r) => r.ports.some((p) => p.port === 'ops'));
+    expect(opsRules.length).toBeGreaterThan(0);
+    for (const rule of opsRules) {
+      expect(rule.ports.map((p) => p.port)).toEqual(['ops']);
+      expect(rule.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    }
+  });
+
   it('has Services that select pods and target their ports, and pinned images', () => {
     for (const service of manifests.filter((m) => m.kind === 'Service')) {
       const spec = service.spec as { selector: Record<string, string>; ports: { targetPort: string }[] };
@@ -293,6 +311,7 @@ describe('the prod overlay', () => {
 
 describe('components', () => {
   const known = knownMetrics();
+  const documented = documentedMetrics();
 
   it('keda scales the dispatcher on waiting and running tasks, down to zero', () => {
     const [scaled] = kustomizeWith(join(K8S, 'overlays/prod'), [join(K8S, 'components/keda')]).filter((m) => m.kind === 'ScaledObject');
@@ -316,14 +335,21 @@ describe('components', () => {
   describe('monitoring', () => {
     const manifests = kustomizeWith(join(K8S, 'overlays/prod'), [join(K8S, 'components/monitoring')]);
 
-    it('scrapes every agentq pod on a port it declares', () => {
+    it('knows the metrics from the code: a misspelled name is not known', () => {
+      expect(known).toContain('agentq_queue_wait_seconds');
+      expect(known).toContain('agentq_gateway_cost_usd_total');
+      expect(metricsIn('rate(agentq_dispatcher_task_duration_seconds_bucket[5m])', known)).toEqual(['agentq_dispatcher_task_duration_seconds']);
+      expect(known).not.toContain('agentq_gateway_spend_usd_total');
+    });
+
+    it('scrapes every agentq pod on its private ops port', () => {
       const monitor = manifests.find((m) => m.kind === 'PodMonitor')?.spec as { selector: Obj; podMetricsEndpoints: { port: string; path: string }[] };
       for (const d of deploymentsOf(manifests)) {
         expect(matches(monitor.selector as never, podLabels(d)), d.metadata.name).toBe(true);
         const ports = podSpec(d).containers.flatMap((c) => (c.ports ?? []).map((p) => p.name));
         expect(monitor.podMetricsEndpoints.filter((e) => ports.includes(e.port)), d.metadata.name).toHaveLength(1);
       }
-      expect(monitor.podMetricsEndpoints.every((e) => e.path === '/metrics')).toBe(true);
+      expect(monitor.podMetricsEndpoints.map((e) => [e.port, e.path])).toEqual([['ops', '/metrics']]);
     });
 
     it('alerts on the queue, the relay, hand-overs, callbacks and budgets with metric names that exist', () => {
@@ -331,7 +357,10 @@ describe('components', () => {
       const used = new Set(rules.flatMap((r) => metricsIn(r.expr, known)));
       for (const r of rules) {
         expect(metricsIn(r.expr, known).length, r.alert).toBeGreaterThan(0);
-        for (const name of metricsIn(r.expr, known)) expect(known, `${r.alert}: ${name}`).toContain(name);
+        for (const name of metricsIn(r.expr, known)) {
+          expect(known, `${r.alert}: ${name}`).toContain(name);
+          expect(documented, `${r.alert}: ${name} in docs`).toContain(name);
+        }
       }
       for (const name of ['agentq_queue_wait_seconds', 'agentq_relay_lag_events', 'agentq_dispatcher_tasks_handed_over_total', 'agentq_relay_callbacks_total', 'agentq_gateway_refusals_total']) expect(used).toContain(name);
     });
@@ -345,7 +374,10 @@ describe('components', () => {
       for (const panel of dashboard.panels) {
         for (const target of panel.targets) {
           expect(metricsIn(target.expr, known).length, panel.title).toBeGreaterThan(0);
-          for (const name of metricsIn(target.expr, known)) expect(known, `${panel.title}: ${name}`).toContain(name);
+          for (const name of metricsIn(target.expr, known)) {
+            expect(known, `${panel.title}: ${name}`).toContain(name);
+            expect(documented, `${panel.title}: ${name} in docs`).toContain(name);
+          }
         }
       }
     });

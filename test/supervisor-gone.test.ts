@@ -92,6 +92,7 @@ describe('services started by a supervisor', () => {
         AGENTQ_API_TOKENS: 'supervisor-gone-token-0123456789',
         AGENTQ_HOST: '127.0.0.1',
         AGENTQ_PORT: '0',
+        AGENTQ_INGRESS_OPS_PORT: '0',
         AGENTQ_DISPATCHER_PORT: '0',
         AGENTQ_RELAY_PORT: '0',
       },

@@ -20,7 +20,7 @@ function fail(message: string, hint?: string): never {
 /** The configuration, with a free port chosen for any port configured as 0. */
 async function configure(env: NodeJS.ProcessEnv): Promise<Config> {
   let config = loadConfig(env);
-  const zero = (['AGENTQ_PORT', 'AGENTQ_DISPATCHER_PORT', 'AGENTQ_RELAY_PORT'] as const).filter((name) => env[name] === '0');
+  const zero = (['AGENTQ_PORT', 'AGENTQ_INGRESS_OPS_PORT', 'AGENTQ_DISPATCHER_PORT', 'AGENTQ_RELAY_PORT'] as const).filter((name) => env[name] === '0');
   if (zero.length === 0) return config;
   for (const name of zero) env[name] = String(await freePort());
   config = loadConfig(env);

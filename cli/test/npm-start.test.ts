@@ -63,6 +63,7 @@ describe('npm start', () => {
     const env = cleanEnv({
       AGENTQ_DATA_DIR: dataDir.path,
       AGENTQ_PORT: String(port),
+      AGENTQ_INGRESS_OPS_PORT: String(await freePort()),
       AGENTQ_DISPATCHER_PORT: String(dispatcherPort),
       AGENTQ_RELAY_PORT: String(relayPort),
       AGENTQ_DEMO_DELAY_MS: '20',
@@ -145,7 +146,11 @@ describe('npm start', () => {
   it('exits 1 with a clear message when it cannot start', async () => {
     const dataDir = await makeTempDir('agentq-start-');
     leftovers.push(() => void dataDir.remove());
-    const ports = { AGENTQ_DISPATCHER_PORT: String(await freePort()), AGENTQ_RELAY_PORT: String(await freePort()) };
+    const ports = {
+      AGENTQ_INGRESS_OPS_PORT: String(await freePort()),
+      AGENTQ_DISPATCHER_PORT: String(await freePort()),
+      AGENTQ_RELAY_PORT: String(await freePort()),
+    };
 
     const badConfig = startSupervisor(cleanEnv({ AGENTQ_DATA_DIR: dataDir.path, AGENTQ_PORT: 'eighty', ...ports }));
     expect(await badConfig.exit).toBe(1);

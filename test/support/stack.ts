@@ -43,6 +43,7 @@ export async function startStack(
     REDIS_URL: redis.url,
     AGENTQ_REDIS_PREFIX: uniquePrefix('e2e'),
     AGENTQ_DATA_DIR: data.path,
+    AGENTQ_INGRESS_OPS_PORT: '0',
     AGENTQ_DISPATCHER_PORT: '0',
     AGENTQ_RELAY_PORT: '0',
     AGENTQ_API_TOKENS: token,

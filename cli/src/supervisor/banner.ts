@@ -11,8 +11,8 @@ export interface BannerInfo {
   /** The shell's working directory: decides which variables the CLI needs to find agentq. */
   cwd: string;
   defaultDataDir: string;
-  /** Base URLs of the dispatcher's and relay's /healthz, /readyz, /metrics. */
-  ops: { dispatcher: string; relay: string };
+  /** Base URLs of the private /healthz, /readyz, /metrics of the ingress, dispatcher and relay. */
+  ops: { ingress: string; dispatcher: string; relay: string };
   /** What the dispatcher's `/healthz` says of its sandboxes, when it said. */
   sandbox?: SandboxInfo;
 }
@@ -73,7 +73,7 @@ export function formatBanner(info: BannerInfo, style: Style): string {
     ['sandboxes', sandboxRow(info.sandbox).text],
     ['data dir', config.dataDir],
     ['redis', info.redis.private ? `${info.redis.url}  (private, data in ${info.redis.dir ?? ''})` : 'REDIS_URL'],
-    ['ops', `dispatcher ${info.ops.dispatcher}, relay ${info.ops.relay} (/healthz /readyz /metrics)`],
+    ['ops', `ingress ${info.ops.ingress}, dispatcher ${info.ops.dispatcher}, relay ${info.ops.relay} (/healthz /readyz /metrics)`],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
   const lines = [

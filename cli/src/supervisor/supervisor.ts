@@ -21,10 +21,18 @@ export interface ServiceSpec {
   port: (config: Config) => number;
   /** Variable that sets the port. */
   portVar: string;
+  /** Its other ports (a private ops port), checked to be free before start. */
+  otherPorts?: { port: (config: Config) => number; portVar: string }[];
 }
 
 export const SERVICES: ServiceSpec[] = [
-  { name: 'ingress', entry: 'services/ingress/src/main.ts', port: (c) => c.port, portVar: 'AGENTQ_PORT' },
+  {
+    name: 'ingress',
+    entry: 'services/ingress/src/main.ts',
+    port: (c) => c.port,
+    portVar: 'AGENTQ_PORT',
+    otherPorts: [{ port: (c) => c.ingressOpsPort, portVar: 'AGENTQ_INGRESS_OPS_PORT' }],
+  },
   { name: 'dispatcher', entry: 'services/dispatcher/src/main.ts', port: (c) => c.dispatcherPort, portVar: 'AGENTQ_DISPATCHER_PORT' },
   { name: 'relay', entry: 'services/log-relay/src/main.ts', port: (c) => c.relayPort, portVar: 'AGENTQ_RELAY_PORT' },
 ];
@@ -94,10 +102,10 @@ export class Supervisor {
       if (!existsSync(join(rootDir, spec.entry))) {
         throw new CliError('START_SERVICE_MISSING', `${spec.entry} does not exist`, { exitCode: 1 });
       }
-      const port = spec.port(config);
-      if (!(await portIsFree(config.host, port))) {
-        throw new CliError('START_PORT_IN_USE', `port ${port} (${spec.portVar}) on ${config.host} is in use`, {
-          hint: `is agentq already running? choose another port with ${spec.portVar}=<port>`,
+      for (const { port, portVar } of [{ port: spec.port, portVar: spec.portVar }, ...(spec.otherPorts ?? [])]) {
+        if (await portIsFree(config.host, port(config))) continue;
+        throw new CliError('START_PORT_IN_USE', `port ${port(config)} (${portVar}) on ${config.host} is in use`, {
+          hint: `is agentq already running? choose another port with ${portVar}=<port>`,
           exitCode: 1,
         });
       }
@@ -124,6 +132,7 @@ export class Supervisor {
       REDIS_URL: redisUrl,
       AGENTQ_DATA_DIR: config.dataDir,
       AGENTQ_PORT: String(config.port),
+      AGENTQ_INGRESS_OPS_PORT: String(config.ingressOpsPort),
       AGENTQ_DISPATCHER_PORT: String(config.dispatcherPort),
       AGENTQ_RELAY_PORT: String(config.relayPort),
     };
@@ -163,7 +172,7 @@ export class Supervisor {
           redis: this.redis ? { url: this.redis.shownUrl, private: true, dir: this.redis.dir } : { url: redisUrl, private: false },
           cwd: this.options.cwd,
           defaultDataDir: resolve(this.options.cwd, '.data'),
-          ops: { dispatcher: `http://${host}:${config.dispatcherPort}`, relay: `http://${host}:${config.relayPort}` },
+          ops: { ingress: `http://${host}:${config.ingressOpsPort}`, dispatcher: `http://${host}:${config.dispatcherPort}`, relay: `http://${host}:${config.relayPort}` },
           sandbox: await sandboxInfo(`http://${host}:${config.dispatcherPort}/healthz`),
         },
         this.options.style,

@@ -88,7 +88,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const limits = new StreamLimits(config.sse, (cap) => streamMetrics.refused.inc({ cap }));
   app.addHook('preClose', async () => hub.closeAll());
 
-  registerOpsRoutes(app, { redis: deps.redis, registry: deps.metrics, isShuttingDown: deps.isShuttingDown });
+  registerOpsRoutes(app, { redis: deps.redis, isShuttingDown: deps.isShuttingDown });
   registerViewerRoute(app, { store, archive, viewerSecret: deps.viewerSecret });
   registerTasksPageRoute(app);
 

@@ -20,9 +20,11 @@ import {
   resolveApiTokens,
   resolveViewerSecret,
   serviceSecrets,
+  startOpsServer,
 } from '@agentq/shared';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
+import { notReadyReason } from './ops/ops-routes.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -56,6 +58,8 @@ async function main(): Promise<void> {
   const archive = openTranscriptArchive(config);
   shutdown.register('archive', () => archive.close?.());
 
+  const metrics = createMetricsRegistry('ingress');
+  const isShuttingDown = () => shutdown.isShuttingDown;
   const app = buildApp({
     config,
     redis,
@@ -65,13 +69,21 @@ async function main(): Promise<void> {
     forge: new LocalForge(config.dataDir),
     github: config.github ? new GitHubApp(config.github, { logger }) : undefined,
     logger,
-    metrics: createMetricsRegistry('ingress'),
+    metrics,
     apiTokens: tokens,
     viewerSecret,
     openBlockingRedis: () => connectRedis(redisUrl, { connectionName: 'agentq-ingress-events' }),
-    isShuttingDown: () => shutdown.isShuttingDown,
+    isShuttingDown,
   });
   shutdown.register('http', () => app.close());
+  // /metrics names teams: it is served on this private port only, never on the public one
+  const ops = await startOpsServer({
+    host: config.host,
+    port: config.ingressOpsPort,
+    registry: metrics,
+    ready: async () => (await notReadyReason({ redis, isShuttingDown })) === undefined,
+  });
+  shutdown.register('ops server', () => ops.close());
 
   if (generated) {
     logger.info({ tokenFile: join(config.dataDir, API_TOKEN_FILE), team: tokens[0]?.team }, 'using a generated api token');
@@ -80,6 +92,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       address,
+      opsPort: ops.port,
       publicUrl: config.publicUrl,
       teams: [...new Set(tokens.map((t) => t.team))],
       slack: config.slack !== undefined,

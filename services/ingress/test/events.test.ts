@@ -15,7 +15,7 @@ const work: AgentEventInput[] = [
 
 /** The gauges of open streams and of tasks read live, from `/metrics`. */
 async function streamGauges(f: IngressFixture): Promise<{ open: number; followed: number }> {
-  const body = (await f.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const body = await f.metricsText();
   const read = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(body)?.[1] ?? NaN);
   return { open: read('agentq_sse_streams_open'), followed: read('agentq_sse_tasks_followed') };
 }
@@ -40,7 +40,7 @@ describe('GET /v1/tasks/:id/events (SSE)', () => {
     expect(client.messages.every((m) => m.event === undefined)).toBe(true);
     expect(client.events[7]).toMatchObject({ kind: 'task.state', state: 'succeeded', from: 'running' });
     expect(client.events[4]).toMatchObject({ kind: 'agent.message', text: 'Looking at the repository.', taskId: id });
-    const metrics = (await f.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = await f.metricsText();
     expect(metrics).toMatch(/agentq_http_requests_total\{method="GET",route="\/v1\/tasks\/:id\/events",status="200",service="ingress"\} 1/);
   });
 

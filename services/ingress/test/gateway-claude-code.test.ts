@@ -81,7 +81,7 @@ describe('model gateway with the real Claude Code CLI', () => {
     expect(resultOf(run.stdout)).toMatchObject({ is_error: true, result: expect.stringContaining('spending limit of $0.01') });
     expect(gw.upstream.calls).toEqual([]);
     expect(await budgetStop(gw.fx.redis, gw.fx.keys, taskId)).toMatchObject({ scope: 'task', limitUsd: 0.01 });
-    const refusals = (await gw.fx.app.inject({ method: 'GET', url: '/metrics' })).body.match(/agentq_gateway_refusals_total\{[^}]*reason="task_budget"[^}]*\} (\d+)/);
+    const refusals = (await gw.fx.metricsText()).match(/agentq_gateway_refusals_total\{[^}]*reason="task_budget"[^}]*\} (\d+)/);
     // one model call, not a retry loop
     expect(Number(refusals?.[1])).toBeLessThanOrEqual(2);
   });

@@ -119,7 +119,7 @@ describe('model gateway: budgets', () => {
     expect(JSON.parse(openai.body)).toMatchObject({ error: { type: 'insufficient_quota', code: 'insufficient_quota' } });
     expect(g.upstream.calls.length).toBe(upstreamCalls);
     expect(await budgetStop(g.fx.redis, g.fx.keys, taskId)).toEqual({ scope: 'task', limitUsd: 0.01, spentUsd: expect.any(Number) });
-    const metrics = (await g.fx.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = await g.fx.metricsText();
     expect(metrics).toMatch(/agentq_gateway_refusals_total\{[^}]*reason="task_budget"[^}]*\} 1/);
   });
 

@@ -175,7 +175,7 @@ describe('model gateway: metering', () => {
     // the task API shows it as the live cost
     const shown = await gw.fx.app.inject({ method: 'GET', url: `/v1/tasks/${taskId}`, headers: auth() });
     expect(shown.json().spentUsd).toBeCloseTo(2 * one, 9);
-    const metrics = await (await gw.fx.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = await gw.fx.metricsText();
     expect(metrics).toMatch(/agentq_gateway_cost_usd_total\{[^}]*team="default"[^}]*\} 0\.0/);
     expect(metrics).toMatch(/agentq_gateway_calls_total\{[^}]*provider="anthropic"[^}]*status="200"[^}]*\} 2/);
   });

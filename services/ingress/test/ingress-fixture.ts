@@ -50,6 +50,8 @@ export interface IngressFixture {
   dataDir: string;
   /** Blocking connections the app opened for event streams. */
   blockingClients: Redis[];
+  /** What the private ops port's `/metrics` serves. */
+  metricsText: () => Promise<string>;
   /** `http://127.0.0.1:<port>` once `listen()` was called. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -90,6 +92,7 @@ export async function startIngress(redisUrl: string, options: FixtureOptions = {
   await forge.seed(DEMO_REPO, DEMO_REPO_FILES);
   const archive = openTranscriptArchive(config);
   const blockingClients: Redis[] = [];
+  const metrics = createMetricsRegistry('ingress');
   const app = buildApp({
     config,
     redis,
@@ -99,7 +102,7 @@ export async function startIngress(redisUrl: string, options: FixtureOptions = {
     forge,
     github: config.github ? new GitHubApp(config.github) : undefined,
     logger: options.logger ?? createLogger({ service: 'ingress', level: 'silent' }),
-    metrics: createMetricsRegistry('ingress'),
+    metrics,
     apiTokens: TOKENS,
     viewerSecret: VIEWER_SECRET,
     openBlockingRedis: () => {
@@ -124,6 +127,7 @@ export async function startIngress(redisUrl: string, options: FixtureOptions = {
     archive,
     dataDir: data.path,
     blockingClients,
+    metricsText: () => metrics.metrics(),
     listen: async () => {
       await app.listen({ host: '127.0.0.1', port: 0 });
       return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

@@ -100,7 +100,7 @@ describe('live streams share one read per task', () => {
     await f.store.transition(id, 'succeeded');
     await fast.finished();
     expect(fast.events.map((e) => e.seq)).toEqual(range(1, 304));
-    await waitFor(async () => /^agentq_sse_streams_too_slow_total\{service="ingress"\} 1$/m.test((await f.app.inject({ method: 'GET', url: '/metrics' })).body), {
+    await waitFor(async () => /^agentq_sse_streams_too_slow_total\{service="ingress"\} 1$/m.test(await f.metricsText()), {
       what: 'the slow client to be disconnected',
     });
     // reading again, the slow client finds its stream cut short: it reconnects with Last-Event-ID
@@ -141,7 +141,7 @@ describe('caps on open streams', () => {
       if (client.status !== 200) client.close();
       return client.status === 200;
     }, { what: 'the count to be freed' });
-    const metrics = (await f.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = await f.metricsText();
     expect(metrics).toMatch(/^agentq_sse_streams_refused_total\{cap="[a-z_]+",service="ingress"\} [1-9]/m);
   }
 

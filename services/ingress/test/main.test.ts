@@ -16,6 +16,7 @@ describe('npm run ingress (main.ts)', () => {
   it('serves with a generated token it never prints, and shuts down on SIGTERM', async () => {
     const data = await makeTempDir('agentq-ingress-main-');
     const port = await freePort();
+    const opsPort = await freePort();
     let output = '';
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'services/ingress/src/main.ts'], {
       cwd: join(import.meta.dirname, '../../..'),
@@ -26,6 +27,7 @@ describe('npm run ingress (main.ts)', () => {
         AGENTQ_DATA_DIR: data.path,
         AGENTQ_HOST: '127.0.0.1',
         AGENTQ_PORT: String(port),
+        AGENTQ_INGRESS_OPS_PORT: String(opsPort),
         AGENTQ_SHUTDOWN_TIMEOUT_MS: '5000',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,6 +46,15 @@ describe('npm run ingress (main.ts)', () => {
       expect(await list.json()).toEqual({ tasks: [] });
       const refused = await fetch(`${base}/v1/tasks`, { headers: { authorization: 'Bearer wrong-token-0123456789' } });
       expect(refused.status).toBe(401);
+
+      // the metrics name teams: on the private ops port only
+      expect((await fetch(`${base}/metrics`)).status).toBe(404);
+      const ops = `http://127.0.0.1:${opsPort}`;
+      const metrics = await fetch(`${ops}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/^agentq_http_requests_total\{method="GET",route="\/v1\/tasks",status="401",service="ingress"\} 1$/m);
+      expect((await fetch(`${ops}/readyz`)).status).toBe(200);
+      expect((await fetch(`${ops}/healthz`)).status).toBe(200);
 
       await waitFor(() => output.includes('using a generated api token'), { what: 'the token notice' });
       expect(output).toContain(join(data.path, 'api-token'));

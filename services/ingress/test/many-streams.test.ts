@@ -67,7 +67,7 @@ it(`keeps /readyz and POST /v1/tasks answering, and Redis connections few, under
   // the shared live reads: a few connections, whatever the number of streams
   const connections = ((await fx.redis.client('LIST')) as string).trim().split('\n').length;
   expect(connections - connectionsBefore).toBeLessThanOrEqual(2);
-  const metrics = (await fx.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const metrics = await fx.metricsText();
   expect(metrics).toMatch(new RegExp(`^agentq_sse_streams_open\\{service="ingress"\\} ${STREAMS}$`, 'm'));
 
   // a 10,001st stream is refused
@@ -79,7 +79,7 @@ it(`keeps /readyz and POST /v1/tasks answering, and Redis connections few, under
 
   await crowd.close();
   crowd = undefined;
-  await waitFor(async () => /^agentq_sse_streams_open\{service="ingress"\} 0$/m.test((await fx.app.inject({ method: 'GET', url: '/metrics' })).body), {
+  await waitFor(async () => /^agentq_sse_streams_open\{service="ingress"\} 0$/m.test(await fx.metricsText()), {
     what: 'every stream to be counted closed',
     timeoutMs: 30_000,
   });

@@ -86,10 +86,10 @@ describe('POST /v1/tasks', () => {
     expect((await fx.store.require(res.json().id)).team).toBe('alpha');
   });
 
-  it('counts created tasks, requests and the queue depth in /metrics', async () => {
+  it('counts created tasks, requests and the queue depth in the private /metrics, and serves no /metrics publicly', async () => {
     await create();
-    const metrics = await fx.app.inject({ method: 'GET', url: '/metrics' });
-    expect(metrics.statusCode).toBe(200);
+    expect((await fx.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    const metrics = { body: await fx.metricsText() };
     expect(metrics.body).toMatch(/agentq_tasks_created_total\{team="default",service="ingress"\} 1/);
     expect(metrics.body).toMatch(/agentq_http_requests_total\{method="POST",route="\/v1\/tasks",status="202",service="ingress"\} 1/);
     expect(metrics.body).toContain('agentq_http_request_duration_seconds_bucket');

@@ -30,6 +30,7 @@ export interface Config {
   host: string;
   port: number;
   publicUrl: string;
+  ingressOpsPort: number;
   dispatcherPort: number;
   relayPort: number;
   /** Where finished transcripts are kept (`AGENTQ_ARCHIVE_URL`), and for S3 how to connect. */
@@ -361,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: v.AGENTQ_HOST,
     port: v.AGENTQ_PORT,
     publicUrl: (v.AGENTQ_PUBLIC_URL ?? `http://localhost:${v.AGENTQ_PORT}`).replace(/\/+$/, ''),
+    ingressOpsPort: v.AGENTQ_INGRESS_OPS_PORT,
     dispatcherPort: v.AGENTQ_DISPATCHER_PORT,
     relayPort: v.AGENTQ_RELAY_PORT,
     archive,

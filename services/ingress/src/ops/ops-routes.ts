@@ -1,29 +1,32 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Registry } from 'prom-client';
 
 export interface OpsRoutesOptions {
   redis: Redis;
-  registry: Registry;
   isShuttingDown: () => boolean;
 }
 
-/** `/healthz` (the process answers), `/readyz` (Redis answers and not shutting down), `/metrics`. */
+/** Why the ingress cannot take work now, or undefined when it can. */
+export async function notReadyReason(options: OpsRoutesOptions): Promise<string | undefined> {
+  if (options.isShuttingDown()) return 'shutting down';
+  try {
+    await options.redis.ping();
+    return undefined;
+  } catch {
+    return 'redis unavailable';
+  }
+}
+
+/**
+ * `/healthz` (the process answers) and `/readyz` (Redis answers and not shutting down) on the
+ * public port, for load balancers. `/metrics` is served on the private ops port only.
+ */
 export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
   app.get('/healthz', async () => ({ ok: true }));
 
   app.get('/readyz', async (_request, reply) => {
-    if (options.isShuttingDown()) return reply.code(503).send({ ok: false, reason: 'shutting down' });
-    try {
-      await options.redis.ping();
-      return { ok: true };
-    } catch {
-      return reply.code(503).send({ ok: false, reason: 'redis unavailable' });
-    }
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    const text = await options.registry.metrics();
-    return reply.type(options.registry.contentType).send(text);
+    const reason = await notReadyReason(options);
+    if (reason) return reply.code(503).send({ ok: false, reason });
+    return { ok: true };
   });
 }
