@@ -19,6 +19,7 @@ function config(overrides: Partial<GitHubConfig> = {}): GitHubConfig {
     draftPrs: true,
     prLabels: ['agentq'],
     triggerLabel: 'agentq',
+    autofix: { ci: false, reviews: false, maxAttempts: 3, noAutofixLabel: 'agentq:hands-off', ciLogBytes: 16_000 },
     ...overrides,
   };
 }

@@ -30,6 +30,10 @@ describe('parseRepoConfig', () => {
       'harness: claude-code',
       'model: claude-sonnet-4-5',
       'maxTurns: 30',
+      'autofix:',
+      '  ci: true',
+      '  reviews: false',
+      '  maxAttempts: 2',
       '',
     ].join('\n');
     expect(parseRepoConfig(text, '.agentq.yml')).toEqual({
@@ -39,7 +43,17 @@ describe('parseRepoConfig', () => {
       harness: 'claude-code',
       model: 'claude-sonnet-4-5',
       maxTurns: 30,
+      autofix: { ci: true, reviews: false, maxAttempts: 2 },
     });
+  });
+
+  it('names the known keys of autofix when one is misspelled, and checks their values', () => {
+    const { lines } = problemsOf('autofix:\n  cii: true\n  reviews: yes please\n  maxAttempts: 50\n');
+    expect([...lines].sort()).toEqual([
+      '.agentq.yml: autofix.cii: unknown setting (known: ci, reviews, maxAttempts)',
+      '.agentq.yml: autofix.maxAttempts: must be at most 20',
+      '.agentq.yml: autofix.reviews: expected true or false',
+    ]);
   });
 
   it('takes an empty file, or one with only comments, as no settings; keeps multi-line commands whole', () => {
@@ -74,8 +88,8 @@ describe('parseRepoConfig', () => {
         '.agentq.yml: harness: must be one of claude-code, codex, command, demo',
         '.agentq.yml: model: must be a model name (letters, digits and . _ : / -, at most 100)',
         '.agentq.yml: maxTurns: must be at least 1',
-        '.agentq.yml: imagee: unknown setting (known: image, setup, allowedDomains, harness, model, maxTurns)',
-        '.agentq.yml: extra: unknown setting (known: image, setup, allowedDomains, harness, model, maxTurns)',
+        '.agentq.yml: imagee: unknown setting (known: image, setup, allowedDomains, harness, model, maxTurns, autofix)',
+        '.agentq.yml: extra: unknown setting (known: image, setup, allowedDomains, harness, model, maxTurns, autofix)',
       ]),
     );
     expect(lines).toHaveLength(9);
@@ -108,7 +122,7 @@ describe('parseRepoConfig', () => {
     expect(problemsOf('maxTurns: 1\nmaxTurns: 2\n').lines[0]).toMatch(/^\.agentq\.yml: not valid YAML: Map keys must be unique/);
     expect(problemsOf('image: a\n---\nimage: b\n').lines[0]).toMatch(/^\.agentq\.yml: not valid YAML: .*multiple documents/);
     expect(problemsOf('- npm ci\n').lines).toEqual([
-      '.agentq.yml: expected a mapping of settings (image, setup, allowedDomains, harness, model, maxTurns) at the top level',
+      '.agentq.yml: expected a mapping of settings (image, setup, allowedDomains, harness, model, maxTurns, autofix) at the top level',
     ]);
     expect(problemsOf('just a sentence').lines[0]).toContain('expected a mapping of settings');
     const big = `# ${'x'.repeat(REPO_CONFIG_MAX_BYTES)}\n`;

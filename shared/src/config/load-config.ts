@@ -210,6 +210,16 @@ export interface GitHubConfig {
   draftPrs: boolean;
   prLabels: string[];
   triggerLabel: string;
+  autofix: GitHubAutofixConfig;
+}
+
+/** Automatic follow-ups of agentq's pull requests (a repository's `.agentq.yml` may override `ci`, `reviews` and lower `maxAttempts`). */
+export interface GitHubAutofixConfig {
+  ci: boolean;
+  reviews: boolean;
+  maxAttempts: number;
+  noAutofixLabel: string;
+  ciLogBytes: number;
 }
 
 export const DEFAULT_TEAM = 'default';
@@ -535,6 +545,13 @@ function githubConfig(v: EnvValues, problems: string[]): GitHubConfig | undefine
     draftPrs: v.AGENTQ_GITHUB_DRAFT_PRS,
     prLabels: v.AGENTQ_GITHUB_PR_LABELS,
     triggerLabel: v.AGENTQ_GITHUB_TRIGGER_LABEL,
+    autofix: {
+      ci: v.AGENTQ_GITHUB_AUTOFIX_CI,
+      reviews: v.AGENTQ_GITHUB_AUTOFIX_REVIEWS,
+      maxAttempts: v.AGENTQ_GITHUB_MAX_FIX_ATTEMPTS,
+      noAutofixLabel: v.AGENTQ_GITHUB_NO_AUTOFIX_LABEL,
+      ciLogBytes: v.AGENTQ_GITHUB_CI_LOG_BYTES,
+    },
   };
 }
 

@@ -66,12 +66,29 @@ export const repoConfigSchema = z
       .min(1, 'must be at least 1')
       .max(1000, 'must be at most 1000')
       .optional(),
+    /** Automatic follow-ups of agentq's pull requests; read from the default branch only (a branch cannot turn them on for itself). */
+    autofix: z
+      .object(
+        {
+          ci: z.boolean({ error: 'expected true or false' }).optional(),
+          reviews: z.boolean({ error: 'expected true or false' }).optional(),
+          maxAttempts: z.number({ error: 'expected a number' }).int('expected a whole number').min(1, 'must be at least 1').max(20, 'must be at most 20').optional(),
+        },
+        { error: 'expected a mapping with ci, reviews, maxAttempts' },
+      )
+      .strict()
+      .optional(),
   })
   .strict();
 
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
 
 const KNOWN_KEYS = Object.keys(repoConfigSchema.shape);
+const NESTED_KEYS: Record<string, string[]> = { autofix: ['ci', 'reviews', 'maxAttempts'] };
+
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  return NESTED_KEYS[String(path[0])] ?? [];
+}
 
 function pathText(path: readonly PropertyKey[]): string {
   return path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('').replace(/^\./, '');
@@ -119,7 +136,8 @@ export function parseRepoConfig(text: string, fileName: string): RepoConfig {
   for (const issue of parsed.error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        problems.push(`${pathText([...issue.path, key])}: unknown setting (known: ${KNOWN_KEYS.join(', ')})`);
+        const known = issue.path.length === 0 ? KNOWN_KEYS : knownKeysAt(issue.path);
+        problems.push(`${pathText([...issue.path, key])}: unknown setting (known: ${known.join(', ')})`);
       }
     } else {
       problems.push(`${pathText(issue.path) || '(top level)'}: ${issue.message}`);

@@ -60,6 +60,39 @@ export const taskWaitingSchema = z.object({
 });
 export type TaskWaiting = z.infer<typeof taskWaitingSchema>;
 
+/** The most checks and review comments a trigger lists. */
+export const TRIGGER_LIST_MAX = 100;
+
+/**
+ * Why agentq started an automatic follow-up of a pull request it opened: the failing checks of
+ * its head commit, or a review that requested changes. Set when the task is created.
+ */
+export const taskTriggerSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('ci_failure'),
+    pullNumber: z.number().int(),
+    /** The head commit whose checks failed. */
+    headSha: z.string(),
+    /** The first failing check (its page on GitHub). */
+    url: z.string(),
+    checks: z.array(z.object({ name: z.string(), conclusion: z.string(), url: z.string() })).max(TRIGGER_LIST_MAX),
+    /** 1 for the first automatic follow-up since the last human push or comment. */
+    attempt: z.number().int().min(1),
+  }),
+  z.object({
+    kind: z.literal('changes_requested'),
+    pullNumber: z.number().int(),
+    reviewId: z.number().int(),
+    /** The review (its page on GitHub). */
+    url: z.string(),
+    reviewer: z.string(),
+    /** Its inline comments: the ones the agent may answer. */
+    comments: z.array(z.object({ id: z.number().int(), path: z.string(), line: z.number().int().optional() })).max(TRIGGER_LIST_MAX),
+    attempt: z.number().int().min(1),
+  }),
+]);
+export type TaskTrigger = z.infer<typeof taskTriggerSchema>;
+
 /** Where a task came from. */
 export const taskSourceSchema = z.enum(['api', 'slack', 'github', 'webhook']);
 
@@ -94,6 +127,8 @@ export const taskRecordSchema = z.object({
   followUpOf: z.string().optional(),
   /** Must not start before this task has ended (the previous run in the same thread). */
   after: z.string().optional(),
+  /** An automatic follow-up: what caused it. */
+  trigger: taskTriggerSchema.optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   startedAt: z.string().optional(),

@@ -32,6 +32,8 @@ export interface IntakeRequest {
   forge?: TaskRecord['forge'];
   followUpOf?: string;
   after?: string;
+  /** An automatic follow-up: what caused it. */
+  trigger?: TaskRecord['trigger'];
 }
 
 export interface IntakeResult {
@@ -177,6 +179,7 @@ export class TaskIntake {
       forge: input.forge,
       followUpOf: input.followUpOf,
       after: input.after,
+      trigger: input.trigger,
     };
     let relayEntry: string | undefined;
     try {
