@@ -49,6 +49,7 @@ export * from './slack/slack-threads.js';
 export * from './github/repo-name.js';
 export * from './github/github-app.js';
 export * from './github/reactions.js';
+export * from './github/review-replies.js';
 export * from './budgets/team-spend.js';
 export * from './gateway/gateway-tokens.js';
 export * from './gateway/task-spend.js';
