@@ -37,7 +37,7 @@ function boundaries(name, { files, allowed }) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '**/node_modules/', '.data/', 'coverage/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', '**/node_modules/', '**/dist/', '.data/', 'coverage/', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -31,6 +31,10 @@
  *    called directly, same run, loopback: per streamed SSE chunk and per non-streamed call,
  *    p50/p99 (see bench/gateway.ts; `BENCH_GATEWAY_CALLS`, `BENCH_GATEWAY_CHUNKS`,
  *    `BENCH_GATEWAY_GAP_MS`).
+ * 9. image-sizes: what each runtime target of the Dockerfile adds on top of its base image
+ *    (compiled dist, production node_modules, agent CLIs), measured without a Docker engine by
+ *    running the stages' commands in temp dirs (see bench/image-sizes.ts; reaches the npm
+ *    registry where npm's cache lacks a package).
  */
 import { performance } from 'node:perf_hooks';
 import type { TaskRecord } from '@agentq/shared';
@@ -146,6 +150,7 @@ const sections: Record<string, () => Promise<void>> = {
       samples: Number(process.env.BENCH_STREAMS_SAMPLES ?? 50),
     }),
   handoff: () => benchHandoff({ tasks: Number(process.env.BENCH_HANDOFF_TASKS ?? 41) }),
+  'image-sizes': async () => (await import('./image-sizes.js')).benchImageSizes(),
 };
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((name) => !(name in sections));

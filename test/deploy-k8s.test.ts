@@ -5,6 +5,8 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { MODEL_KEY_VARS, SETTINGS } from '@agentq/shared';
+import { compiledPath } from '../scripts/build/build-packages.js';
+import { argsOf, execForm, parseDockerfile, stageChain } from './support/dockerfile.js';
 import { kustomize, kustomizeWith, requireKubectl, type Manifest } from './support/kustomize.js';
 import { documentedSecretKeys } from './support/secret-keys.js';
 import { validateStrictly } from './support/strict-validate.js';
@@ -15,7 +17,13 @@ const OVERLAYS = readdirSync(join(K8S, 'overlays'));
 const COMPONENTS = readdirSync(join(K8S, 'components'));
 /** keda and hpa are alternatives (both scale the dispatcher); monitoring goes with either. */
 const COMPONENT_SETS = [[], ...COMPONENTS.map((c) => [c]), ['keda', 'monitoring'], ['hpa', 'monitoring']];
-const SERVICES = { 'agentq-ingress': 'services/ingress/src/main.ts', 'agentq-dispatcher': 'services/dispatcher/src/main.ts', 'agentq-relay': 'services/log-relay/src/main.ts' } as const;
+/** Each Deployment, the Dockerfile target its image is built from, and the source of the service that target runs. */
+const SERVICES = {
+  'agentq-ingress': { target: 'ingress', main: 'services/ingress/src/main.ts' },
+  'agentq-dispatcher': { target: 'dispatcher', main: 'services/dispatcher/src/main.ts' },
+  'agentq-relay': { target: 'relay', main: 'services/log-relay/src/main.ts' },
+} as const;
+const DOCKERFILE = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
 const PRE_STOP_MS = 5000;
 
 type Obj = Record<string, unknown>;
@@ -24,6 +32,7 @@ type Probe = { httpGet?: { path: string; port: string | number } };
 type Container = {
   name: string;
   image?: string;
+  command?: string[];
   args?: string[];
   ports?: { name?: string; containerPort: number }[];
   env?: EnvVar[];
@@ -157,15 +166,26 @@ describe.each(OVERLAYS)('overlays/%s', (overlay) => {
   const config = byKey.get('ConfigMap/agentq-config')?.data as Record<string, string>;
   const deployments = deploymentsOf(manifests);
 
-  it('runs the three services, each from its entry point on its configured port', () => {
+  it('runs the three services, each from its own image (whose command starts it) on its configured port', () => {
     const agentq = deployments.filter((d) => d.metadata.name in SERVICES);
     expect(agentq.map((d) => d.metadata.name).sort()).toEqual(Object.keys(SERVICES).sort());
     for (const d of agentq) {
       const [container] = podSpec(d).containers;
-      expect(container?.args).toEqual(['node', '--import', 'tsx', SERVICES[d.metadata.name as keyof typeof SERVICES]]);
+      const { target, main } = SERVICES[d.metadata.name as keyof typeof SERVICES];
+      expect(container?.image).toMatch(new RegExp(`(^|/)agentq-${target}:`));
+      expect(container?.args).toBeUndefined();
+      expect(container?.command).toBeUndefined();
+      expect(execForm(argsOf(stageChain(DOCKERFILE, target), 'CMD').at(-1))).toEqual(['node', '--conditions=agentq-dist', compiledPath(main)]);
       const portVar = { 'agentq-ingress': 'AGENTQ_PORT', 'agentq-dispatcher': 'AGENTQ_DISPATCHER_PORT', 'agentq-relay': 'AGENTQ_RELAY_PORT' }[d.metadata.name] ?? '';
       expect(String(container?.ports?.[0]?.containerPort)).toBe(config[portVar]);
-      for (const c of podSpec(d).initContainers ?? []) expect(existsSync(join(ROOT, c.args?.[3] ?? '')), `${c.args?.[3]} exists`).toBe(true);
+      for (const c of podSpec(d).initContainers ?? []) {
+        // a compiled file of the same image, built from a source that exists
+        expect(c.image, c.name).toBe(container?.image);
+        expect(c.args?.slice(0, 2)).toEqual(['node', '--conditions=agentq-dist']);
+        const source = (c.args?.[2] ?? '').replace('/dist/', '/src/').replace(/\.js$/, '.ts');
+        expect(compiledPath(source)).toBe(c.args?.[2]);
+        expect(existsSync(join(ROOT, source)), `${source} exists`).toBe(true);
+      }
     }
     expect(config.AGENTQ_HOST).toBe('0.0.0.0');
     const ingress = podSpec(byKey.get('Deployment/agentq-ingress') as Manifest).containers[0];
@@ -297,7 +317,7 @@ describe('the prod overlay', () => {
     const ingress = manifests.find((m) => m.kind === 'Ingress')?.spec as { ingressClassName?: string; rules: { host: string }[] };
     expect(ingress.ingressClassName).toBeTruthy();
     expect(ingress.rules.map((r) => r.host)).toContain(new URL(config.AGENTQ_GATEWAY_URL ?? '').host);
-    for (const d of deploymentsOf(manifests)) expect(podSpec(d).containers[0]?.image).toMatch(/^registry\.example\.com\/agentq:\d{4}-\d{2}-\d{2}$/);
+    for (const d of deploymentsOf(manifests)) expect(podSpec(d).containers[0]?.image).toMatch(/^registry\.example\.com\/agentq-(ingress|dispatcher|relay):\d{4}-\d{2}-\d{2}$/);
   });
 
   it('ships secret.example.yaml with exactly the documented keys, outside the kustomization', () => {

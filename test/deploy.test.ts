@@ -5,66 +5,28 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig, MODEL_KEY_VARS } from '@agentq/shared';
 import { IMAGE_DEMO_AGENT_PATH } from '@agentq/dispatcher';
+import { compiledPath } from '../scripts/build/build-packages.js';
 import { composeValidator } from './support/compose-schema.js';
+import { argsOf, execForm, parseDockerfile, stageChain } from './support/dockerfile.js';
 import { documentedSecretKeys } from './support/secret-keys.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SERVICE_ENTRIES = ['services/ingress/src/main.ts', 'services/dispatcher/src/main.ts', 'services/log-relay/src/main.ts'];
 
 type Obj = Record<string, unknown>;
 
-describe('the Dockerfile', () => {
-  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-  const instructions = dockerfile
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .filter((line) => line.trim() && !line.trim().startsWith('#'));
-  const get = (name: string) => instructions.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
-
-  it('builds one non-root node:20 image with production dependencies only', () => {
-    expect(get('FROM')).toEqual(['node:20-bookworm-slim']);
-    expect(get('RUN').join('\n')).toMatch(/apt-get install -y --no-install-recommends git .*tini/);
-    expect(get('RUN').join('\n')).toContain('npm ci --omit=dev');
-    expect(get('USER')).toEqual(['node']);
-    // tsx runs the TypeScript at runtime, so it must survive --omit=dev
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Obj; devDependencies: Obj };
-    expect(pkg.dependencies.tsx).toBeDefined();
-    expect(pkg.devDependencies.tsx).toBeUndefined();
-  });
-
-  it('copies what exists and starts a service that exists', () => {
-    for (const copy of get('COPY')) {
-      const parts = copy.split(/\s+/).filter((p) => !p.startsWith('--'));
-      for (const source of parts.slice(0, -1)) expect(existsSync(join(ROOT, source)), `COPY ${source}`).toBe(true);
-    }
-    const cmd = JSON.parse(get('CMD')[0] ?? '[]') as string[];
-    expect(cmd.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
-    expect(SERVICE_ENTRIES).toContain(cmd[3]);
-    expect(existsSync(join(ROOT, cmd[3] ?? ''))).toBe(true);
-    expect(JSON.parse(get('ENTRYPOINT')[0] ?? '[]')).toEqual(['/usr/bin/tini', '--']);
-    for (const entry of SERVICE_ENTRIES) expect(dockerfile).toContain(entry);
-  });
-
-  it('keeps local state and dependencies out of the build context', () => {
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-    for (const entry of ['**/node_modules', '.git', '.data']) expect(ignored).toContain(entry);
-    for (const needed of ['package.json', 'package-lock.json', 'shared', 'services', 'cli']) expect(ignored).not.toContain(needed);
-  });
-});
-
 describe('the sandbox image (deploy/sandbox/Dockerfile)', () => {
-  const dockerfile = readFileSync(join(ROOT, 'deploy/sandbox/Dockerfile'), 'utf8');
-  const instructions = dockerfile
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .filter((line) => line.trim() && !line.trim().startsWith('#'));
-  const get = (name: string) => instructions.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
+  const sandbox = parseDockerfile(readFileSync(join(ROOT, 'deploy/sandbox/Dockerfile'), 'utf8'));
+  const services = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  const get = (name: string) => argsOf(sandbox.stages, name);
 
   it('has what the run script needs, and the Claude Code CLI the repository is tested with', () => {
-    expect(get('FROM')).toEqual(['node:20-bookworm-slim']);
+    // one stage, on the Node of the service images
+    expect(sandbox.stages.map((s) => s.from)).toEqual([services.globalArgs.NODE_IMAGE]);
+    expect(sandbox.globalArgs.NODE_IMAGE).toMatch(/^node:24\.\d+\.\d+-bookworm-slim$/);
     expect(get('RUN').join('\n')).toMatch(/apt-get install -y --no-install-recommends bash ca-certificates coreutils .*git/);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
     expect(get('ARG')).toContain(`CLAUDE_CODE_VERSION=${pkg.devDependencies['@anthropic-ai/claude-code']}`);
+    expect(get('ARG')).toContain(`CODEX_VERSION=${pkg.devDependencies['@openai/codex']}`);
     expect(get('RUN').join('\n')).toContain('"@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}"');
     expect(get('ENV')).toContain('IS_SANDBOX=1');
   });
@@ -85,6 +47,7 @@ describe('the sandbox image (deploy/sandbox/Dockerfile)', () => {
 });
 
 describe('docker-compose.yml', () => {
+  const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
   const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
     services: Record<string, Obj & { command?: string[]; environment?: Record<string, string>; volumes?: string[]; ports?: string[]; depends_on?: Obj; healthcheck?: { test: string[] } }>;
     volumes: Record<string, unknown>;
@@ -100,11 +63,12 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.volumes).sort()).toEqual(['agentq-data', 'minio-data', 'redis-data']);
   });
 
-  it.each(Object.entries(nodeServices))('runs the %s from the image with its command, env, data volume and health check', (name, [entry, port, portVar]) => {
+  it.each(Object.entries(nodeServices))('runs the %s from its image target, whose command starts it, with env, data volume and health check', (name, [entry, port, portVar]) => {
     const service = compose.services[name];
-    expect(service?.image).toBe('agentq:local');
-    expect(service?.build).toBe('.');
-    expect(service?.command).toEqual(['node', '--import', 'tsx', entry]);
+    expect(service?.image).toBe(`agentq-${name}:local`);
+    expect(service?.build).toEqual({ context: '.', target: name });
+    expect(service?.command).toBeUndefined();
+    expect(execForm(argsOf(stageChain(dockerfile, name), 'CMD').at(-1))).toEqual(['node', '--conditions=agentq-dist', compiledPath(entry)]);
     expect(existsSync(join(ROOT, entry))).toBe(true);
     const env = service?.environment ?? {};
     expect(env.REDIS_URL).toBe('redis://redis:6379/0');
@@ -176,7 +140,10 @@ describe('docker-compose.yml', () => {
 
   it('prepares the shared data dir once before the services start', () => {
     const setup = compose.services.setup;
-    expect(setup?.command).toEqual(['node', '--import', 'tsx', 'cli/src/setup.ts']);
+    // the compiled CLI's setup, which the ingress image carries
+    expect(setup?.build).toEqual({ context: '.', target: 'ingress' });
+    expect(setup?.image).toBe(compose.services.ingress?.image);
+    expect(setup?.command).toEqual(['node', '--conditions=agentq-dist', compiledPath('cli/src/setup.ts')]);
     expect(existsSync(join(ROOT, 'cli/src/setup.ts'))).toBe(true);
     expect(setup?.restart).toBe('no');
     expect(setup?.volumes).toContain('agentq-data:/data');
