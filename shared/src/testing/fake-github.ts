@@ -163,7 +163,12 @@ export function generateAppKeyPair(): { privateKey: string; publicKey: string } 
  * for unknown or expired tokens). Pull requests, comments and reactions are kept; every call is
  * recorded in `calls`. With `repositories`, `GET /repos/{o}/{r}/contents/{path}?ref=` answers a
  * regular file in the JSON form (base64 `content`; empty past 1 MB, as on GitHub), 404 for
- * anything else (a missing repository, ref or file; directories too).
+ * anything else (a missing repository, ref or file; directories too). Check runs of commits
+ * (`addCheckRun`, listed by `GET /repos/{o}/{r}/commits/{sha}/check-runs`, paginated, with
+ * `checks: read`), GitHub Actions jobs with their steps and logs (`actions: read`; the logs
+ * answer 302 to a signed loopback download URL, as GitHub does), reviews and their inline
+ * comments (`addReview`), and pull requests' state, labels, head commit and head repository
+ * (`setPull`) are kept for tests.
  */
 export class FakeGitHub {
   readonly tokenRequests: FakeTokenRequest[] = [];
