@@ -1,11 +1,11 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FsTranscriptArchive, LocalForge, git, type TaskRecord } from '@agentq/shared';
-import { FakeGitHub, GitHttpServer, generateAppKeyPair, issueComment, makeTempDir, waitFor } from '@agentq/shared/testing';
-import { startStack, type Stack } from './support/stack.js';
+import { FsTranscriptArchive, git, type TaskRecord } from '@agentq/shared';
+import { issueComment, waitFor, type FakeGitHub, type GitHttpServer } from '@agentq/shared/testing';
+import { startGitHubStack, type GitHubStack } from './support/github-stack.js';
+import type { Stack } from './support/stack.js';
 
 const APP_ID = 777;
 const REPO = 'octo/widgets';
@@ -13,32 +13,17 @@ const WEBHOOK_SECRET = 'e2e-github-webhook-secret';
 const WRITER = 'wanda';
 
 describe('GitHub end to end, three services as processes', () => {
+  let gh: GitHubStack;
   let fake: FakeGitHub;
   let gitServer: GitHttpServer;
-  let remote: { path: string; remove: () => Promise<void> };
   let stack: Stack;
 
   beforeAll(async () => {
-    const keys = generateAppKeyPair();
-    // github.com's side of git: a bare repository served over HTTP, which takes only the fake's tokens for it
-    remote = await makeTempDir('agentq-github-remote-');
-    await new LocalForge(remote.path).seed(REPO, { 'README.md': '# widgets\n' });
-    fake = await new FakeGitHub({ appId: APP_ID, publicKey: keys.publicKey, installations: { [REPO]: 55 }, repositories: join(remote.path, 'repos') }).start();
-    fake.setPermission(REPO, WRITER, 'write');
-    gitServer = await new GitHttpServer({ root: join(remote.path, 'repos'), authorize: (_user, password, repo) => fake.isValidToken(password, repo) }).start();
-    stack = await startStack({
-      GITHUB_APP_ID: String(APP_ID),
-      GITHUB_APP_PRIVATE_KEY: keys.privateKey,
-      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      GITHUB_API_URL: fake.url,
-      GITHUB_GIT_URL: gitServer.url,
-    });
+    gh = await startGitHubStack({ appId: APP_ID, repo: REPO, installation: 55, webhookSecret: WEBHOOK_SECRET, writer: WRITER });
+    ({ fake, gitServer, stack } = gh);
   }, 60_000);
   afterAll(async () => {
-    await stack?.stop();
-    await gitServer?.stop();
-    await fake?.stop();
-    await remote?.remove();
+    await gh?.stop();
   });
 
   it('turns an /agent comment on an issue into a draft pull request, acknowledged on the issue', async () => {
@@ -81,7 +66,7 @@ describe('GitHub end to end, three services as processes', () => {
     expect(reactions).toContain('rocket');
 
     // the branch is on "github.com", committed by the App's bot
-    const { stdout } = await git(['log', '-1', '--format=%an <%ae>%n%B', task.branch as string], { cwd: join(remote.path, 'repos', 'octo', 'widgets.git') });
+    const { stdout } = await git(['log', '-1', '--format=%an <%ae>%n%B', task.branch as string], { cwd: gh.bare });
     expect(stdout).toContain('[bot]');
     expect(stdout).toContain(`Co-authored-by: ${WRITER}`);
 

@@ -18,7 +18,16 @@ describe('the GitHub App manifest', () => {
   });
 
   it('asks for the permissions agentq uses and no more, and the events that start tasks', () => {
-    expect(manifest.default_permissions).toEqual({ contents: 'write', pull_requests: 'write', issues: 'write', metadata: 'read' });
-    expect([...manifest.default_events].sort()).toEqual(['issue_comment', 'issues', 'pull_request_review_comment']);
+    expect(manifest.default_permissions).toEqual({ contents: 'write', pull_requests: 'write', issues: 'write', metadata: 'read', checks: 'read', actions: 'read' });
+    expect([...manifest.default_events].sort()).toEqual([
+      'check_run',
+      'check_suite',
+      'issue_comment',
+      'issues',
+      'pull_request',
+      'pull_request_review',
+      'pull_request_review_comment',
+      'workflow_run',
+    ]);
   });
 });

@@ -9,6 +9,7 @@ import { registerEventsRoute } from './events/events-route.js';
 import { SseHub } from './events/sse-hub.js';
 import { StreamLimits } from './events/stream-limits.js';
 import { TranscriptReader } from './events/transcript-reader.js';
+import { AutofixFollowUps } from './github/autofix/autofix-followups.js';
 import { githubRoutes } from './github/github-routes.js';
 import { GitHubWebhooks } from './github/github-webhooks.js';
 import { installErrorHandlers, sendError } from './http/error-handler.js';
@@ -128,8 +129,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       intake,
       logger,
     });
+    const autofix = new AutofixFollowUps({
+      config,
+      autofix: github.autofix,
+      github: deps.github,
+      store,
+      archive,
+      redis: deps.redis,
+      intake,
+      canceler,
+      logger,
+    });
     void app.register(async (scope) =>
-      githubRoutes(scope, { github: { ...github, webhookSecret }, webhooks, isShuttingDown: deps.isShuttingDown }),
+      githubRoutes(scope, { github: { ...github, webhookSecret }, webhooks, autofix, isShuttingDown: deps.isShuttingDown }),
     );
   }
 

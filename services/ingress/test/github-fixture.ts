@@ -1,7 +1,21 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { EXAMPLE_LOGIN, EXAMPLE_REPO, FakeGitHub, generateAppKeyPair } from '@agentq/shared/testing';
 
-export { freshNumber, issueComment, issueLabeled, reviewComment, type CommentOptions, type ExamplePayload } from '@agentq/shared/testing';
+export {
+  checkRunCompleted,
+  checkSuiteCompleted,
+  freshNumber,
+  issueComment,
+  issueLabeled,
+  pullRequestClosed,
+  pullRequestLabeled,
+  pullRequestReview,
+  pullRequestSynchronize,
+  reviewComment,
+  workflowRunCompleted,
+  type CommentOptions,
+  type ExamplePayload,
+} from '@agentq/shared/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { startIngress, type IngressFixture } from './ingress-fixture.js';
 
@@ -23,9 +37,9 @@ let keys: { privateKey: string; publicKey: string } | undefined;
  * An ingress with a GitHub App configured, talking to a fresh fake GitHub API on which the App is
  * installed on `REPO`. A variable given as '' in `env` is left unset.
  */
-export async function startGitHubIngress(redisUrl: string, env: Record<string, string> = {}): Promise<GitHubFixture> {
+export async function startGitHubIngress(redisUrl: string, env: Record<string, string> = {}, options: { repositories?: string } = {}): Promise<GitHubFixture> {
   keys ??= generateAppKeyPair();
-  const fake = await new FakeGitHub({ appId: APP_ID, publicKey: keys.publicKey, installations: { [REPO]: INSTALLATION } }).start();
+  const fake = await new FakeGitHub({ appId: APP_ID, publicKey: keys.publicKey, installations: { [REPO]: INSTALLATION }, ...options }).start();
   fake.setPermission(REPO, WRITER, 'write');
   fake.setPermission(REPO, READER, 'read');
   let fx: IngressFixture;

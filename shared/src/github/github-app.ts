@@ -33,13 +33,20 @@ export interface GitHubAppOptions {
 const DEFAULT_TEAM = 'default';
 const INSTALLATION_CACHE_MS = 60_000;
 
-/** The least permissions a task needs; `issues` only when it replies on an issue. */
-export function tokenPermissions(options: { issues?: boolean } = {}): Record<string, 'read' | 'write'> {
+/** What a token is for beyond a task's work: replying on an issue, reading a commit's checks and their Actions logs. */
+export interface TokenScope {
+  issues?: boolean;
+  ci?: boolean;
+}
+
+/** The least permissions a task needs; `issues` only when it replies on an issue, `checks` and `actions` (read) only to read CI results. */
+export function tokenPermissions(options: TokenScope = {}): Record<string, 'read' | 'write'> {
   return {
     contents: 'write',
     pull_requests: 'write',
     metadata: 'read',
     ...(options.issues ? { issues: 'write' as const } : {}),
+    ...(options.ci ? { checks: 'read' as const, actions: 'read' as const } : {}),
   };
 }
 
@@ -123,7 +130,7 @@ export class GitHubApp {
   }
 
   /** A fresh installation token for exactly this repository, with the least permissions. */
-  async repoToken(repo: string, options: { issues?: boolean } = {}): Promise<RepoToken> {
+  async repoToken(repo: string, options: TokenScope = {}): Promise<RepoToken> {
     const { name } = parseRepoName(repo);
     const installationId = await this.installationFor(repo);
     if (installationId === undefined) {
@@ -144,7 +151,7 @@ export class GitHubApp {
   }
 
   /** An Octokit (`@octokit/core`, baseUrl = apiUrl) authenticated with a fresh repo-scoped token. */
-  async repoOctokit(repo: string, options: { issues?: boolean } = {}): Promise<Octokit> {
+  async repoOctokit(repo: string, options: TokenScope = {}): Promise<Octokit> {
     const { token } = await this.repoToken(repo, options);
     return this.tokenOctokit(token);
   }

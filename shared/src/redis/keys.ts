@@ -38,6 +38,14 @@ export interface RedisKeys {
   readonly slackInstallations: string;
   /** String: the task that opened a GitHub pull request (for follow-ups from PR comments). */
   githubPull(repo: string, number: number): string;
+  /** String: the latest task created for a GitHub pull request (comment and automatic follow-ups). */
+  githubPullLatest(repo: string, number: number): string;
+  /** Hash: automatic follow-ups of an agentq pull request: `attempts` since the last human push or comment, `stopped` once the cap was announced. */
+  githubAutofix(repo: string, number: number): string;
+  /** Set: the automatic follow-ups of a pull request (canceled when it is closed or labeled hands-off). */
+  githubAutofixTasks(repo: string, number: number): string;
+  /** String with a TTL: a cause (a commit's checks, a review) already followed up on a pull request. */
+  githubAutofixCause(repo: string, number: number, cause: string): string;
   /** String (a float, INCRBYFLOAT): USD the tasks of a team that ended on a UTC day (`YYYY-MM-DD`) cost. */
   teamCost(team: string, day: string): string;
   /** Prefix given to BullMQ (its keys then live under `<prefix>:{q}:<queue>:*`: the queues `tasks` and `callbacks`). */
@@ -70,6 +78,10 @@ export function redisKeys(prefix = 'agentq'): RedisKeys {
     slackDelivery: (id) => `${prefix}:slack:delivery:{${id}}`,
     slackInstallations: `${prefix}:slack:installations`,
     githubPull: (repo, number) => `${prefix}:github:pr:${repo}#${number}`,
+    githubPullLatest: (repo, number) => `${prefix}:github:pr-latest:${repo}#${number}`,
+    githubAutofix: (repo, number) => `${prefix}:github:autofix:${repo}#${number}`,
+    githubAutofixTasks: (repo, number) => `${prefix}:github:autofix-tasks:${repo}#${number}`,
+    githubAutofixCause: (repo, number, cause) => `${prefix}:github:autofix-cause:${repo}#${number}:${cause}`,
     teamCost: (team, day) => `${prefix}:cost:${team}:${day}`,
     gatewayToken: (tokenHash) => `${prefix}:gateway:token:${tokenHash}`,
     gatewayTokensOfTask: (id) => `${prefix}:gateway:tokens:{${id}}`,

@@ -1,4 +1,4 @@
-import { createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { git } from '../forge/git.js';
@@ -45,6 +45,42 @@ export interface FakePull {
   labels: string[];
   html_url: string;
   user: string;
+  /** `open` unless a test closes it. */
+  state?: 'open' | 'closed';
+  /** The head commit; read from the served repository's branch (or made up) when unset. */
+  headSha?: string;
+  /** The repository of the head branch (a fork's), when not the pull request's own. */
+  headRepo?: string;
+}
+
+/** A check run of a commit (`GET /repos/{o}/{r}/commits/{sha}/check-runs`); with `appSlug` `github-actions` it is an Actions job too. */
+export interface FakeCheckRun {
+  id: number;
+  repo: string;
+  headSha: string;
+  name: string;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: string | null;
+  html_url: string;
+  details_url: string;
+  output: { title: string | null; summary: string | null; text: string | null };
+  appSlug: string;
+  /** The Actions job's steps. */
+  steps: { name: string; number: number; status: string; conclusion: string | null }[];
+  /** The Actions job's log (served through a redirect to a download URL, as on GitHub). */
+  log: string;
+}
+
+/** A review of a pull request and its inline comments. */
+export interface FakeReview {
+  id: number;
+  repo: string;
+  pullNumber: number;
+  state: string;
+  body: string;
+  user: string;
+  html_url: string;
+  comments: { id: number; path: string; line: number | null; body: string; html_url: string }[];
 }
 
 export interface FakeComment {
@@ -80,6 +116,21 @@ interface MintedToken {
   expiresAt: number;
 }
 
+/** An answer sent as is (a redirect, a log file) rather than as JSON. */
+class RawAnswer {
+  constructor(
+    readonly headers: Record<string, string>,
+    readonly text: string,
+  ) {}
+}
+
+/** One page of a listing (`per_page`, at most 100, 30 by default; `page` from 1). */
+function pageOf<T>(items: T[], query: URLSearchParams): T[] {
+  const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 30) || 30));
+  const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
+  return items.slice((page - 1) * perPage, page * perPage);
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -112,13 +163,20 @@ export function generateAppKeyPair(): { privateKey: string; publicKey: string } 
  * for unknown or expired tokens). Pull requests, comments and reactions are kept; every call is
  * recorded in `calls`. With `repositories`, `GET /repos/{o}/{r}/contents/{path}?ref=` answers a
  * regular file in the JSON form (base64 `content`; empty past 1 MB, as on GitHub), 404 for
- * anything else (a missing repository, ref or file; directories too).
+ * anything else (a missing repository, ref or file; directories too). Check runs of commits
+ * (`addCheckRun`, listed by `GET /repos/{o}/{r}/commits/{sha}/check-runs`, paginated, with
+ * `checks: read`), GitHub Actions jobs with their steps and logs (`actions: read`; the logs
+ * answer 302 to a signed loopback download URL, as GitHub does), reviews and their inline
+ * comments (`addReview`), and pull requests' state, labels, head commit and head repository
+ * (`setPull`) are kept for tests.
  */
 export class FakeGitHub {
   readonly tokenRequests: FakeTokenRequest[] = [];
   readonly pulls: FakePull[] = [];
   readonly comments: FakeComment[] = [];
   readonly reactions: FakeReaction[] = [];
+  readonly checkRuns: FakeCheckRun[] = [];
+  readonly reviews: FakeReview[] = [];
   readonly calls: FakeGitHubCall[] = [];
   url = '';
   readonly slug: string;
@@ -177,7 +235,7 @@ export class FakeGitHub {
   }
 
   /** An existing pull request (for PR-comment triggers). */
-  addPull(repo: string, pull: { number: number; head: string; base: string; title?: string; body?: string; user?: string; draft?: boolean }): void {
+  addPull(repo: string, pull: { number: number; head: string; base: string; title?: string; body?: string; user?: string; draft?: boolean; headSha?: string; headRepo?: string }): void {
     this.pulls.push({
       repo,
       number: pull.number,
@@ -189,6 +247,8 @@ export class FakeGitHub {
       labels: [],
       html_url: `${this.htmlBase()}/${repo}/pull/${pull.number}`,
       user: pull.user ?? 'octocat',
+      ...(pull.headSha === undefined ? {} : { headSha: pull.headSha }),
+      ...(pull.headRepo === undefined ? {} : { headRepo: pull.headRepo }),
     });
   }
 
@@ -221,6 +281,11 @@ export class FakeGitHub {
     this.calls.push(call);
     const send = (status: number, body: unknown) => {
       call.status = status;
+      if (body instanceof RawAnswer) {
+        res.writeHead(status, body.headers);
+        res.end(body.text);
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(status === 204 ? undefined : JSON.stringify(body));
     };
@@ -277,6 +342,8 @@ export class FakeGitHub {
       return [200, { login: bot ? this.botLogin : login, id: this.userId(login), type: bot ? 'Bot' : 'User' }];
     }
 
+    if (is('GET', /^\/_downloads\/jobs\/(\d+)\/logs$/)) return this.jobLogDownload(Number(at(1)), query.get('sig'));
+
     const repoMatch = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     if (!repoMatch) throw new HttpError(404, 'Not Found');
     const repo = `${repoMatch[1]}/${repoMatch[2]}`;
@@ -303,7 +370,7 @@ export class FakeGitHub {
       this.requirePermission(token, 'pull_requests', 'read');
       const pull = this.findPull(repo, Number(at(1)));
       if (!pull) throw new HttpError(404, 'Not Found');
-      return [200, this.pullJson(pull)];
+      return [200, this.pullJson({ ...pull, headSha: await this.headShaOf(pull) })];
     }
     if (is('POST', /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/)) {
       const number = Number(at(1));
@@ -342,6 +409,28 @@ export class FakeGitHub {
     if (is('GET', /^\/repos\/[^/]+\/[^/]+\/contents\/(.+)$/)) {
       this.requirePermission(token, 'contents', 'read');
       return [200, await this.contents(fullName, at(1), query.get('ref') ?? undefined)];
+    }
+    // the Checks, Actions and review endpoints of pull requests' CI and reviews
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/commits\/([^/]+)\/check-runs$/)) {
+      this.requirePermission(token, 'checks', 'read');
+      const runs = this.checkRuns.filter((r) => r.repo.toLowerCase() === repo.toLowerCase() && r.headSha === at(1));
+      return [200, { total_count: runs.length, check_runs: pageOf(runs, query).map((r) => this.checkRunJson(r)) }];
+    }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/actions\/jobs\/(\d+)$/)) {
+      this.requirePermission(token, 'actions', 'read');
+      return [200, this.jobJson(this.actionsJob(repo, Number(at(1))))];
+    }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/actions\/jobs\/(\d+)\/logs$/)) {
+      this.requirePermission(token, 'actions', 'read');
+      const job = this.actionsJob(repo, Number(at(1)));
+      const location = `${this.url}/_downloads/jobs/${job.id}/logs?sig=${this.downloadSignature(job.id)}`;
+      return [302, new RawAnswer({ location, 'content-type': 'text/html; charset=utf-8' }, '')];
+    }
+    if (is('GET', /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)\/reviews\/(\d+)\/comments$/)) {
+      this.requirePermission(token, 'pull_requests', 'read');
+      const review = this.reviews.find((r) => r.repo.toLowerCase() === repo.toLowerCase() && r.pullNumber === Number(at(1)) && r.id === Number(at(2)));
+      if (!review) throw new HttpError(404, 'Not Found');
+      return [200, pageOf(review.comments, query).map((c) => this.reviewCommentJson(review, c))];
     }
     throw new HttpError(404, 'Not Found');
   }
@@ -487,7 +576,7 @@ export class FakeGitHub {
     return {
       id: 9_000_000 + pull.number,
       number: pull.number,
-      state: 'open',
+      state: pull.state ?? 'open',
       title: pull.title,
       body: pull.body,
       draft: pull.draft,
@@ -495,7 +584,7 @@ export class FakeGitHub {
       url: `${this.url}/repos/${pull.repo}/pulls/${pull.number}`,
       user: this.userJson(pull.user),
       labels: pull.labels.map((name, i) => ({ id: i + 1, name })),
-      head: { ref: pull.head, label: `${owner}:${pull.head}`, repo: { full_name: pull.repo } },
+      head: { ref: pull.head, label: `${owner}:${pull.head}`, sha: pull.headSha ?? null, repo: { full_name: pull.headRepo ?? pull.repo } },
       base: { ref: pull.base, label: `${owner}:${pull.base}`, repo: { full_name: pull.repo } },
     };
   }
@@ -509,5 +598,145 @@ export class FakeGitHub {
     if (typeof content !== 'string' || !REACTIONS.has(content)) throw new HttpError(422, 'Validation Failed');
     this.reactions.push({ ...reaction, content });
     return [201, { id: this.nextId++, content, user: this.userJson(this.botLogin), created_at: new Date().toISOString() }];
+  }
+
+  /** Sets what a test changes on a pull request: its state, labels, head commit, the repository of its head branch. */
+  setPull(repo: string, number: number, patch: Partial<Pick<FakePull, 'state' | 'labels' | 'headSha' | 'headRepo'>>): void {
+    const pull = this.findPull(repo, number);
+    if (!pull) throw new Error(`no pull request ${repo}#${number}`);
+    Object.assign(pull, patch);
+  }
+
+  /** The comments on an issue or pull request, oldest first. */
+  commentsOn(repo: string, number: number): FakeComment[] {
+    return this.comments.filter((c) => c.repo.toLowerCase() === repo.toLowerCase() && c.issueNumber === number);
+  }
+
+  /** Adds a check run of a commit (completed with `conclusion` when given, else in progress); its id is the Actions job id. */
+  addCheckRun(
+    repo: string,
+    run: { headSha: string; name: string; conclusion?: string; status?: FakeCheckRun['status']; output?: Partial<FakeCheckRun['output']>; appSlug?: string; steps?: FakeCheckRun['steps']; log?: string },
+  ): FakeCheckRun {
+    const id = this.nextId++;
+    const actions = (run.appSlug ?? 'github-actions') === 'github-actions';
+    const added: FakeCheckRun = {
+      id,
+      repo,
+      headSha: run.headSha,
+      name: run.name,
+      status: run.status ?? (run.conclusion === undefined ? 'in_progress' : 'completed'),
+      conclusion: run.conclusion ?? null,
+      html_url: actions ? `${this.htmlBase()}/${repo}/actions/runs/${id + 1}/job/${id}` : `${this.htmlBase()}/${repo}/runs/${id}`,
+      details_url: actions ? `${this.htmlBase()}/${repo}/actions/runs/${id + 1}/job/${id}` : `https://ci.example.com/builds/${id}`,
+      output: { title: null, summary: null, text: null, ...run.output },
+      appSlug: run.appSlug ?? 'github-actions',
+      steps: run.steps ?? [],
+      log: run.log ?? '',
+    };
+    this.checkRuns.push(added);
+    return added;
+  }
+
+  /** Ends a check run with a conclusion. */
+  completeCheckRun(id: number, conclusion: string): void {
+    const run = this.checkRuns.find((r) => r.id === id);
+    if (!run) throw new Error(`no check run ${id}`);
+    run.status = 'completed';
+    run.conclusion = conclusion;
+  }
+
+  /** Adds a submitted review of a pull request, with its inline comments. */
+  addReview(repo: string, pullNumber: number, review: { state: string; body?: string; user?: string; comments?: { path: string; line?: number; body: string }[] }): FakeReview {
+    const id = this.nextId++;
+    const html = `${this.htmlBase()}/${repo}/pull/${pullNumber}`;
+    const added: FakeReview = {
+      id,
+      repo,
+      pullNumber,
+      state: review.state,
+      body: review.body ?? '',
+      user: review.user ?? 'octocat',
+      html_url: `${html}#pullrequestreview-${id}`,
+      comments: (review.comments ?? []).map((c) => {
+        const commentId = this.nextId++;
+        return { id: commentId, path: c.path, line: c.line ?? null, body: c.body, html_url: `${html}#discussion_r${commentId}` };
+      }),
+    };
+    this.reviews.push(added);
+    return added;
+  }
+
+  private checkRunJson(run: FakeCheckRun): unknown {
+    return {
+      id: run.id,
+      name: run.name,
+      head_sha: run.headSha,
+      status: run.status,
+      conclusion: run.conclusion,
+      html_url: run.html_url,
+      details_url: run.details_url,
+      started_at: new Date().toISOString(),
+      completed_at: run.status === 'completed' ? new Date().toISOString() : null,
+      output: { ...run.output, annotations_count: 0 },
+      app: { id: run.appSlug === 'github-actions' ? 15368 : 99, slug: run.appSlug, name: run.appSlug },
+      check_suite: { id: run.id + 1 },
+      pull_requests: [],
+    };
+  }
+
+  private actionsJob(repo: string, id: number): FakeCheckRun {
+    const job = this.checkRuns.find((r) => r.id === id && r.appSlug === 'github-actions' && r.repo.toLowerCase() === repo.toLowerCase());
+    if (!job) throw new HttpError(404, 'Not Found');
+    return job;
+  }
+
+  private jobJson(job: FakeCheckRun): unknown {
+    return {
+      id: job.id,
+      run_id: job.id + 1,
+      head_sha: job.headSha,
+      name: job.name,
+      status: job.status,
+      conclusion: job.conclusion,
+      html_url: job.html_url,
+      steps: job.steps,
+    };
+  }
+
+  private downloadSignature(id: number): string {
+    return createHash('sha256').update(`${this.options.appId}:${id}`).digest('hex').slice(0, 32);
+  }
+
+  /** The signed download URL a job's logs redirect to: no token needed, the signature is the credential. */
+  private jobLogDownload(id: number, signature: string | null): [number, unknown] {
+    const job = this.checkRuns.find((r) => r.id === id && r.appSlug === 'github-actions');
+    if (!job || signature !== this.downloadSignature(id)) throw new HttpError(404, 'Not Found');
+    return [200, new RawAnswer({ 'content-type': 'text/plain; charset=utf-8' }, job.log)];
+  }
+
+  private reviewCommentJson(review: FakeReview, comment: FakeReview['comments'][number]): unknown {
+    return {
+      id: comment.id,
+      pull_request_review_id: review.id,
+      path: comment.path,
+      line: comment.line,
+      original_line: comment.line,
+      side: 'RIGHT',
+      body: comment.body,
+      html_url: comment.html_url,
+      user: this.userJson(review.user),
+      created_at: new Date().toISOString(),
+    };
+  }
+
+  /** The head commit of a pull request: set by a test, else the head branch of the served repository, else made up from its name. */
+  private async headShaOf(pull: FakePull): Promise<string> {
+    if (pull.headSha !== undefined) return pull.headSha;
+    if (this.options.repositories) {
+      const found = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${pull.head}^{commit}`], { cwd: this.repoDir(pull.headRepo ?? pull.repo) }).catch(() => undefined);
+      const sha = found?.stdout.trim();
+      if (sha && /^[0-9a-f]{40}$/.test(sha)) return sha;
+    }
+    return createHash('sha1').update(`${pull.repo}#${pull.number}:${pull.head}`).digest('hex');
   }
 }

@@ -97,3 +97,124 @@ export function reviewComment(pullNumber: number, body: string, login = EXAMPLE_
   payload.sender = { ...payload.sender, ...user(login) };
   return payload;
 }
+
+/** A delivery's payload as sent, for events the tests only build and send. */
+export type EventPayload = Record<string, unknown>;
+
+/** A copy of GitHub's example for `event.action`, moved to `repo`, as a loose payload. */
+function loose(event: string, action: string, repo: string): EventPayload {
+  const payload = example(event, action);
+  retarget(payload, repo);
+  return payload as unknown as EventPayload;
+}
+
+/** The `pull_requests` list of a check or workflow delivery (GitHub leaves pull requests from forks out). */
+function pullRefs(repo: string, headSha: string, numbers: number[]): unknown[] {
+  return numbers.map((number) => ({
+    url: `https://api.github.com/repos/${repo}/pulls/${number}`,
+    id: 279_000_000 + number,
+    number,
+    head: { ref: `branch-${number}`, sha: headSha, repo: { id: 1, url: `https://api.github.com/repos/${repo}`, name: repo.split('/')[1] } },
+    base: { ref: 'main', sha: '0'.repeat(40), repo: { id: 1, url: `https://api.github.com/repos/${repo}`, name: repo.split('/')[1] } },
+  }));
+}
+
+export interface CheckOptions {
+  repo?: string;
+  conclusion?: string;
+  name?: string;
+  id?: number;
+}
+
+/** `check_suite.completed`, from GitHub's example, for a commit and the pull requests it heads. */
+export function checkSuiteCompleted(headSha: string, pulls: number[], options: CheckOptions = {}): EventPayload {
+  const repo = options.repo ?? EXAMPLE_REPO;
+  const payload = loose('check_suite', 'completed', repo);
+  const suite = payload.check_suite as Record<string, unknown>;
+  Object.assign(suite, { head_sha: headSha, pull_requests: pullRefs(repo, headSha, pulls), conclusion: options.conclusion ?? 'failure', status: 'completed' });
+  return payload;
+}
+
+/** `check_run.completed`, from GitHub's example. */
+export function checkRunCompleted(headSha: string, pulls: number[], options: CheckOptions = {}): EventPayload {
+  const repo = options.repo ?? EXAMPLE_REPO;
+  const payload = loose('check_run', 'completed', repo);
+  const run = payload.check_run as Record<string, unknown>;
+  Object.assign(run, {
+    id: options.id ?? freshNumber(),
+    name: options.name ?? 'test',
+    head_sha: headSha,
+    pull_requests: pullRefs(repo, headSha, pulls),
+    conclusion: options.conclusion ?? 'failure',
+    status: 'completed',
+  });
+  return payload;
+}
+
+/** `workflow_run.completed`, from GitHub's example. */
+export function workflowRunCompleted(headSha: string, pulls: number[], options: CheckOptions = {}): EventPayload {
+  const repo = options.repo ?? EXAMPLE_REPO;
+  const payload = loose('workflow_run', 'completed', repo);
+  const run = payload.workflow_run as Record<string, unknown>;
+  Object.assign(run, { head_sha: headSha, pull_requests: pullRefs(repo, headSha, pulls), conclusion: options.conclusion ?? 'failure', status: 'completed' });
+  return payload;
+}
+
+export interface ReviewOptions {
+  repo?: string;
+  login?: string;
+  userType?: string;
+  state?: string;
+  body?: string | null;
+}
+
+/** `pull_request_review.submitted`, from GitHub's example (state `changes_requested` unless told). */
+export function pullRequestReview(pullNumber: number, reviewId: number, options: ReviewOptions = {}): EventPayload {
+  const repo = options.repo ?? EXAMPLE_REPO;
+  const payload = loose('pull_request_review', 'submitted', repo);
+  const login = options.login ?? EXAMPLE_LOGIN;
+  (payload.pull_request as Record<string, unknown>).number = pullNumber;
+  Object.assign(payload.review as Record<string, unknown>, {
+    id: reviewId,
+    state: options.state ?? 'changes_requested',
+    body: options.body === undefined ? 'Please fix these.' : options.body,
+    html_url: `https://github.com/${repo}/pull/${pullNumber}#pullrequestreview-${reviewId}`,
+    user: user(login, options.userType),
+  });
+  payload.sender = user(login, options.userType);
+  return payload;
+}
+
+export interface PullEventOptions {
+  repo?: string;
+  login?: string;
+  userType?: string;
+}
+
+function pullEvent(action: string, pullNumber: number, options: PullEventOptions): EventPayload {
+  const repo = options.repo ?? EXAMPLE_REPO;
+  const payload = loose('pull_request', action, repo);
+  payload.number = pullNumber;
+  (payload.pull_request as Record<string, unknown>).number = pullNumber;
+  payload.sender = user(options.login ?? EXAMPLE_LOGIN, options.userType);
+  return payload;
+}
+
+/** `pull_request.labeled` with `label`, from GitHub's example. */
+export function pullRequestLabeled(pullNumber: number, label: string, options: PullEventOptions = {}): EventPayload {
+  const payload = pullEvent('labeled', pullNumber, options);
+  payload.label = { ...(payload.label as object), name: label };
+  return payload;
+}
+
+/** `pull_request.closed`, from GitHub's example. */
+export function pullRequestClosed(pullNumber: number, options: PullEventOptions = {}): EventPayload {
+  return pullEvent('closed', pullNumber, options);
+}
+
+/** `pull_request.synchronize` (a push to the head branch), from GitHub's example. */
+export function pullRequestSynchronize(pullNumber: number, after: string, options: PullEventOptions = {}): EventPayload {
+  const payload = pullEvent('synchronize', pullNumber, options);
+  payload.after = after;
+  return payload;
+}

@@ -1,7 +1,9 @@
 import type { GitHubConfig } from '@agentq/shared';
 import { Webhooks } from '@octokit/webhooks';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ingressError, invalidRequest, unavailable } from '../http/ingress-errors.js';
+import { ingressError, invalidRequest, unavailable, type FieldProblem } from '../http/ingress-errors.js';
+import type { AutofixFollowUps } from './autofix/autofix-followups.js';
+import { autofixSignalOf, isSignalEvent } from './autofix/autofix-signals.js';
 import type { GitHubWebhooks } from './github-webhooks.js';
 import { triggerOf } from './webhook-triggers.js';
 
@@ -11,6 +13,7 @@ export const GITHUB_BODY_LIMIT_BYTES = 5 * 1024 * 1024;
 export interface GitHubRoutesDeps {
   github: GitHubConfig & { webhookSecret: string };
   webhooks: GitHubWebhooks;
+  autofix: Pick<AutofixFollowUps, 'handle'>;
   isShuttingDown: () => boolean;
 }
 
@@ -32,7 +35,8 @@ function payloadOf(rawBody: string, contentType: string | undefined): Record<str
  * `POST /github/webhooks`: the GitHub App's webhook. The signature (`X-Hub-Signature-256`) over
  * the raw body is verified with `@octokit/webhooks` before anything else; `X-GitHub-Delivery`
  * names the delivery (a redelivery finds the task the first one queued). Answers 202 `{taskId}`
- * when a task was queued, 200 `{taskId}` for a redelivery, 200 `{ignored}` otherwise; a handled
+ * when a task was queued, 200 `{taskId}` for a redelivery, 200 `{handled}` when a pull request's
+ * automatic follow-ups were reset or stopped, 200 `{ignored}` otherwise; a handled
  * event whose payload lacks the fields agentq reads (or has them of the wrong type) is a 400
  * `INGRESS_GITHUB_MALFORMED`, logged, and queues nothing.
  * Register it as its own plugin: it reads bodies raw.
@@ -66,14 +70,33 @@ export async function githubRoutes(app: FastifyInstance, deps: GitHubRoutesDeps)
     } catch {
       throw ingressError('INGRESS_MALFORMED_JSON', 'the delivery payload is not valid JSON');
     }
-    const found = triggerOf(event, payload, { triggerLabel: deps.github.triggerLabel });
-    if ('malformed' in found) {
-      request.log.warn({ delivery: deliveryId, event, code: 'INGRESS_GITHUB_MALFORMED', fields: found.malformed.slice(0, 10) }, 'github delivery refused: payload of the wrong shape');
-      const list = found.malformed.slice(0, 10).map((p) => `${p.path}: ${p.message}`).join('; ');
-      throw ingressError('INGRESS_GITHUB_MALFORMED', `the ${event} delivery lacks fields agentq reads or has them of the wrong type: ${list}`, {
-        details: { fields: found.malformed.slice(0, 10) },
+    const refuseMalformed = (fields: FieldProblem[]) => {
+      request.log.warn({ delivery: deliveryId, event, code: 'INGRESS_GITHUB_MALFORMED', fields: fields.slice(0, 10) }, 'github delivery refused: payload of the wrong shape');
+      const list = fields.slice(0, 10).map((p) => `${p.path}: ${p.message}`).join('; ');
+      return ingressError('INGRESS_GITHUB_MALFORMED', `the ${event} delivery lacks fields agentq reads or has them of the wrong type: ${list}`, {
+        details: { fields: fields.slice(0, 10) },
       });
+    };
+    const signal = autofixSignalOf(event, payload, { noAutofixLabel: deps.github.autofix.noAutofixLabel });
+    if ('malformed' in signal) throw refuseMalformed(signal.malformed);
+    if (isSignalEvent(event)) {
+      if (!('signal' in signal)) {
+        const reason = 'ignored' in signal ? signal.ignored : `event ${event} is not handled`;
+        request.log.debug({ delivery: deliveryId, event, reason }, 'github delivery ignored');
+        return reply.code(200).send({ ignored: reason });
+      }
+      if (deps.isShuttingDown()) throw unavailable();
+      const outcome = await deps.autofix.handle(deliveryId, signal.signal);
+      if ('taskId' in outcome) return reply.code(outcome.replayed ? 200 : 202).send({ taskId: outcome.taskId });
+      return reply.code(200).send(outcome);
     }
+    if ('signal' in signal) {
+      // a person's comment on a pull request: its automatic follow-ups may start again
+      if (deps.isShuttingDown()) throw unavailable();
+      await deps.autofix.handle(deliveryId, signal.signal);
+    }
+    const found = triggerOf(event, payload, { triggerLabel: deps.github.triggerLabel });
+    if ('malformed' in found) throw refuseMalformed(found.malformed);
     if ('ignored' in found) {
       request.log.debug({ delivery: deliveryId, event, reason: found.ignored }, 'github delivery ignored');
       return reply.code(200).send({ ignored: found.ignored });

@@ -21,14 +21,15 @@ import { ingressError } from '../http/ingress-errors.js';
 import { redisCall } from '../http/redis-call.js';
 import { admitGitHubRepo, checkTaskRequest, checkTeamBudget } from '../tasks/task-admission.js';
 import type { TaskIntake } from '../tasks/task-intake.js';
+import { AutofixLedger } from './autofix/autofix-ledger.js';
+import { githubUnavailable } from './github-unavailable.js';
+import { hasWriteAccess } from './write-access.js';
 import type { Trigger } from './webhook-triggers.js';
 
 /** Idempotency keys of GitHub deliveries (`X-GitHub-Delivery`) live in this scope. */
 export const GITHUB_DELIVERY_SCOPE = 'github';
 /** Deliveries already answered with a refusal comment (so a redelivery does not comment twice). */
 const REFUSED_SCOPE = 'github:refused';
-
-const WRITE_PERMISSIONS = new Set(['admin', 'maintain', 'write']);
 
 export type WebhookOutcome = { taskId: string; replayed: boolean } | { ignored: string };
 
@@ -63,7 +64,11 @@ class Refusal extends Error {
  * its branch. The delivery id makes redeliveries find the first task. A 👀 reaction acknowledges.
  */
 export class GitHubWebhooks {
-  constructor(private readonly options: GitHubWebhooksOptions) {}
+  private readonly ledger: AutofixLedger;
+
+  constructor(private readonly options: GitHubWebhooksOptions) {
+    this.ledger = new AutofixLedger(options.redis, options.store.keys, options.config.idempotencyTtlSec);
+  }
 
   async handle(deliveryId: string, trigger: Trigger): Promise<WebhookOutcome> {
     const { store, redis, intake, github } = this.options;
@@ -114,6 +119,7 @@ export class GitHubWebhooks {
       after: parent && !isFinalState(parent.state) ? parent.id : undefined,
     });
     const taskLog = log.child({ taskId: result.id });
+    if (trigger.isPullRequest && !result.replayed) await this.ledger.recordTask(trigger.repo, trigger.issueNumber, result.id, false);
     if (result.replayed) {
       taskLog.debug('github redelivery of an accepted task');
       return { taskId: result.id, replayed: true };
@@ -134,20 +140,7 @@ export class GitHubWebhooks {
   }
 
   private async requireWriteAccess(octokit: Octokit, trigger: Trigger): Promise<void> {
-    const { owner, name } = parseRepoName(trigger.repo);
-    let permission = 'none';
-    try {
-      const { data } = await octokit.request('GET /repos/{owner}/{repo}/collaborators/{username}/permission', {
-        owner,
-        repo: name,
-        username: trigger.login,
-      });
-      const role = (data as { role_name?: string }).role_name;
-      permission = role && WRITE_PERMISSIONS.has(role) ? role : data.permission;
-    } catch (err) {
-      if ((err as { status?: number }).status !== 404) throw githubUnavailable(err);
-    }
-    if (!WRITE_PERMISSIONS.has(permission)) {
+    if (!(await hasWriteAccess(octokit, trigger.repo, trigger.login))) {
       throw new Refusal(
         'no write access',
         `@${trigger.login} thanks for asking, but agentq only takes requests from people with write access to this repository, so nothing was started.`,
@@ -232,15 +225,10 @@ export class GitHubWebhooks {
   }
 }
 
-function parseRequest(fields: Record<string, unknown>): TaskRequest {
+export function parseRequest(fields: Record<string, unknown>): TaskRequest {
   const parsed = taskRequestSchema.safeParse(fields);
   if (!parsed.success) {
     throw ingressError('INGRESS_INVALID_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.') || 'request'}: ${i.message}`).join('; '));
   }
   return parsed.data;
-}
-
-function githubUnavailable(err: unknown) {
-  if (isAgentqError(err)) return err;
-  return ingressError('INGRESS_GITHUB_UNAVAILABLE', 'the GitHub API could not be reached; the delivery was not handled', { cause: err });
 }

@@ -39,13 +39,13 @@ export function commandPrompt(body: string | null | undefined): string | undefin
   return prompt.length > 0 ? prompt : undefined;
 }
 
-interface Author {
+export interface Author {
   login: string;
   id: number;
   type?: string;
 }
 
-function isBot(user: Author | null | undefined, viaApp: unknown): boolean {
+export function isBot(user: Author | null | undefined, viaApp: unknown): boolean {
   return !user || user.type === 'Bot' || user.login.endsWith('[bot]') || (viaApp !== null && viaApp !== undefined);
 }
 

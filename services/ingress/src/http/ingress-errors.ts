@@ -31,7 +31,7 @@ export const INGRESS_ERRORS = defineErrors({
   INGRESS_INTERNAL: { status: 500, meaning: 'an unexpected error; nothing was queued' },
   INGRESS_UNAVAILABLE: { status: 503, meaning: 'Redis unreachable (or the ingress is shutting down); nothing was queued; retry after `Retry-After`' },
   INGRESS_ARCHIVE_UNAVAILABLE: { status: 503, meaning: 'the transcript archive (`AGENTQ_ARCHIVE_URL`) could not be read: the task\'s stream has left Redis and the store is unreachable or refused the request; retry after `Retry-After`' },
-  INGRESS_GITHUB_UNAVAILABLE: { status: 503, meaning: 'GitHub\'s API could not be asked whether the repository is allowed' },
+  INGRESS_GITHUB_UNAVAILABLE: { status: 503, meaning: 'GitHub\'s API could not be asked whether the repository is allowed, or could not be read for what a GitHub delivery needs (a commenter\'s access, a pull request, a commit\'s checks, a review\'s comments)' },
   INGRESS_GATEWAY_UNAUTHORIZED: { status: 401, meaning: 'a model gateway call (`/llm/*`) without a gateway token, or with one that is unknown, revoked or expired (its task ended); answered in the provider\'s error shape, nothing is forwarded' },
   INGRESS_GATEWAY_TASK_ENDED: { status: 403, meaning: 'a model gateway call for a task that has ended (or no longer exists); nothing is forwarded' },
   INGRESS_GATEWAY_TASK_BUDGET: { status: 402, meaning: 'a model gateway call of a task whose metered spend reached its `limits.maxCostUsd`: Anthropic `402 billing_error`, OpenAI `429 insufficient_quota`; the task gets a budget stop (scope `task`) and is stopped; nothing is forwarded' },
