@@ -1,5 +1,11 @@
 import type { TaskTrigger } from './task-record.js';
 
+/** The words for each kind of trigger (the task list page uses them too). */
+export const TRIGGER_WORDS: Record<TaskTrigger['kind'], { why: string; link: string; tag: string }> = {
+  ci_failure: { why: 'fixing failing checks', link: 'the failing check', tag: 'ci fix' },
+  changes_requested: { why: 'answering the review', link: 'the review', tag: 'review' },
+};
+
 /** The most check names `triggerText` lists before it says how many more failed. */
 const NAMED_CHECKS = 5;
 
@@ -16,16 +22,17 @@ function checkNames(trigger: Extract<TaskTrigger, { kind: 'ci_failure' }>): stri
  * `fixing failing checks: build, lint (attempt 2)`, `answering the review of @alice (attempt 1)`.
  */
 export function triggerText(trigger: TaskTrigger): string {
-  const why = trigger.kind === 'ci_failure' ? `fixing failing checks: ${checkNames(trigger)}` : `answering the review of @${trigger.reviewer}`;
-  return `${why} (attempt ${trigger.attempt})`;
+  const { why } = TRIGGER_WORDS[trigger.kind];
+  const detail = trigger.kind === 'ci_failure' ? `: ${checkNames(trigger)}` : ` of @${trigger.reviewer}`;
+  return `${why}${detail} (attempt ${trigger.attempt})`;
 }
 
 /** A short tag for lists: `ci fix 2`, `review 1`. */
 export function triggerTag(trigger: TaskTrigger): string {
-  return `${trigger.kind === 'ci_failure' ? 'ci fix' : 'review'} ${trigger.attempt}`;
+  return `${TRIGGER_WORDS[trigger.kind].tag} ${trigger.attempt}`;
 }
 
 /** What the trigger's `url` points at: `the failing check`, `the review`. */
 export function triggerLinkText(trigger: TaskTrigger): string {
-  return trigger.kind === 'ci_failure' ? 'the failing check' : 'the review';
+  return TRIGGER_WORDS[trigger.kind].link;
 }
