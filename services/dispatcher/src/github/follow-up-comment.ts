@@ -22,10 +22,17 @@ function label(text: string): string {
   return text.replace(/[\\[\]`*_<>]/g, (c) => `\\${c}`).replace(/\s+/g, ' ');
 }
 
-/** A Markdown link when `url` is a web page; the label alone otherwise. */
+/** A Markdown link when `url` is a web page (http or https); the label alone otherwise. */
 function link(text: string, url: string): string {
-  if (!/^https?:\/\/[^\s]+$/i.test(url)) return label(text);
-  return `[${label(text)}](${url.replace(/[()<> ]/g, (c) => encodeURIComponent(c))})`;
+  let href: string;
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return label(text);
+    href = parsed.href;
+  } catch {
+    return label(text);
+  }
+  return `[${label(text)}](${href.replace(/[()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)})`;
 }
 
 function cut(text: string, max: number): string {
