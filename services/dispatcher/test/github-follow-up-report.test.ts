@@ -218,4 +218,25 @@ describe('automatic follow-ups report on their pull request', () => {
     expect(systemLogs(await fx.events(task.id))).toContainEqual(expect.stringMatching(/^could not comment on pull request #9999: /));
     expect(fx.logs.join('')).toContain('could not post on the pull request');
   }, 30_000);
+
+  // last: it leaves an invalid .agentq.yml on the pull request's branch
+  it('says on the pull request why a follow-up could not start', async () => {
+    const work = join(root.path, 'edit');
+    git(['clone', '--quiet', '--branch', parent.branch ?? 'missing', bare, work], root.path);
+    await writeFile(join(work, '.agentq.yml'), 'harness: 42\nsurprise: true\n');
+    git(['add', '-A'], work);
+    git(['-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '-m', 'break the settings'], work);
+    git(['push', '--quiet', 'origin', `HEAD:${parent.branch ?? 'missing'}`], work);
+    const since = lastId();
+    const pr = pullNumber();
+    const trigger: TaskTrigger = { kind: 'ci_failure', pullNumber: pr, headSha: 'd'.repeat(40), url: `https://github.com/${REPO}/runs/41`, checks: [{ name: 'build', conclusion: 'failure', url: `https://github.com/${REPO}/runs/41` }], attempt: 1 };
+    const task = await followUp('EDIT\nFINAL MESSAGE:\nnever runs', trigger);
+    expect(task.state).toBe('failed');
+    expect(task.error?.code).toBe('DISPATCH_REPO_CONFIG_INVALID');
+    expect(task.sandboxId).toBeUndefined();
+    const comments = commentsOn(pr, since);
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.body).toContain('fixing failing checks: build (attempt 1)');
+    expect(comments[0]?.body).toContain('**Result:** failed: `DISPATCH_REPO_CONFIG_INVALID` .agentq.yml');
+  }, 30_000);
 });
