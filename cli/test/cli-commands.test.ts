@@ -153,6 +153,23 @@ describe('agentq status, list, cancel, logs, repo add', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ id: task.id, state: 'succeeded', turns: 4 });
   });
 
+  it('shows why an automatic follow-up started, in status and list', async () => {
+    const task = api.addTask({
+      state: 'running',
+      repo: 'acme/review',
+      prompt: 'answer the review',
+      trigger: { kind: 'changes_requested', pullNumber: 12, reviewId: 5, url: 'https://github.com/acme/api/pull/12#pullrequestreview-5', reviewer: 'alice', comments: [{ id: 1, path: 'a.ts' }], attempt: 2 },
+    });
+    const run = await runInProcess(['status', task.id], { env });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/trigger\s+answering the review of @alice \(attempt 2\) · https:\/\/github\.com\/acme\/api\/pull\/12#pullrequestreview-5\n/);
+    const list = await runInProcess(['list', '--repo', 'acme/review'], { env });
+    expect(list.stdout).toContain('[review 2] answer the review');
+    // a task without one has no trigger line
+    const plain = api.addTask({ state: 'running', repo: 'acme/plain', prompt: 'fix it' });
+    expect((await runInProcess(['status', plain.id], { env })).stdout).not.toContain('trigger');
+  });
+
   it('shows the cost the model gateway metered so far for a running task', async () => {
     const task = api.addTask({ state: 'running', repo: 'acme/api', prompt: 'fix it', spentUsd: 0.0042 });
     const run = await runInProcess(['status', task.id], { env });

@@ -8,6 +8,7 @@ export * from './tasks/callback-url.js';
 export * from './tasks/callback-address.js';
 export * from './tasks/control-characters.js';
 export * from './tasks/waiting-text.js';
+export * from './tasks/trigger-text.js';
 export * from './events/agent-event.js';
 export * from './queues/catalog.js';
 export * from './queues/queue-positions.js';

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { TASK_STATE_NAMES } from '../exit-codes.js';
 import { formatAgo, oneLine } from '../render/format.js';
 import type { Style } from '../render/style.js';
+import { triggerPrefix } from '../render/task-summary.js';
 import type { TaskView } from '../api/api-client.js';
 import type { CommandContext } from './context.js';
 import { intOption } from './parse-options.js';
@@ -40,7 +41,7 @@ export function registerList(program: Command, ctx: CommandContext): void {
 }
 
 function formatTable(tasks: TaskView[], style: Style, columns: number | undefined, now: number): string {
-  const rows = tasks.map((t) => [t.id, t.state, t.repo, formatAgo(t.createdAt, now), t.prompt ?? '']);
+  const rows = tasks.map((t) => [t.id, t.state, t.repo, formatAgo(t.createdAt, now), `${triggerPrefix(t)}${t.prompt ?? ''}`]);
   const header = ['ID', 'STATE', 'REPO', 'CREATED', 'PROMPT'];
   const widths = header.slice(0, 4).map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fixed = widths.reduce((a, b) => a + b + 2, 0);

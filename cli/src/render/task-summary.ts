@@ -1,9 +1,27 @@
-import { waitingReason } from '@agentq/shared';
+import { TRIGGER_WORDS, triggerTag, triggerText, waitingReason, type TaskTrigger } from '@agentq/shared';
 import type { TaskView } from '../api/api-client.js';
 import { between, formatAgo, formatCost, formatDiffStat, formatDuration, oneLine } from './format.js';
 import type { Style } from './style.js';
 
 export type Row = [label: string, value: string];
+
+/** The trigger of an automatic follow-up, when it is one this CLI knows how to say. */
+function knownTrigger(task: TaskView): TaskTrigger | undefined {
+  const trigger = task.trigger;
+  return trigger && Object.hasOwn(TRIGGER_WORDS, trigger.kind) ? trigger : undefined;
+}
+
+/** Why an automatic follow-up started, and where: `fixing failing checks: build (attempt 2) · <url>`. */
+export function triggerRow(task: TaskView): Row | undefined {
+  const trigger = knownTrigger(task);
+  return trigger && ['trigger', oneLine(`${triggerText(trigger)} · ${trigger.url}`, 300)];
+}
+
+/** A tag in front of an automatic follow-up's prompt in lists: `[ci fix 2] `. */
+export function triggerPrefix(task: TaskView): string {
+  const trigger = knownTrigger(task);
+  return trigger ? `[${triggerTag(trigger)}] ` : '';
+}
 
 /** What a task produced: branch, commit, changes, PR, turns, cost, summary, error, viewer link. */
 export function resultRows(task: TaskView, viewerUrl: string | undefined): Row[] {
@@ -34,6 +52,8 @@ export function statusRows(task: TaskView, now: number): Row[] {
     ['repo', task.repo + (task.baseRef ? ` @ ${task.baseRef}` : '')],
     ['prompt', oneLine(task.prompt ?? '', 300)],
   ];
+  const trigger = triggerRow(task);
+  if (trigger) rows.push(trigger);
   if (task.harness) rows.push(['harness', task.harness + (task.model ? ` (model ${task.model})` : '')]);
   if (task.priority) rows.push(['priority', task.priority]);
   rows.push(['created', when(task.createdAt)]);

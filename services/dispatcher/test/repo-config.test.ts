@@ -238,7 +238,7 @@ describe('per-repository settings (.agentq.yml) with the local forge', () => {
     expect(task.error?.code).toBe('DISPATCH_REPO_CONFIG_INVALID');
     const message = task.error?.message ?? '';
     expect(message.split('\n').sort()).toEqual([
-      '.agentq.yml: imagee: unknown setting (known: image, setup, allowedDomains, harness, model, maxTurns)',
+      '.agentq.yml: imagee: unknown setting (known: image, setup, allowedDomains, harness, model, maxTurns, autofix)',
       '.agentq.yml: maxTurns: must be at most 1000',
       '.agentq.yml: setup[1]: expected a string',
     ]);

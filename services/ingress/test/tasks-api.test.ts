@@ -386,6 +386,26 @@ describe('GET /v1/tasks/:id and GET /v1/tasks', () => {
     expect(running.viewerUrl).toBe(`http://agentq.test/tasks/${running.id}?key=${viewerKey(VIEWER_SECRET, running.id)}`);
   });
 
+  it('returns the trigger of an automatic follow-up in the record, the list and the archived record', async () => {
+    const id = newTaskId();
+    const trigger = {
+      kind: 'ci_failure' as const,
+      pullNumber: 12,
+      headSha: 'c'.repeat(40),
+      url: 'https://github.com/demo/hello/runs/7',
+      checks: [{ name: 'build', conclusion: 'failure', url: 'https://github.com/demo/hello/runs/7' }],
+      attempt: 2,
+    };
+    await fx.store.create({ id, repo: 'demo/hello', prompt: 'fix the checks', team: 'default', source: 'github', github: { issueNumber: 12, isPullRequest: true }, trigger });
+    const one = await fx.app.inject({ method: 'GET', url: `/v1/tasks/${id}`, headers: auth() });
+    expect(one.json().trigger).toEqual(trigger);
+    const listed = (await fx.app.inject({ method: 'GET', url: '/v1/tasks', headers: auth() })).json().tasks as { id: string; trigger?: unknown }[];
+    expect(listed.find((t) => t.id === id)?.trigger).toEqual(trigger);
+    await fx.archive.writeTask({ ...(await fx.store.require(id)), state: 'canceled' });
+    await fx.redis.del(fx.keys.task(id));
+    expect((await fx.app.inject({ method: 'GET', url: `/v1/tasks/${id}`, headers: auth() })).json().trigger).toEqual(trigger);
+  });
+
   it('shows a team token only its own team’s tasks; the default team sees all', async () => {
     const alpha = (await create(taskBody(), auth(ALPHA_TOKEN))).json().id as string;
     const beta = (await create(taskBody(), auth(BETA_TOKEN))).json().id as string;

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
-import { recordSpend } from '@agentq/shared';
+import { newTaskId, recordSpend } from '@agentq/shared';
 import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALPHA_TOKEN, BETA_TOKEN, auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
@@ -101,6 +101,36 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       expect(await page.locator('#rows tr').count()).toBe(0);
       expect(problems).toEqual([]);
     } finally {
+      await page.close();
+    }
+  });
+
+  it('shows why an automatic follow-up started under its prompt, as text, with a link to the review', async () => {
+    const id = newTaskId();
+    const url = 'https://github.com/demo/hello/pull/12#pullrequestreview-5';
+    await fx.store.create({
+      id,
+      repo: 'demo/hello',
+      prompt: 'Answer the review of pull request #12.',
+      team: 'alpha',
+      source: 'github',
+      github: { issueNumber: 12, isPullRequest: true },
+      trigger: { kind: 'changes_requested', pullNumber: 12, reviewId: 5, url, reviewer: '<b>alice</b>', comments: [], attempt: 2 },
+    });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${base}/tasks`);
+      await page.locator('#token').fill(ALPHA_TOKEN);
+      await page.locator('#signin button[type=submit]').click();
+      const why = page.locator(`tr[data-task="${id}"] td.prompt .trigger`);
+      await why.waitFor({ timeout: 20_000 });
+      expect(await why.textContent()).toBe('answering the review of @<b>alice</b> (attempt 2) · the review');
+      expect(await why.locator('a').getAttribute('href')).toBe(url);
+      expect(await page.locator('td.prompt b').count()).toBe(0);
+      // a task without a trigger has no such line
+      expect(await page.locator('td.prompt .trigger').count()).toBe(1);
+    } finally {
+      await page.evaluate("sessionStorage.removeItem('agentq.apiToken')");
       await page.close();
     }
   });

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { DEFAULT_TEAM, newTaskId, viewerKey, type TaskTrigger } from '@agentq/shared';
 import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
+import { VIEWER_SECRET, auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -129,5 +130,59 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     const dom = await finishedDom(await openViewer(viewerUrl));
     expect(dom).toContain('<span id="waiting"></span>');
     expect(dom).toContain('<span id="conn">finished</span>');
+  });
+
+  it('shows why an automatic follow-up started in the header, as text, with a link to the check', async () => {
+    const hostile = 'lint <img src=x onerror="document.title=1">';
+    const trigger: TaskTrigger = {
+      kind: 'ci_failure',
+      pullNumber: 12,
+      headSha: 'a'.repeat(40),
+      url: 'https://github.com/acme/api/runs/77?a=1&b=2',
+      checks: [
+        { name: 'build', conclusion: 'failure', url: 'https://github.com/acme/api/runs/77' },
+        { name: hostile, conclusion: 'failure', url: 'https://github.com/acme/api/runs/78' },
+      ],
+      attempt: 2,
+    };
+    const id = newTaskId();
+    await fx.store.create({ id, repo: 'acme/api', prompt: 'The checks failed: fix them.', team: DEFAULT_TEAM, source: 'github', github: { issueNumber: 12, isPullRequest: true }, trigger });
+    await fx.store.transition(id, 'canceled');
+    const page = await openViewer(`http://agentq.test/tasks/${id}?key=${viewerKey(VIEWER_SECRET, id)}`);
+    try {
+      await finishedDom(page);
+      expect(await page.locator('header #trigger').textContent()).toBe(`fixing failing checks: build, ${hostile} (attempt 2) · the failing check`);
+      expect(await page.locator('header #trigger a').getAttribute('href')).toBe(trigger.url);
+      expect(await page.locator('img').count()).toBe(0);
+      expect(await page.title()).not.toBe('1');
+
+      // a review's, and a link that is no web page is left out
+      const other = newTaskId();
+      const review: TaskTrigger = { kind: 'changes_requested', pullNumber: 12, reviewId: 5, url: 'javascript:alert(1)', reviewer: 'alice', comments: [], attempt: 1 };
+      await fx.store.create({ id: other, repo: 'acme/api', prompt: 'Answer the review.', team: DEFAULT_TEAM, source: 'github', trigger: review });
+      await fx.store.transition(other, 'canceled');
+      const second = await openViewer(`http://agentq.test/tasks/${other}?key=${viewerKey(VIEWER_SECRET, other)}`);
+      try {
+        await finishedDom(second);
+        expect(await second.locator('header #trigger').textContent()).toBe('answering the review of @alice (attempt 1)');
+        expect(await second.locator('header #trigger a').count()).toBe(0);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('shows no trigger line for a task that has none', async () => {
+    const { id, viewerUrl } = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
+    await fx.store.transition(id, 'canceled');
+    const page = await openViewer(viewerUrl);
+    try {
+      await finishedDom(page);
+      expect(await page.locator('#trigger').count()).toBe(0);
+    } finally {
+      await page.close();
+    }
   });
 });

@@ -7,6 +7,7 @@ import {
   type Config,
   type Logger,
   type RedisKeys,
+  type TaskRecord,
   type TaskStore,
 } from '@agentq/shared';
 import type { FakeSlack, FakeSlackMessage } from '@agentq/shared/testing';
@@ -46,6 +47,8 @@ export interface SlackTaskOptions {
   threadTs?: string;
   teamId?: string;
   prompt?: string;
+  /** Record fields of a follow-up the ingress creates (an automatic one of a pull request: `source`, `github`, `trigger`). */
+  fields?: Partial<Pick<TaskRecord, 'source' | 'followUpOf' | 'github' | 'trigger'>>;
 }
 
 /** Creates a task as the ingress does for Slack: the record with its Slack context, then its task list entry. */
@@ -58,6 +61,7 @@ export async function submitSlackTask(store: TaskStore, redis: Redis, keys: Redi
     team: 'default',
     source: 'slack',
     slack: { teamId: options.teamId ?? TEAM, channel: CHANNEL, userId: 'U0REQUESTER', threadTs: options.threadTs },
+    ...options.fields,
   });
   expect(created).toBe(true);
   await redis.xadd(keys.relayTasks, '*', 'taskId', id);

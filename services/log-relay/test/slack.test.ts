@@ -7,6 +7,7 @@ import {
   BOT_TOKEN,
   BRANCH,
   CHANNEL,
+  COMMIT,
   INTERVAL_MS,
   PUBLIC_URL,
   TEAM,
@@ -231,6 +232,63 @@ describe('slack sink', () => {
     expect(textOf(summary)).toContain('$0.5000');
     expect(buttonsOf(status(s.fake, id))).toEqual({ agentq_retry: id });
     await waitFor(() => taskAcknowledged(s.keys), { what: 'task list entry acknowledged' });
+  });
+
+  it('an automatic follow-up of a pull request posts in the thread of its task and says why it started, with the link', async () => {
+    const s = await setup();
+    s.relay();
+    const threadTs = '1700000000.000200';
+    const checkUrl = 'https://github.com/demo/hello/runs/77';
+    const id = await submitSlackTask(s.store, db.client, s.keys, {
+      threadTs,
+      prompt: 'The checks of pull request #12 failed: fix them.',
+      fields: {
+        source: 'github',
+        github: { issueNumber: 12, isPullRequest: true },
+        trigger: {
+          kind: 'ci_failure',
+          pullNumber: 12,
+          headSha: COMMIT,
+          url: checkUrl,
+          checks: [
+            { name: 'build', conclusion: 'failure', url: checkUrl },
+            { name: 'lint <node & 20>', conclusion: 'failure', url: 'https://github.com/demo/hello/runs/78' },
+          ],
+          attempt: 2,
+        },
+      },
+    });
+    // the record has the thread of the original task and no status message yet: it posts its own there
+    expect((await s.store.require(id)).slack?.statusTs).toBeUndefined();
+    const reply = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status reply' });
+    expect(reply.thread_ts).toBe(threadTs);
+    const why = `*Why:* fixing failing checks: build, lint &lt;node &amp; 20&gt; (attempt 2) · <${checkUrl}|the failing check>`;
+    expect(textOf(reply)).toContain(why);
+    await waitFor(async () => (await s.store.get(id))?.slack?.statusTs === reply.ts, { what: 'statusTs recorded' });
+    expect((await s.store.require(id)).slack?.threadTs).toBe(threadTs);
+
+    await runTask(s.store, id);
+    const summary = await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary' });
+    expect(summary.thread_ts).toBe(threadTs);
+    expect(textOf(summary)).toContain(why);
+    expect(textOf(status(s.fake, id))).toContain(why);
+    expect(countsOf(s.fake, id).status).toBe(1);
+  });
+
+  it('an automatic follow-up of a review says whose review it answers', async () => {
+    const s = await setup();
+    s.relay();
+    const reviewUrl = 'https://github.com/demo/hello/pull/12#pullrequestreview-5';
+    const id = await submitSlackTask(s.store, db.client, s.keys, {
+      threadTs: '1700000000.000300',
+      fields: {
+        source: 'github',
+        github: { issueNumber: 12, isPullRequest: true },
+        trigger: { kind: 'changes_requested', pullNumber: 12, reviewId: 5, url: reviewUrl, reviewer: 'alice', comments: [{ id: 9, path: 'a.ts', line: 3 }], attempt: 1 },
+      },
+    });
+    const reply = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status reply' });
+    expect(textOf(reply)).toContain(`*Why:* answering the review of @alice (attempt 1) · <${reviewUrl}|the review>`);
   });
 
   it('keeps the elapsed time of a quiet running task current', async () => {

@@ -101,6 +101,19 @@ export interface FakeReaction {
   content: string;
 }
 
+export interface FakeReviewComment {
+  repo: string;
+  pullNumber: number;
+  id: number;
+  path: string;
+  line?: number;
+  body: string;
+  user: string;
+  /** The comment it answers (a reply in its thread). */
+  inReplyTo?: number;
+  html_url: string;
+}
+
 export interface FakeGitHubCall {
   method: string;
   path: string;
@@ -178,6 +191,22 @@ export class FakeGitHub {
   readonly checkRuns: FakeCheckRun[] = [];
   readonly reviews: FakeReview[] = [];
   readonly calls: FakeGitHubCall[] = [];
+  /** Inline comments of reviews: the ones added with `addReviewComment`, and the replies posted to them. */
+  readonly reviewComments: FakeReviewComment[] = [];
+
+  /** An inline comment of a review on a pull request (answerable through `.../comments/{id}/replies`); returns its id. */
+  addReviewComment(repo: string, pullNumber: number, comment: { id?: number; path: string; line?: number; body: string; user?: string }): number {
+    const id = comment.id ?? this.nextId++;
+    const html_url = `${this.htmlBase()}/${repo}/pull/${pullNumber}#discussion_r${id}`;
+    this.reviewComments.push({ repo, pullNumber, id, path: comment.path, line: comment.line, body: comment.body, user: comment.user ?? 'octocat', html_url });
+    return id;
+  }
+
+  /** The replies posted to an inline comment. */
+  repliesTo(commentId: number): FakeReviewComment[] {
+    return this.reviewComments.filter((c) => c.inReplyTo === commentId);
+  }
+
   url = '';
   readonly slug: string;
   /** The id of the App's bot user (`<slug>[bot]`). */
@@ -397,6 +426,10 @@ export class FakeGitHub {
       this.requirePermission(token, 'pull_requests', 'write');
       return this.react(body, { repo: fullName, subject: 'comment', commentType: 'review', id: Number(at(1)) });
     }
+    if (is('POST', /^\/repos\/[^/]+\/[^/]+\/pulls\/(\d+)\/comments\/(\d+)\/replies$/)) {
+      this.requirePermission(token, 'pull_requests', 'write');
+      return [201, this.replyToReviewComment(repo, Number(at(1)), Number(at(2)), body)];
+    }
     if (is('POST', /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/reactions$/)) {
       const number = Number(at(1));
       this.requireIssueWrite(token, repo, number);
@@ -587,6 +620,27 @@ export class FakeGitHub {
       head: { ref: pull.head, label: `${owner}:${pull.head}`, sha: pull.headSha ?? null, repo: { full_name: pull.headRepo ?? pull.repo } },
       base: { ref: pull.base, label: `${owner}:${pull.base}`, repo: { full_name: pull.repo } },
     };
+  }
+
+  /** A reply in the thread of an inline comment of the pull request (404 for a comment not on it, as on GitHub). */
+  private replyToReviewComment(repo: string, pullNumber: number, commentId: number, body: Record<string, unknown>): unknown {
+    const parent = this.reviewComments.find((c) => c.repo.toLowerCase() === repo.toLowerCase() && c.pullNumber === pullNumber && c.id === commentId);
+    if (!parent || !this.findPull(repo, pullNumber)) throw new HttpError(404, 'Not Found');
+    if (typeof body.body !== 'string' || body.body.length === 0) throw new HttpError(422, 'Validation Failed');
+    const id = this.nextId++;
+    const reply: FakeReviewComment = {
+      repo: parent.repo,
+      pullNumber,
+      id,
+      path: parent.path,
+      line: parent.line,
+      body: body.body,
+      user: this.botLogin,
+      inReplyTo: parent.inReplyTo ?? parent.id,
+      html_url: `${this.htmlBase()}/${parent.repo}/pull/${pullNumber}#discussion_r${id}`,
+    };
+    this.reviewComments.push(reply);
+    return { id, in_reply_to_id: reply.inReplyTo, body: reply.body, path: reply.path, line: reply.line ?? null, html_url: reply.html_url, user: this.userJson(this.botLogin), created_at: new Date().toISOString() };
   }
 
   private userJson(login: string): unknown {

@@ -2,12 +2,14 @@ import { errorMessage, type Logger, type Redact, type TaskRecord, type TaskStore
 import { taskError } from '../dispatch-errors.js';
 import type { Outcome } from '../run/outcome.js';
 import type { RunFacts } from '../run/output-reader.js';
+import { FollowUpReporter } from './follow-up-reporter.js';
 import type { GitHubDeps } from './github-run.js';
 import { announceOnIssue, answersOnIssue, defaultBranch, openPullRequest, type Octokit } from './pull-request.js';
 
 /**
  * What a run on a GitHub repository publishes once its branch is pushed: the pull request (with a
- * token of the App's own, not the sandbox's), and the answer on the issue the task came from.
+ * token of the App's own, not the sandbox's), and the answer on the issue the task came from. An
+ * automatic follow-up of a pull request reports there how its run ended, however it ended.
  */
 export class PullRequestPublisher {
   constructor(
@@ -18,12 +20,28 @@ export class PullRequestPublisher {
   ) {}
 
   /**
-   * After a successful run: opens the pull request of a new branch (not for a run on an existing
-   * pull request's branch), and answers on the issue the task came from. Says so when nothing
-   * changed. Returns the outcome to record. `octokit`: a client with the run's repo-scoped token
-   * minted already (one is minted when absent).
+   * After a run: `publishBranch`, then, for an automatic follow-up (a task with a `trigger`), the
+   * report on its pull request. Returns the outcome to record.
    */
   async publish(task: TaskRecord, outcome: Outcome, facts: RunFacts, octokit?: Octokit): Promise<Outcome> {
+    const published = await this.publishBranch(task, outcome, facts, octokit);
+    await this.reportFollowUp(task, published, octokit);
+    return published;
+  }
+
+  /** The report of an automatic follow-up on its pull request (nothing for other tasks). */
+  async reportFollowUp(task: TaskRecord, outcome: Outcome, octokit?: Octokit): Promise<void> {
+    if (!task.trigger) return;
+    await new FollowUpReporter(this.deps, this.store, this.redact, this.log).report(task, outcome, octokit);
+  }
+
+  /**
+   * After a successful run: opens the pull request of a new branch (not for a run on an existing
+   * pull request's branch), and answers on the issue the task came from. Says so when nothing
+   * changed. `octokit`: a client with the run's repo-scoped token minted already (one is minted
+   * when absent).
+   */
+  private async publishBranch(task: TaskRecord, outcome: Outcome, facts: RunFacts, octokit?: Octokit): Promise<Outcome> {
     const { store } = this;
     if (outcome.state !== 'succeeded') return outcome;
     if (outcome.update.noChanges) {

@@ -19,7 +19,8 @@ export interface OpenedPull {
   url: string;
 }
 
-const MAX_SUMMARY = 20_000;
+/** The longest agent summary a pull request's body or comment carries. */
+export const MAX_SUMMARY = 20_000;
 
 /**
  * The task came from an issue (not a pull request): agentq answers there once its pull request is
@@ -36,7 +37,7 @@ export function slackLink(task: TaskRecord): string | undefined {
   return `https://slack.com/app_redirect?${query.toString()}`;
 }
 
-function diffStatLine(stat: DiffStat | undefined): string {
+export function diffStatLine(stat: DiffStat | undefined): string {
   if (!stat) return 'unknown';
   const files = `${stat.files} file${stat.files === 1 ? '' : 's'} changed`;
   return `${files}, ${stat.insertions} insertion${stat.insertions === 1 ? '' : 's'}(+), ${stat.deletions} deletion${stat.deletions === 1 ? '' : 's'}(-)`;
@@ -123,4 +124,23 @@ export async function announceOnIssue(octokit: Octokit, task: TaskRecord, pull: 
   });
   const commentId = task.github?.commentId;
   await addReaction(octokit, task.repo, commentId !== undefined ? { kind: 'issue-comment', id: commentId } : { kind: 'issue', number: issueNumber }, 'rocket');
+}
+
+/** Posts a comment on a pull request (its conversation); returns its page. */
+export async function commentOnPull(octokit: Octokit, repo: string, pullNumber: number, body: string): Promise<string> {
+  const { owner, name } = parseRepoName(repo);
+  const res = await octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner, repo: name, issue_number: pullNumber, body });
+  return res.data.html_url;
+}
+
+/** Answers an inline comment of a pull request's review, in its thread. */
+export async function replyToReviewComment(octokit: Octokit, repo: string, pullNumber: number, commentId: number, body: string): Promise<void> {
+  const { owner, name } = parseRepoName(repo);
+  await octokit.request('POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies', {
+    owner,
+    repo: name,
+    pull_number: pullNumber,
+    comment_id: commentId,
+    body,
+  });
 }

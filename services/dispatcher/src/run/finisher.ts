@@ -103,6 +103,11 @@ export class Finisher {
   private async withoutSandbox(task: TaskRecord, startedMs: number, state: FinalState, error: DispatchTaskError | undefined): Promise<RunEnd> {
     const durationMs = Date.now() - startedMs;
     const recorded = error && { code: error.code, message: this.deps.redact(error.message) };
+    // an automatic follow-up that could not start says so on its pull request
+    const { github } = this.deps;
+    if (task.forge === 'github' && github) {
+      await new PullRequestPublisher(github, this.deps.store, this.deps.redact, this.log).reportFollowUp(task, { state, update: { error: recorded } });
+    }
     const result = await this.deps.store.transition(task.id, state, { error: recorded, durationMs });
     if (!result.ok) return { kind: 'skipped', reason: `task is ${result.current ?? 'gone'}` };
     this.recordFinish(state, durationMs, recorded, this.log);

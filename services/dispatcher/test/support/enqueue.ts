@@ -14,7 +14,7 @@ export function openTaskQueue(connection: Redis, keys: RedisKeys): TaskQueue {
 }
 
 /** Record fields the ingress sets beside the request (a follow-up in a Slack thread, ...). */
-export type TaskFields = Partial<Pick<TaskRecord, 'followUpOf' | 'after' | 'source' | 'github'>>;
+export type TaskFields = Partial<Pick<TaskRecord, 'followUpOf' | 'after' | 'source' | 'github' | 'trigger'>>;
 
 export interface EnqueueContext {
   redis: Redis;

@@ -1,3 +1,5 @@
+import { TRIGGER_WORDS } from '@agentq/shared';
+
 /**
  * The task list page's own styles (besides the viewer's) and script. The script keeps the API
  * token in `sessionStorage` only, sends it as `Authorization: Bearer`, never in a URL, and builds
@@ -16,6 +18,7 @@ th { color: var(--muted); font-weight: 600; font-size: 12px; text-transform: upp
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.prompt { overflow-wrap: anywhere; }
 td.repo, td.age { white-space: nowrap; }
+td .trigger { font-size: 12px; margin-top: 2px; }
 .empty { color: var(--muted); padding: 16px 0; }
 #problem { color: var(--err); }
 `;
@@ -35,6 +38,7 @@ export const TASKS_PAGE_JS = `
   var connEl = document.getElementById('conn');
   var signoutBtn = document.getElementById('signout');
   var timer = null, generation = 0;
+  var TRIGGERS = ${JSON.stringify(TRIGGER_WORDS)};
 
   function getToken() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
   function setToken(value) { try { if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* storage off */ } }
@@ -71,6 +75,25 @@ export const TASKS_PAGE_JS = `
       return here + '/' + encodeURIComponent(task.id) + '?key=' + encodeURIComponent(key);
     } catch (e) { return null; }
   }
+  function safeHref(url) {
+    try { var u = new URL(url); return (u.protocol === 'https:' || u.protocol === 'http:') ? u.href : null; } catch (e) { return null; }
+  }
+  // why an automatic follow-up started: its kind, the attempt, a link to the check or review
+  function triggerNode(trigger) {
+    if (!trigger || !Object.prototype.hasOwnProperty.call(TRIGGERS, trigger.kind)) return null;
+    var words = TRIGGERS[trigger.kind];
+    var who = trigger.kind === 'changes_requested' && trigger.reviewer ? ' of @' + trigger.reviewer : '';
+    var node = el('div', 'trigger', words.why + who + ' (attempt ' + trigger.attempt + ')');
+    var href = safeHref(trigger.url);
+    if (href) {
+      node.appendChild(document.createTextNode(' · '));
+      var a = el('a', null, words.link);
+      a.href = href;
+      a.rel = 'noopener noreferrer';
+      node.appendChild(a);
+    }
+    return node;
+  }
   function stateClass(state) { return 'badge state-' + String(state).replace(/[^a-z_]/g, ''); }
 
   function render(tasks) {
@@ -87,6 +110,8 @@ export const TASKS_PAGE_JS = `
       var href = viewerHref(task);
       if (href) { var a = el('a', null, firstLine(task.prompt)); a.href = href; promptTd.appendChild(a); }
       else promptTd.textContent = firstLine(task.prompt);
+      var why = triggerNode(task.trigger);
+      if (why) promptTd.appendChild(why);
       tr.appendChild(promptTd);
       var ageTd = el('td', 'age', age(task.createdAt));
       ageTd.title = String(task.createdAt);

@@ -34,6 +34,7 @@ details > summary { cursor: pointer; }
 a { color: var(--accent); }
 #conn { font-size: 12px; }
 #waiting { color: var(--run); }
+.trigger { margin-top: 4px; color: var(--run); overflow-wrap: anywhere; }
 `;
 
 export const VIEWER_JS = `

@@ -1,4 +1,4 @@
-import type { TaskRecord } from '@agentq/shared';
+import { triggerLinkText, triggerText, type TaskRecord } from '@agentq/shared';
 import { escapeHtml, jsonForScript } from './html-escape.js';
 import { VIEWER_CSS, VIEWER_JS } from './viewer-assets.js';
 
@@ -12,6 +12,25 @@ export function viewerHeaders(nonce: string): Record<string, string> {
     'x-frame-options': 'DENY',
     'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
   };
+}
+
+/** A web page address (http or https), normalized; undefined for anything else. */
+function webUrl(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why an automatic follow-up started, with a link to the check or review that caused it. */
+function triggerHtml(task: TaskRecord): string {
+  const trigger = task.trigger;
+  if (!trigger) return '';
+  const href = webUrl(trigger.url);
+  const link = href ? ` · <a href="${escapeHtml(href)}" rel="noopener noreferrer">${escapeHtml(triggerLinkText(trigger))}</a>` : '';
+  return `\n  <div id="trigger" class="trigger" data-kind="${escapeHtml(trigger.kind)}">${escapeHtml(triggerText(trigger))}${link}</div>`;
 }
 
 /** The live transcript page of one task. Only the task's request fields, and why it waits, are embedded, as JSON. */
@@ -38,7 +57,7 @@ export function viewerPage(task: TaskRecord, nonce: string): string {
     <span id="usage"></span>
     <span>task <code>${escapeHtml(task.id)}</code></span>
     <span id="conn">connecting…</span>
-  </div>
+  </div>${triggerHtml(task)}
 </header>
 <main>
   <div class="prompt">${escapeHtml(task.prompt)}</div>

@@ -3,6 +3,7 @@ import type { TaskProgress } from '../task-progress.js';
 import { context, section, type ButtonElement, type SlackBlock, type SlackMessage } from './blocks.js';
 import { STATE_EMOJI, STATE_LABELS, formatCost, formatCount, formatDuration, plural } from './format.js';
 import { code, fitMessage, link, oneLine } from './mrkdwn.js';
+import { triggerLine } from './trigger-line.js';
 
 export const CANCEL_ACTION = 'agentq_cancel';
 export const RETRY_ACTION = 'agentq_retry';
@@ -65,12 +66,13 @@ function button(action: string, text: string, taskId: string, style: 'primary' |
   return out;
 }
 
-/** The task's status message: state, repo, prompt, progress, links and buttons. */
+/** The task's status message: state, repo, prompt (and why an automatic follow-up started), progress, links and buttons. */
 export function renderStatus(view: StatusView): SlackMessage {
   const { task, progress } = view;
+  const why = triggerLine(task);
   const blocks: SlackBlock[] = [
     section(headline(view)),
-    section(`*Repository:* ${code(task.repo)}\n*Prompt:* ${oneLine(task.prompt, PROMPT_CHARS)}`),
+    section(`*Repository:* ${code(task.repo)}${why ? `\n${why}` : ''}\n*Prompt:* ${oneLine(task.prompt, PROMPT_CHARS)}`),
     context(facts(view)),
   ];
   if (!progress.final) {

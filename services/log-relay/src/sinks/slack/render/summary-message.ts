@@ -3,6 +3,7 @@ import type { TaskProgress } from '../task-progress.js';
 import { context, header, section, type SlackBlock, type SlackMessage } from './blocks.js';
 import { STATE_EMOJI, STATE_LABELS, formatCost, formatDiffStat, formatDuration, plural, shortCommit } from './format.js';
 import { agentMarkdown, code, fitMessage, link, oneLine, truncate, userText } from './mrkdwn.js';
+import { triggerLine } from './trigger-line.js';
 
 const ANSWER_CHARS = 2900;
 const REASON_CHARS = 1500;
@@ -16,6 +17,8 @@ export interface SummaryView {
 
 function outcome(task: TaskRecord): string[] {
   const lines = [`*Outcome:* ${STATE_EMOJI[task.state]} ${STATE_LABELS[task.state]} · ${code(task.repo)}`];
+  const why = triggerLine(task);
+  if (why) lines.push(why);
   if (task.prUrl) lines.push(`*Pull request:* ${link(task.prUrl, task.prUrl)}`);
   if (task.noChanges) {
     lines.push('*No changes:* the agent left the repository as it was.');
