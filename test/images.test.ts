@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
+import { validate, ValidationSeverity } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, makeTempDir, startTestRedis, uniquePrefix, waitFor, type TestRedis } from '@agentq/shared/testing';
 import { BUILD_PACKAGES, DIST_CONDITION, UNBUILT_SOURCES, buildAssets, compiledPath } from '../scripts/build/build-packages.js';
@@ -171,6 +172,34 @@ describe('npm run build', () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain(`data dir ${data} is ready`);
     expect(readFileSync(join(data, 'api-token'), 'utf8').trim().length).toBeGreaterThan(20);
+  });
+});
+
+/** Every problem the Docker validator of VS Code (dockerfile-utils) finds, warnings as errors, one line each. */
+function lintDockerfile(content: string): string[] {
+  const strict = ValidationSeverity.ERROR;
+  const settings = {
+    deprecatedMaintainer: strict,
+    directiveCasing: strict,
+    emptyContinuationLine: strict,
+    instructionCasing: strict,
+    instructionCmdMultiple: strict,
+    instructionEntrypointMultiple: strict,
+    instructionHealthcheckMultiple: strict,
+    instructionJSONInSingleQuotes: strict,
+    instructionWorkdirRelative: strict,
+  };
+  return validate(content, settings).map((d) => `${d.range.start.line + 1}: ${d.message}`);
+}
+
+describe('the Dockerfiles, linted', () => {
+  it('finds a problem in a broken stage (the lint can fail)', () => {
+    const broken = 'FROM node:24.11.1-bookworm-slim AS a\nWORKDIR app\nRUN echo ok\nCMD ["a"]\nCMD [\'b\']\nEXPOSE eighty\nCOPY --from= x y\n';
+    expect(lintDockerfile(broken).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(['Dockerfile', 'deploy/sandbox/Dockerfile'])('%s: every stage passes the validator with no warning', (file) => {
+    expect(lintDockerfile(readFileSync(join(ROOT, file), 'utf8'))).toEqual([]);
   });
 });
 

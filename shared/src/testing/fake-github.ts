@@ -712,7 +712,8 @@ export class FakeGitHub {
       user: review.user ?? 'octocat',
       html_url: `${html}#pullrequestreview-${id}`,
       comments: (review.comments ?? []).map((c) => {
-        const commentId = this.nextId++;
+        // also an inline comment of the pull request, which replies can answer
+        const commentId = this.addReviewComment(repo, pullNumber, { path: c.path, line: c.line, body: c.body, user: review.user });
         return { id: commentId, path: c.path, line: c.line ?? null, body: c.body, html_url: `${html}#discussion_r${commentId}` };
       }),
     };
