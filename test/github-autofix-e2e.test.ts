@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git, type TaskRecord } from '@agentq/shared';
-import { checkSuiteCompleted, issueComment, waitFor } from '@agentq/shared/testing';
+import { checkSuiteCompleted, issueComment, pullRequestReview, waitFor } from '@agentq/shared/testing';
 import { startGitHubStack, type GitHubStack } from './support/github-stack.js';
 
 const REPO = 'octo/widgets';
 const WRITER = 'wanda';
 const AGENT = join(import.meta.dirname, 'fixtures', 'ci-fix-agent.sh');
 
-describe('a failing CI run of an agentq pull request, end to end, three services as processes', () => {
+describe('the pull-request loop of an agentq pull request, end to end, three services as processes', () => {
   let gh: GitHubStack;
 
   beforeAll(async () => {
@@ -18,7 +18,7 @@ describe('a failing CI run of an agentq pull request, end to end, three services
       installation: 56,
       webhookSecret: 'e2e-autofix-webhook-secret',
       writer: WRITER,
-      env: { AGENTQ_HARNESS: 'command', AGENTQ_HARNESS_COMMAND: `bash ${AGENT}`, AGENTQ_GITHUB_AUTOFIX_CI: 'true' },
+      env: { AGENTQ_HARNESS: 'command', AGENTQ_HARNESS_COMMAND: `bash ${AGENT}`, AGENTQ_GITHUB_AUTOFIX_CI: 'true', AGENTQ_GITHUB_AUTOFIX_REVIEWS: 'true' },
     });
   }, 60_000);
   afterAll(async () => {
@@ -82,5 +82,43 @@ describe('a failing CI run of an agentq pull request, end to end, three services
     expect(gh.fake.pulls).toHaveLength(1);
     const all = (await (await gh.stack.api('/v1/tasks?limit=50')).json()) as { tasks: TaskRecord[] };
     expect(all.tasks.filter((t) => t.trigger !== undefined)).toHaveLength(1);
+  });
+
+  it('answers a change request: both inline comments get a reply, the pull request one summary', async () => {
+    const pull = gh.fake.pulls[0];
+    expect(pull).toBeDefined();
+    const number = pull?.number as number;
+    const branch = pull?.head as string;
+    const before = (await git(['rev-parse', branch], { cwd: gh.bare })).stdout.trim();
+    const review = gh.fake.addReview(REPO, number, {
+      state: 'CHANGES_REQUESTED',
+      user: WRITER,
+      body: 'Two things.',
+      comments: [
+        { path: 'answer.js', line: 1, body: 'The answer should be 4.' },
+        { path: 'answer.js', line: 1, body: 'And say why in the commit.' },
+      ],
+    });
+    const res = await gh.deliver('pull_request_review', pullRequestReview(number, review.id, { repo: REPO, login: WRITER, body: 'Two things.' }));
+    expect(res.status).toBe(202);
+    const followUp = await ended(((await res.json()) as { taskId: string }).taskId);
+    const ids = review.comments.map((c) => c.id);
+    expect(followUp).toMatchObject({
+      state: 'succeeded',
+      branch,
+      trigger: { kind: 'changes_requested', pullNumber: number, reviewId: review.id, reviewer: WRITER, comments: ids.map((id) => ({ id, path: 'answer.js', line: 1 })) },
+    });
+    expect((await git(['show', `${branch}:answer.js`], { cwd: gh.bare })).stdout).toContain('answer = 4');
+    expect((await git(['rev-parse', branch], { cwd: gh.bare })).stdout.trim()).not.toBe(before);
+
+    // one reply per inline comment, in its thread; nothing for the id that is not the review's
+    await waitFor(() => ids.every((id) => gh.fake.repliesTo(id).length === 1), { timeoutMs: 10_000, what: 'the replies' });
+    for (const id of ids) expect(gh.fake.repliesTo(id)[0]?.body).toContain(`changed the answer for comment ${id}`);
+    expect(gh.fake.repliesTo(1)).toEqual([]);
+    // and one comment on the pull request with the summary, without the reply lines
+    const onPull = gh.fake.comments.filter((c) => c.issueNumber === number && c.body.includes('addressed the review'));
+    expect(onPull).toHaveLength(1);
+    expect(onPull[0]?.body).not.toContain('[reply');
+    expect(gh.fake.pulls).toHaveLength(1);
   });
 });
