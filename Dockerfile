@@ -79,7 +79,8 @@ COPY --from=build /app/shared/dist shared/dist
 COPY --from=build /app/services/ingress/dist services/ingress/dist
 COPY --from=build /app/cli/dist cli/dist
 USER node
-EXPOSE 8080
+# the public port, and the private ops port of /metrics (AGENTQ_INGRESS_OPS_PORT)
+EXPOSE 8080 8083
 CMD ["node", "--conditions=agentq-dist", "services/ingress/dist/main.js"]
 
 # The dispatcher. bubblewrap isolates `local` sandboxes where the kernel allows user namespaces;
