@@ -289,6 +289,13 @@ describe('slack sink', () => {
     });
     const reply = await waitFor(() => messagesOf(s.fake, id).status?.[0], { what: 'status reply' });
     expect(textOf(reply)).toContain(`*Why:* answering the review of @alice (attempt 1) · <${reviewUrl}|the review>`);
+
+    // the answers to the review's comments are posted on GitHub, not repeated in the summary
+    await startTask(s.store, id);
+    await succeed(s.store, id, 'Renamed the helper.\n[reply 9] Renamed it as asked.');
+    const summary = await waitFor(() => messagesOf(s.fake, id).summary?.[0], { what: 'summary' });
+    expect(textOf(summary)).toContain('Renamed the helper.');
+    expect(textOf(summary)).not.toContain('[reply 9]');
   });
 
   it('keeps the elapsed time of a quiet running task current', async () => {

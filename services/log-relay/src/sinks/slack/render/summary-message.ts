@@ -1,4 +1,4 @@
-import type { TaskRecord } from '@agentq/shared';
+import { parseReviewReplies, type TaskRecord } from '@agentq/shared';
 import type { TaskProgress } from '../task-progress.js';
 import { context, header, section, type SlackBlock, type SlackMessage } from './blocks.js';
 import { STATE_EMOJI, STATE_LABELS, formatCost, formatDiffStat, formatDuration, plural, shortCommit } from './format.js';
@@ -47,12 +47,19 @@ function numbers(view: SummaryView): string {
   return out.join(' · ');
 }
 
+/** The agent's answer; for a change request, without its replies to the review's comments (they are posted on GitHub). */
+function answerOf(task: TaskRecord): string | undefined {
+  if (!task.summary || task.trigger?.kind !== 'changes_requested') return task.summary;
+  return parseReviewReplies(task.summary, task.trigger.comments.map((c) => c.id)).summary;
+}
+
 /** The final summary reply: outcome, branch or no changes, the agent's answer, numbers, viewer link. */
 export function renderSummary(view: SummaryView): SlackMessage {
   const { task } = view;
   const title = truncate(`${STATE_EMOJI[task.state]} ${STATE_LABELS[task.state]}: ${task.prompt.replace(/\s+/g, ' ').trim()}`, 150);
   const blocks: SlackBlock[] = [header(title), section(outcome(task).join('\n'))];
-  if (task.summary) blocks.push(section(`*Answer:*\n${agentMarkdown(task.summary, ANSWER_CHARS)}`));
+  const answer = answerOf(task);
+  if (answer) blocks.push(section(`*Answer:*\n${agentMarkdown(answer, ANSWER_CHARS)}`));
   blocks.push(context(numbers(view)));
   const text = `${STATE_LABELS[task.state]}: ${oneLine(task.repo, 100)} — ${oneLine(task.prompt, 150)}`;
   return fitMessage({ text, blocks });
