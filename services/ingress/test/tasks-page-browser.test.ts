@@ -1,46 +1,36 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
 import { newTaskId, recordSpend } from '@agentq/shared';
-import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { waitFor } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALPHA_TOKEN, BETA_TOKEN, auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
+import { ALPHA_TOKEN, BETA_TOKEN, auth, taskBody } from './ingress-fixture.js';
+import { hasChromium, startPageHarness, type PageHarness } from './page-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** Evaluated in the page (the tests have no DOM types). */
 const STORED_TOKEN = "sessionStorage.getItem('agentq.apiToken')";
 const XSS = '<img src=x onerror="document.title=\'pwned\'"> tidy the logs';
 
-// Runs where Debian's chromium is installed (`apt-get install chromium`), as the design's page tests do.
-describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () => {
-  let redis: TestRedis;
-  let fx: IngressFixture;
-  let base: string;
-  let browser: Browser;
+// Runs where Debian's chromium is installed (`apt-get install chromium`, as `.ci/run` does).
+describe.skipIf(!hasChromium)('task list page in a real browser', () => {
+  let h: PageHarness;
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    fx = await startIngress(redis.url);
-    base = await fx.listen();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    h = await startPageHarness();
   });
   afterAll(async () => {
-    await browser?.close();
-    await fx.close();
-    await redis.stop();
+    await h?.close();
   });
 
   const create = async (token: string, prompt: string) =>
-    (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: taskBody({ prompt }) })).json() as { id: string };
+    (await h.fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(token), payload: taskBody({ prompt }) })).json() as { id: string };
 
   it('signs in with an API token, lists its team\'s tasks as text, follows them live, links to the viewer, signs out', async () => {
     const running = await create(ALPHA_TOKEN, 'fix the flaky login test\nand say why it flaked');
     const hostile = await create(ALPHA_TOKEN, XSS);
     const other = await create(BETA_TOKEN, 'a task of another team');
-    await fx.store.transition(running.id, 'starting');
-    await fx.store.transition(running.id, 'running');
-    await recordSpend(fx.redis, fx.keys, { taskId: running.id, team: 'alpha', usd: 0.0125, at: new Date() });
+    await h.fx.store.transition(running.id, 'starting');
+    await h.fx.store.transition(running.id, 'running');
+    await recordSpend(h.fx.redis, h.fx.keys, { taskId: running.id, team: 'alpha', usd: 0.0125, at: new Date() });
 
-    const page = await browser.newPage();
+    const page = await h.browser.newPage();
     const problems: string[] = [];
     page.on('console', (message) => {
       // (a browser asks for /favicon.ico by itself; there is none)
@@ -50,7 +40,7 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
     const urls: string[] = [];
     page.on('request', (request) => urls.push(request.url()));
     try {
-      const response = await page.goto(`${base}/tasks`);
+      const response = await page.goto(`${h.base}/tasks`);
       const csp = response?.headers()['content-security-policy'] ?? '';
       expect(csp).toMatch(/script-src 'nonce-[A-Za-z0-9+/=]+'/);
       expect(csp).not.toContain('unsafe-inline');
@@ -75,12 +65,12 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       // the token stays in this tab's sessionStorage and in headers, never in a URL
       expect(await page.evaluate(STORED_TOKEN)).toBe(ALPHA_TOKEN);
       expect(urls.some((url) => url.includes(ALPHA_TOKEN))).toBe(false);
-      expect(page.url()).toBe(`${base}/tasks`);
+      expect(page.url()).toBe(`${h.base}/tasks`);
 
       // the running task ends: the row changes without a reload
       await page.evaluate('window.notReloaded = true');
-      await fx.store.transition(running.id, 'publishing');
-      await fx.store.transition(running.id, 'succeeded', { costUsd: 0.0311 });
+      await h.fx.store.transition(running.id, 'publishing');
+      await h.fx.store.transition(running.id, 'succeeded', { costUsd: 0.0311 });
       await waitFor(async () => (await row(running.id).locator('td.state').textContent()) === 'succeeded', { what: 'the row to show succeeded', timeoutMs: 20_000 });
       expect(await row(running.id).locator('td.cost').textContent()).toBe('$0.0311');
       expect(await row(running.id).locator('td.state .badge').getAttribute('class')).toBe('badge state-succeeded');
@@ -93,7 +83,7 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       expect(await page.locator('header h1').textContent()).toBe('demo/hello');
 
       // back on the list, the tab is still signed in; signing out forgets the token
-      await page.goto(`${base}/tasks`);
+      await page.goto(`${h.base}/tasks`);
       await row(running.id).waitFor({ timeout: 20_000 });
       await page.locator('#signout').click();
       await page.locator('#signin').waitFor();
@@ -108,7 +98,7 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
   it('shows why an automatic follow-up started under its prompt, as text, with a link to the review', async () => {
     const id = newTaskId();
     const url = 'https://github.com/demo/hello/pull/12#pullrequestreview-5';
-    await fx.store.create({
+    await h.fx.store.create({
       id,
       repo: 'demo/hello',
       prompt: 'Answer the review of pull request #12.',
@@ -117,9 +107,9 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
       github: { issueNumber: 12, isPullRequest: true },
       trigger: { kind: 'changes_requested', pullNumber: 12, reviewId: 5, url, reviewer: '<b>alice</b>', comments: [], attempt: 2 },
     });
-    const page = await browser.newPage();
+    const page = await h.browser.newPage();
     try {
-      await page.goto(`${base}/tasks`);
+      await page.goto(`${h.base}/tasks`);
       await page.locator('#token').fill(ALPHA_TOKEN);
       await page.locator('#signin button[type=submit]').click();
       const why = page.locator(`tr[data-task="${id}"] td.prompt .trigger`);
@@ -136,9 +126,9 @@ describe.skipIf(!existsSync(CHROMIUM))('task list page in a real browser', () =>
   });
 
   it('refuses a wrong token and asks again', async () => {
-    const page = await browser.newPage();
+    const page = await h.browser.newPage();
     try {
-      await page.goto(`${base}/tasks`);
+      await page.goto(`${h.base}/tasks`);
       await page.locator('#token').fill('not-a-token-of-this-agentq');
       await page.locator('#signin button[type=submit]').click();
       await page.locator('#problem', { hasText: 'not accepted' }).waitFor({ timeout: 20_000 });

@@ -1,36 +1,26 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { DEFAULT_TEAM, newTaskId, viewerKey, type TaskTrigger } from '@agentq/shared';
-import { startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { waitFor } from '@agentq/shared/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VIEWER_SECRET, auth, startIngress, taskBody, type IngressFixture } from './ingress-fixture.js';
+import { VIEWER_SECRET, auth, taskBody } from './ingress-fixture.js';
+import { hasChromium, startPageHarness, type PageHarness } from './page-harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
-// Runs where Debian's chromium is installed (`apt-get install chromium`), as the design's page tests do.
-describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
-  let redis: TestRedis;
-  let fx: IngressFixture;
-  let base: string;
-  let browser: Browser;
+// Runs where Debian's chromium is installed (`apt-get install chromium`, as `.ci/run` does).
+describe.skipIf(!hasChromium)('viewer page in a real browser', () => {
+  let h: PageHarness;
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    fx = await startIngress(redis.url);
-    base = await fx.listen();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] });
+    h = await startPageHarness();
   });
   afterAll(async () => {
-    await browser?.close();
-    await fx.close();
-    await redis.stop();
+    await h?.close();
   });
 
   /** Opens a viewer link in a new page of the browser. */
   async function openViewer(viewerUrl: string): Promise<Page> {
     const link = new URL(viewerUrl);
-    const page = await browser.newPage();
-    await page.goto(`${base}${link.pathname}${link.search}`);
+    const page = await h.browser.newPage();
+    await page.goto(`${h.base}${link.pathname}${link.search}`);
     return page;
   }
 
@@ -41,12 +31,12 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
   }
 
   it('renders the transcript live, as text, and stops at the final state', async () => {
-    const res = await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ prompt: 'fix <b>it</b>' }) });
+    const res = await h.fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ prompt: 'fix <b>it</b>' }) });
     const { id, viewerUrl } = res.json() as { id: string; viewerUrl: string };
-    await fx.store.transition(id, 'starting');
-    await fx.store.append(id, [{ kind: 'step', step: 'agent' }]);
-    await fx.store.transition(id, 'running');
-    await fx.store.append(id, [
+    await h.fx.store.transition(id, 'starting');
+    await h.fx.store.append(id, [{ kind: 'step', step: 'agent' }]);
+    await h.fx.store.transition(id, 'running');
+    await h.fx.store.append(id, [
       { kind: 'agent.message', text: 'Hello <img src=x onerror="document.title=1">' },
       { kind: 'agent.tool_call', id: 'toolu_1', name: 'Write', input: { file_path: 'CONTRIBUTING.md', content: '# Contributing' } },
       { kind: 'agent.tool_result', id: 'toolu_1', ok: true, output: 'File created' },
@@ -54,13 +44,13 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     const page = await openViewer(viewerUrl);
 
     // once the page follows the stream live, the rest of the task happens
-    await waitFor(() => fx.blockingClients.length === 1, { what: 'the page to follow the task', timeoutMs: 30_000 });
-    await fx.store.append(id, [
+    await waitFor(() => h.fx.blockingClients.length === 1, { what: 'the page to follow the task', timeoutMs: 30_000 });
+    await h.fx.store.append(id, [
       { kind: 'agent.usage', inputTokens: 1200, outputTokens: 340, costUsd: 0.0117 },
       { kind: 'git', action: 'push', ok: true, branch: 'agentq/abc-fix', commit: '0123456789abcdef', diffStat: { files: 1, insertions: 3, deletions: 0 } },
       { kind: 'agent.result', success: true, turns: 2, costUsd: 0.0123, summary: 'Added CONTRIBUTING.md' },
     ]);
-    await fx.store.transition(id, 'succeeded');
+    await h.fx.store.transition(id, 'succeeded');
     const dom = await finishedDom(page);
 
     expect(dom).toContain('<span id="state" class="badge state-succeeded">succeeded</span>');
@@ -79,14 +69,14 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
     expect(states).toEqual(['queued', 'starting', 'running', 'succeeded']);
   });
   it('shows why a queued task waits at the top, and each task.waiting event in the transcript, live', async () => {
-    const other = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string };
-    const res = await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ priority: 'low' }) });
+    const other = (await h.fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string };
+    const res = await h.fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody({ priority: 'low' }) });
     const { id, viewerUrl } = res.json() as { id: string; viewerUrl: string };
     // what the dispatcher writes when the task begins to wait: the record, then the event
-    await fx.store.update(id, { waiting: { reason: 'team', position: 2, since: new Date().toISOString() } });
-    await fx.store.append(id, [{ kind: 'task.waiting', reason: 'team', position: 2 }]);
+    await h.fx.store.update(id, { waiting: { reason: 'team', position: 2, since: new Date().toISOString() } });
+    await h.fx.store.append(id, [{ kind: 'task.waiting', reason: 'team', position: 2 }]);
     // the record's position moved on since
-    await fx.store.update(id, { waiting: { reason: 'team', position: 1, since: new Date().toISOString() } });
+    await h.fx.store.update(id, { waiting: { reason: 'team', position: 1, since: new Date().toISOString() } });
 
     const page = await openViewer(viewerUrl);
     try {
@@ -101,22 +91,22 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       await waitFor(async () => (await waitingEntries()).length === 1, { what: 'the waiting entry' });
       expect(await waitingEntries()).toEqual(['waitingteam limit reached (position 2)']);
 
-      await fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: other.id }]);
+      await h.fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: other.id }]);
       await waitText('#waiting', `waiting for task ${other.id} to end`);
       expect(await waitingEntries()).toEqual([
         'waitingteam limit reached (position 2)',
         `waitingfor task ${other.id} to end`,
       ]);
       // event text is text, never markup
-      await fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: '<img src=x onerror="document.title=1">' }]);
+      await h.fx.store.append(id, [{ kind: 'task.waiting', reason: 'predecessor', on: '<img src=x onerror="document.title=1">' }]);
       await waitText('#waiting', 'waiting for task <img src=x onerror="document.title=1"> to end');
       expect(await page.locator('img').count()).toBe(0);
 
       // once it starts, it no longer waits
-      await fx.store.transition(id, 'starting');
+      await h.fx.store.transition(id, 'starting');
       await waitText('#state', 'starting');
       expect(await text('#waiting')).toBe('');
-      await fx.store.transition(id, 'canceled');
+      await h.fx.store.transition(id, 'canceled');
       await waitText('#conn', 'finished');
       expect(await waitingEntries()).toHaveLength(3);
     } finally {
@@ -125,8 +115,8 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
   });
 
   it('shows no waiting line for a task that does not wait', async () => {
-    const { id, viewerUrl } = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
-    await fx.store.transition(id, 'canceled');
+    const { id, viewerUrl } = (await h.fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
+    await h.fx.store.transition(id, 'canceled');
     const dom = await finishedDom(await openViewer(viewerUrl));
     expect(dom).toContain('<span id="waiting"></span>');
     expect(dom).toContain('<span id="conn">finished</span>');
@@ -146,8 +136,8 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       attempt: 2,
     };
     const id = newTaskId();
-    await fx.store.create({ id, repo: 'acme/api', prompt: 'The checks failed: fix them.', team: DEFAULT_TEAM, source: 'github', github: { issueNumber: 12, isPullRequest: true }, trigger });
-    await fx.store.transition(id, 'canceled');
+    await h.fx.store.create({ id, repo: 'acme/api', prompt: 'The checks failed: fix them.', team: DEFAULT_TEAM, source: 'github', github: { issueNumber: 12, isPullRequest: true }, trigger });
+    await h.fx.store.transition(id, 'canceled');
     const page = await openViewer(`http://agentq.test/tasks/${id}?key=${viewerKey(VIEWER_SECRET, id)}`);
     try {
       await finishedDom(page);
@@ -159,8 +149,8 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
       // a review's, and a link that is no web page is left out
       const other = newTaskId();
       const review: TaskTrigger = { kind: 'changes_requested', pullNumber: 12, reviewId: 5, url: 'javascript:alert(1)', reviewer: 'alice', comments: [], attempt: 1 };
-      await fx.store.create({ id: other, repo: 'acme/api', prompt: 'Answer the review.', team: DEFAULT_TEAM, source: 'github', trigger: review });
-      await fx.store.transition(other, 'canceled');
+      await h.fx.store.create({ id: other, repo: 'acme/api', prompt: 'Answer the review.', team: DEFAULT_TEAM, source: 'github', trigger: review });
+      await h.fx.store.transition(other, 'canceled');
       const second = await openViewer(`http://agentq.test/tasks/${other}?key=${viewerKey(VIEWER_SECRET, other)}`);
       try {
         await finishedDom(second);
@@ -175,8 +165,8 @@ describe.skipIf(!existsSync(CHROMIUM))('viewer page in a real browser', () => {
   });
 
   it('shows no trigger line for a task that has none', async () => {
-    const { id, viewerUrl } = (await fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
-    await fx.store.transition(id, 'canceled');
+    const { id, viewerUrl } = (await h.fx.app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: taskBody() })).json() as { id: string; viewerUrl: string };
+    await h.fx.store.transition(id, 'canceled');
     const page = await openViewer(viewerUrl);
     try {
       await finishedDom(page);
