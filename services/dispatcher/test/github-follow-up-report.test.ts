@@ -1,10 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, startTestRedis, type TestRedis } from '@agentq/shared/testing';
+import { startTestRedis, type FakeGitHub, type TestRedis } from '@agentq/shared/testing';
 import { REDACTED, type AgentEvent, type TaskRecord, type TaskTrigger } from '@agentq/shared';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { git } from './support/git.js';
+import { serveGitHubRepo, type ServedGitHubRepo } from './support/github-repo.js';
 
 const REPO = 'octo/gadgets';
 const INSTALLATION = 78;
@@ -31,35 +32,20 @@ function systemLogs(events: AgentEvent[]): string[] {
 describe('automatic follow-ups report on their pull request', () => {
   let redis: TestRedis;
   let fake: FakeGitHub;
-  let gitServer: GitHttpServer;
-  let root: Awaited<ReturnType<typeof makeTempDir>>;
+  let root: ServedGitHubRepo['root'];
   let fx: DispatcherFixture;
   let bare: string;
   let parent: TaskRecord;
+  let repoServer: ServedGitHubRepo;
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    const keyPair = generateAppKeyPair();
-    root = await makeTempDir('agentq-gh-report-');
-    const work = join(root.path, 'work');
-    await mkdir(work);
-    git(['init', '--quiet', '-b', 'main'], work);
-    await writeFile(join(work, 'README.md'), '# gadgets\n');
-    git(['add', '-A'], work);
-    git(['commit', '--quiet', '-m', 'initial'], work);
-    const served = join(root.path, 'served');
-    await mkdir(join(served, 'octo'), { recursive: true });
-    bare = join(served, 'octo', 'gadgets.git');
-    git(['clone', '--quiet', '--bare', work, bare], root.path);
+    repoServer = await serveGitHubRepo({ repo: REPO, appId: 4243, installation: INSTALLATION, tempPrefix: 'agentq-gh-report-' });
+    ({ fake, root, bare } = repoServer);
     const agent = join(root.path, 'agent.mjs');
     await writeFile(agent, AGENT);
-    fake = await new FakeGitHub({ appId: 4243, publicKey: keyPair.publicKey, installations: { [REPO]: INSTALLATION }, repositories: served }).start();
-    gitServer = await new GitHttpServer({ root: served, authorize: (_user, password, repo) => fake.isValidToken(password, repo) }).start();
     fx = await startDispatcherFixture(redis.url, {
-      GITHUB_APP_ID: '4243',
-      GITHUB_APP_PRIVATE_KEY: keyPair.privateKey,
-      GITHUB_API_URL: fake.url,
-      GITHUB_GIT_URL: gitServer.url,
+      ...repoServer.env,
       AGENTQ_HARNESS: 'command',
       AGENTQ_HARNESS_COMMAND: `node '${agent}'`,
       AGENTQ_SANDBOX_ENV: 'LEAKY_KEY',
@@ -74,9 +60,7 @@ describe('automatic follow-ups report on their pull request', () => {
 
   afterAll(async () => {
     await fx?.close();
-    await gitServer?.stop();
-    await fake?.stop();
-    await root?.remove();
+    await repoServer?.stop();
     await redis?.stop();
   });
 

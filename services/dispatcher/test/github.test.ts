@@ -1,11 +1,12 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeGitHub, GitHttpServer, generateAppKeyPair, makeTempDir, startTestRedis, waitFor, type TestRedis } from '@agentq/shared/testing';
+import { startTestRedis, waitFor, type FakeGitHub, type GitHttpServer, type TestRedis } from '@agentq/shared/testing';
 import { GitHubApp, loadConfig } from '@agentq/shared';
 import { remoteBranchCommit } from '../src/github/pull-request.js';
 import { startDispatcherFixture, type DispatcherFixture } from './support/dispatcher-fixture.js';
 import { git } from './support/git.js';
+import { serveGitHubRepo, type ServedGitHubRepo } from './support/github-repo.js';
 import { dumpRedis } from './support/redis-dump.js';
 
 const REPO = 'octo/widgets';
@@ -19,37 +20,30 @@ describe('dispatcher with a GitHub App', () => {
   let redis: TestRedis;
   let fake: FakeGitHub;
   let gitServer: GitHttpServer;
-  let root: Awaited<ReturnType<typeof makeTempDir>>;
   let fx: DispatcherFixture;
   let bare: string;
   let privateKey: string;
+  let repoServer: ServedGitHubRepo;
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    const keyPair = generateAppKeyPair();
-    privateKey = keyPair.privateKey;
-    root = await makeTempDir('agentq-gh-');
-    const work = join(root.path, 'work');
-    await mkdir(work);
-    git(['init', '--quiet', '-b', 'main'], work);
-    await writeFile(join(work, 'README.md'), '# widgets\n');
-    git(['add', '-A'], work);
-    git(['commit', '--quiet', '-m', 'initial'], work);
-    git(['branch', 'feature/existing'], work);
-    const served = join(root.path, 'served');
-    await mkdir(join(served, 'octo'), { recursive: true });
-    bare = join(served, 'octo', 'widgets.git');
-    git(['clone', '--quiet', '--bare', work, bare], root.path);
-    // GitHub's API answers about the same repositories its git side serves
-    fake = await new FakeGitHub({ appId: 4242, publicKey: keyPair.publicKey, installations: { [REPO]: INSTALLATION }, repositories: served }).start();
-    gitServer = await new GitHttpServer({ root: served, authorize: (_user, password, repo) => fake.isValidToken(password, repo) }).start();
+    repoServer = await serveGitHubRepo({
+      repo: REPO,
+      appId: 4242,
+      installation: INSTALLATION,
+      tempPrefix: 'agentq-gh-',
+      prepare: async (work) => {
+        await writeFile(join(work, 'README.md'), '# widgets\n');
+        git(['add', '-A'], work);
+        git(['commit', '--quiet', '-m', 'initial'], work);
+        git(['branch', 'feature/existing'], work);
+      },
+    });
+    ({ fake, gitServer, bare, privateKey } = repoServer);
     fx = await startDispatcherFixture(
       redis.url,
       {
-        GITHUB_APP_ID: '4242',
-        GITHUB_APP_PRIVATE_KEY: keyPair.privateKey,
-        GITHUB_API_URL: fake.url,
-        GITHUB_GIT_URL: gitServer.url,
+        ...repoServer.env,
         AGENTQ_DEMO_DELAY_MS: '150',
       },
       { cancelPollMs: 200 },
@@ -59,9 +53,7 @@ describe('dispatcher with a GitHub App', () => {
 
   afterAll(async () => {
     await fx?.close();
-    await gitServer?.stop();
-    await fake?.stop();
-    await root?.remove();
+    await repoServer?.stop();
     await redis?.stop();
   });
 
