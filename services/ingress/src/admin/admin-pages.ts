@@ -1,4 +1,5 @@
 import { escapeHtml } from '../viewer/html-escape.js';
+import { pageHead } from '../viewer/page-head.js';
 import { VIEWER_CSS } from '../viewer/viewer-assets.js';
 
 /** Headers of the admin's own pages: no script at all, forms posting to this origin only. */
@@ -20,16 +21,7 @@ nav { display: flex; gap: 16px; align-items: center; }
 `;
 
 function page(title: string, nonce: string, body: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex">
-<title>${escapeHtml(title)} · agentq admin</title>
-<style nonce="${nonce}">${VIEWER_CSS}${FORM_CSS}</style>
-</head>
+  return `${pageHead({ title: `${title} · agentq admin`, nonce, css: `${VIEWER_CSS}${FORM_CSS}`, noindex: true })}
 <body>
 ${body}
 </body>

@@ -1,4 +1,5 @@
 import { TRIGGER_WORDS } from '@agentq/shared';
+import { PAGE_JS_HELPERS } from '../viewer/viewer-assets.js';
 
 /**
  * The task list page's own styles (besides the viewer's) and script. The script keeps the API
@@ -26,8 +27,7 @@ td .trigger { font-size: 12px; margin-top: 2px; }
 export const TASKS_PAGE_JS = `
 (function () {
   'use strict';
-  var TOKEN_KEY = 'agentq.apiToken';
-  var FINAL = { succeeded: 1, failed: 1, canceled: 1, timed_out: 1 };
+${PAGE_JS_HELPERS}  var TOKEN_KEY = 'agentq.apiToken';
   var POLL_LIVE_MS = 3000, POLL_IDLE_MS = 15000;
   var signinForm = document.getElementById('signin');
   var tokenInput = document.getElementById('token');
@@ -42,12 +42,6 @@ export const TASKS_PAGE_JS = `
 
   function getToken() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
   function setToken(value) { try { if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* storage off */ } }
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
   function age(ts) {
     var ms = Date.now() - new Date(ts).getTime();
     if (!isFinite(ms)) return '';

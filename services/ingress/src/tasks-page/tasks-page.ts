@@ -1,3 +1,4 @@
+import { pageHead } from '../viewer/page-head.js';
 import { VIEWER_CSS } from '../viewer/viewer-assets.js';
 import { viewerHeaders } from '../viewer/viewer-page.js';
 import { TASKS_PAGE_CSS, TASKS_PAGE_JS } from './tasks-page-assets.js';
@@ -7,15 +8,7 @@ export const tasksPageHeaders = viewerHeaders;
 
 /** The task list page: static; the script signs in with an API token and reads `GET /v1/tasks`. */
 export function tasksPage(nonce: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Tasks · agentq</title>
-<style nonce="${nonce}">${VIEWER_CSS}${TASKS_PAGE_CSS}</style>
-</head>
+  return `${pageHead({ title: 'Tasks · agentq', nonce, css: `${VIEWER_CSS}${TASKS_PAGE_CSS}` })}
 <body>
 <header>
   <nav>

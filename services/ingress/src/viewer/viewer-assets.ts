@@ -1,4 +1,4 @@
-import { WAIT_LIMIT_TEXT } from '@agentq/shared';
+import { FINAL_STATES, WAIT_LIMIT_TEXT } from '@agentq/shared';
 
 /**
  * The viewer's stylesheet and script, inlined into the page (no external assets). The script
@@ -37,12 +37,22 @@ a { color: var(--accent); }
 .trigger { margin-top: 4px; color: var(--run); overflow-wrap: anywhere; }
 `;
 
+/** What the scripts of the web pages share: the final states, and building an element whose content is text. */
+export const PAGE_JS_HELPERS = `
+  var FINAL = ${JSON.stringify(Object.fromEntries(FINAL_STATES.map((state) => [state, 1])))};
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+`;
+
 export const VIEWER_JS = `
 (function () {
   'use strict';
-  var task = JSON.parse(document.getElementById('agentq-task').textContent);
+${PAGE_JS_HELPERS}  var task = JSON.parse(document.getElementById('agentq-task').textContent);
   var key = new URLSearchParams(location.search).get('key') || '';
-  var FINAL = { succeeded: 1, failed: 1, canceled: 1, timed_out: 1 };
   var lastSeq = 0, done = false, source = null, retryTimer = null, failures = 0;
   var feed = document.getElementById('feed');
   var stateEl = document.getElementById('state');
@@ -56,12 +66,6 @@ export const VIEWER_JS = `
   var calls = {};
   var logPre = null;
 
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
   function time(ts) {
     var d = new Date(ts);
     return isNaN(d.getTime()) ? '' : d.toLocaleTimeString();

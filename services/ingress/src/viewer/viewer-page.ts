@@ -1,5 +1,6 @@
 import { triggerLinkText, triggerText, type TaskRecord } from '@agentq/shared';
 import { escapeHtml, jsonForScript } from './html-escape.js';
+import { pageHead } from './page-head.js';
 import { VIEWER_CSS, VIEWER_JS } from './viewer-assets.js';
 
 /** Headers of every viewer page: nothing external, nothing framed, the key never sent onward. */
@@ -38,15 +39,7 @@ export function viewerPage(task: TaskRecord, nonce: string): string {
   const waiting = task.state === 'queued' && task.waiting ? { reason: task.waiting.reason, position: task.waiting.position, on: task.waiting.on } : undefined;
   const data = { id: task.id, state: task.state, repo: task.repo, prompt: task.prompt, baseRef: task.baseRef, createdAt: task.createdAt, waiting, lastSeq: task.lastSeq ?? 0 };
   const title = `${task.repo} · ${task.prompt.replace(/\s+/g, ' ').slice(0, 60)}`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>${escapeHtml(title)} · agentq</title>
-<style nonce="${nonce}">${VIEWER_CSS}</style>
-</head>
+  return `${pageHead({ title: `${title} · agentq`, nonce, css: VIEWER_CSS })}
 <body>
 <header>
   <h1>${escapeHtml(task.repo)}</h1>
