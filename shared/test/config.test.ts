@@ -30,6 +30,12 @@ describe('loadConfig', () => {
     expect(config.dataDir).toMatch(/\.data$/);
   });
 
+  it('serves the ingress\'s /metrics on a private port of its own', () => {
+    expect(loadConfig({}).ingressOpsPort).toBe(8083);
+    expect(loadConfig({ AGENTQ_PORT: '0', AGENTQ_INGRESS_OPS_PORT: '0' }).ingressOpsPort).toBe(0);
+    expect(() => loadConfig({ AGENTQ_PORT: '9000', AGENTQ_INGRESS_OPS_PORT: '9000' })).toThrow(/AGENTQ_INGRESS_OPS_PORT: must differ from AGENTQ_PORT \(9000\)/);
+  });
+
   it('lists every problem at once without echoing values', () => {
     let error: unknown;
     try {

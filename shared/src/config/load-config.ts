@@ -327,6 +327,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const sandboxVars = v.AGENTQ_SANDBOX_ENV ?? DEFAULT_SANDBOX_VARS.filter((name) => env[name]);
   const sandboxSecrets: Record<string, string> = {};
+  if (v.AGENTQ_INGRESS_OPS_PORT !== 0 && v.AGENTQ_INGRESS_OPS_PORT === v.AGENTQ_PORT) {
+    problems.push(`AGENTQ_INGRESS_OPS_PORT: must differ from AGENTQ_PORT (${v.AGENTQ_PORT}): /metrics is served on the private port only`);
+  }
   const missingSandboxVars: string[] = [];
   for (const name of sandboxVars) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
