@@ -3,7 +3,6 @@ import {
   errorMessage,
   isAgentqError,
   isFinalState,
-  isTaskId,
   parseRepoName,
   taskRequestSchema,
   type Config,
@@ -24,10 +23,9 @@ import type { TaskIntake } from '../tasks/task-intake.js';
 import { AutofixLedger } from './autofix/autofix-ledger.js';
 import { githubUnavailable } from './github-unavailable.js';
 import { hasWriteAccess } from './write-access.js';
+import { GITHUB_DELIVERY_SCOPE, deliveryTask, pullTask } from './pull-tasks.js';
 import type { Trigger } from './webhook-triggers.js';
 
-/** Idempotency keys of GitHub deliveries (`X-GitHub-Delivery`) live in this scope. */
-export const GITHUB_DELIVERY_SCOPE = 'github';
 /** Deliveries already answered with a refusal comment (so a redelivery does not comment twice). */
 const REFUSED_SCOPE = 'github:refused';
 
@@ -78,8 +76,8 @@ export class GitHubWebhooks {
       log.info({ reason: admitted.reason }, 'github delivery ignored: repository not allowed');
       return { ignored: 'repository not allowed' };
     }
-    const bound = await redisCall(() => redis.get(store.keys.idempotency(GITHUB_DELIVERY_SCOPE, deliveryId)));
-    if (bound && isTaskId(bound) && (await redisCall(() => store.get(bound)))) {
+    const bound = await deliveryTask(this.options, deliveryId);
+    if (bound) {
       log.debug({ taskId: bound }, 'github redelivery of an accepted task');
       return { taskId: bound, replayed: true };
     }
@@ -152,7 +150,7 @@ export class GitHubWebhooks {
   private async target(octokit: Octokit, trigger: Trigger): Promise<Target> {
     const { repo, prompt } = trigger;
     if (!trigger.isPullRequest) return { request: parseRequest({ repo, prompt }) };
-    const parent = await this.pullTask(repo, trigger.issueNumber);
+    const parent = await pullTask(this.options, repo, trigger.issueNumber);
     if (parent) {
       return {
         parent,
@@ -187,14 +185,6 @@ export class GitHubWebhooks {
       );
     }
     return { request: parseRequest({ repo, prompt, baseRef: head.ref }) };
-  }
-
-  /** The task that opened this pull request, when agentq opened it. */
-  private async pullTask(repo: string, number: number): Promise<TaskRecord | undefined> {
-    const { store, archive, redis } = this.options;
-    const id = await redisCall(() => redis.get(store.keys.githubPull(repo, number)));
-    if (!id || !isTaskId(id)) return undefined;
-    return (await redisCall(() => store.get(id))) ?? (await archive.readTask(id));
   }
 
   private asRefusal(err: unknown, trigger: Trigger): Refusal | undefined {

@@ -20,7 +20,8 @@ import { redisCall } from '../../http/redis-call.js';
 import { admitGitHubRepo, checkTaskRequest, checkTeamBudget } from '../../tasks/task-admission.js';
 import type { TaskCanceler } from '../../tasks/task-canceler.js';
 import type { TaskIntake } from '../../tasks/task-intake.js';
-import { GITHUB_DELIVERY_SCOPE, parseRequest, type WebhookOutcome } from '../github-webhooks.js';
+import { parseRequest, type WebhookOutcome } from '../github-webhooks.js';
+import { GITHUB_DELIVERY_SCOPE, deliveryTask, pullTask } from '../pull-tasks.js';
 import { githubUnavailable } from '../github-unavailable.js';
 import { hasWriteAccess } from '../write-access.js';
 import { jobReport } from './actions-jobs.js';
@@ -84,7 +85,7 @@ export class AutofixFollowUps {
         return this.stop(signal, log);
       case 'ci':
       case 'review': {
-        const bound = await this.boundTask(deliveryId);
+        const bound = await deliveryTask(this.options, deliveryId);
         if (bound) return { taskId: bound, replayed: true };
         const outcome = signal.kind === 'ci' ? await this.ciFailure(signal, admitted.team, log) : await this.changesRequested(signal, admitted.team, log);
         if ('taskId' in outcome && !outcome.replayed) {
@@ -127,7 +128,7 @@ export class AutofixFollowUps {
     for (const pullNumber of signal.pulls) {
       const plog = log.child({ pull: pullNumber, headSha: signal.headSha });
       try {
-        const parent = await this.pullTask(signal.repo, pullNumber);
+        const parent = await pullTask(this.options, signal.repo, pullNumber);
         if (!parent) throw new Skip('not an agentq pull request');
         octokit ??= await this.octokit(signal.repo, true);
         settings ??= await autofixSettings(octokit, signal.repo, this.options.autofix, log);
@@ -191,7 +192,7 @@ export class AutofixFollowUps {
     const { repo, pullNumber, reviewId } = signal;
     const plog = log.child({ pull: pullNumber, reviewId, reviewer: signal.reviewer });
     try {
-      const parent = await this.pullTask(repo, pullNumber);
+      const parent = await pullTask(this.options, repo, pullNumber);
       if (!parent) throw new Skip('not an agentq pull request');
       const octokit = await this.octokit(repo, false);
       const settings = await autofixSettings(octokit, repo, this.options.autofix, log);
@@ -334,13 +335,6 @@ export class AutofixFollowUps {
     }
   }
 
-  /** The task that opened the pull request, when agentq opened it. */
-  private async pullTask(repo: string, number: number): Promise<TaskRecord | undefined> {
-    const { store, archive, redis } = this.options;
-    const id = await redisCall(() => redis.get(store.keys.githubPull(repo, number)));
-    if (!id || !isTaskId(id)) return undefined;
-    return (await redisCall(() => store.get(id))) ?? (await archive.readTask(id));
-  }
 
   /** The pull request's latest task, when it is queued or running. */
   private async activeTask(repo: string, number: number): Promise<TaskRecord | undefined> {
@@ -350,12 +344,6 @@ export class AutofixFollowUps {
     return task && !isFinalState(task.state) ? task : undefined;
   }
 
-  /** The task a redelivered delivery created. */
-  private async boundTask(deliveryId: string): Promise<string | undefined> {
-    const { store, redis } = this.options;
-    const bound = await redisCall(() => redis.get(store.keys.idempotency(GITHUB_DELIVERY_SCOPE, deliveryId)));
-    return bound && isTaskId(bound) && (await redisCall(() => store.get(bound))) ? bound : undefined;
-  }
 }
 
 /** A refusal of the follow-up itself (its prompt, its request) starts nothing and is logged; other failures fail the delivery. */
